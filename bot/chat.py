@@ -1,0 +1,111 @@
+"""``faqbot chat``: the bot in a terminal, no Slack needed; tickets go to the configured store."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from typing import TextIO
+
+from bot.errors import StoreError
+from bot.knowledge import KnowledgeBase
+from bot.service import answer_question
+
+__all__ = ["run_chat"]
+
+HELP = (
+    "Ask a question about {title}. Type a number to pick an offered entry, "
+    "'help' for topics, 'exit' or Ctrl-D to leave."
+)
+
+
+def _render(text: str) -> str:
+    from bot.cli import _terminal_mrkdwn
+
+    return _terminal_mrkdwn(text)
+
+
+def run_chat(
+    kb: KnowledgeBase,
+    *,
+    database_url: str,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    user: str | None = None,
+) -> int:
+    """Read questions until end of input; answer each like the Slack app would."""
+    stdin = stdin or sys.stdin
+    out = stdout or sys.stdout
+    interactive = stdin.isatty()
+    requester = f"cli:{user or getpass.getuser()}"
+
+    store = None
+    try:
+        from bot.tickets import open_store
+
+        store = open_store(database_url)
+    except ImportError:  # pragma: no cover - only before the store exists
+        store = None
+    except StoreError as exc:
+        print(f"warning: ticket store unavailable ({exc}); tickets will not be saved", file=out)
+
+    def say(text: str = "") -> None:
+        print(text, file=out, flush=True)
+
+    say(f"faqbot — {kb.title} ({len(kb)} entries). " + HELP.format(title=kb.title))
+    offered: list[str] = []
+    try:
+        while True:
+            if interactive:
+                out.write("you> ")
+                out.flush()
+            line = stdin.readline()
+            if not line:
+                break
+            question = line.strip()
+            if not question:
+                continue
+            if question.lower() in ("exit", "quit", ":q"):
+                break
+            if question.lower() in ("help", "?"):
+                say("Topics: " + (", ".join(kb.topics) or ", ".join(e.id for e in kb)))
+                if kb.support:
+                    say(_render(kb.support))
+                continue
+            if question.isdigit() and offered and 1 <= int(question) <= len(offered):
+                entry = kb.get(offered[int(question) - 1])
+                offered = []
+                if entry:
+                    say(f"bot> *{entry.question}*\n{_render(entry.answer)}\n")
+                continue
+            reply = answer_question(
+                question, kb, store, requester=requester, source="cli", channel="cli",
+                thread_ts=None,
+            )
+            d = reply.decision
+            offered = []
+            if d.entry is not None:
+                say(f"bot> *{d.entry.question}*\n{_render(d.entry.answer)}")
+            if d.action == "clarify":
+                say("bot> I'm not sure which of these you mean:")
+                for n, c in enumerate(d.candidates, 1):
+                    say(f"  {n}. {c.question}")
+                offered = [c.entry_id for c in d.candidates]
+                say("Type its number, or rephrase.")
+            elif d.action == "ticket":
+                if reply.ticket is not None:
+                    verb = "opened" if reply.ticket_created else "added to"
+                    say(f"bot> I've {verb} ticket {reply.ticket.id} ({d.reason}); "
+                        "support will follow up.")
+                elif reply.store_failed:
+                    say("bot> I couldn't record a ticket right now (the ticket store is "
+                        "unavailable). Please try again in a moment, or use the support form.")
+                else:
+                    say(f"bot> This would open a support ticket ({d.reason}); "
+                        "no ticket store is configured.")
+            say()
+    except KeyboardInterrupt:
+        say()
+    finally:
+        if store is not None:
+            store.close()
+    return 0

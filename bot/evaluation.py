@@ -1,0 +1,151 @@
+"""Accuracy of the matcher on labelled questions (``faqbot kb eval``); pure, no I/O but parsing.
+
+A case file is a YAML list of ``{q: question, expect: label}`` where the label is an entry id,
+``none`` (out of scope: should become a ticket) or ``cap`` (a request to raise the active user
+cap: must open a ticket).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+
+import yaml
+
+from bot.errors import KnowledgeError, Problem
+from bot.knowledge import KnowledgeBase, Thresholds
+from bot.matching import Decision, decide
+
+__all__ = ["Case", "EvalReport", "Outcome", "evaluate", "parse_cases", "sweep"]
+
+OUT_OF_SCOPE = "none"
+CAP = "cap"
+
+
+@dataclass(frozen=True)
+class Case:
+    question: str
+    expect: str
+    number: int  # 1-based position in the file
+
+
+@dataclass(frozen=True)
+class Outcome:
+    case: Case
+    decision: Decision
+
+    @property
+    def kind(self) -> str:
+        """right | wrong | clarify_hit | clarify_miss | ticket | cap_ticket | oos_ok."""
+        d, expect = self.decision, self.case.expect
+        got = d.entry.id if d.entry else None
+        if expect == CAP:
+            return "cap_ticket" if d.action == "ticket" else (
+                "wrong" if d.action == "answer" else "clarify_miss")
+        if expect == OUT_OF_SCOPE:
+            return "wrong" if d.action == "answer" else "oos_ok"
+        if d.action == "answer":
+            return "right" if got == expect else "wrong"
+        if d.action == "clarify":
+            hit = any(c.entry_id == expect for c in d.candidates)
+            return "clarify_hit" if hit else "clarify_miss"
+        return "right" if got == expect else "ticket"
+
+
+@dataclass
+class EvalReport:
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def _of(self, kinds: Iterable[str]) -> list[Outcome]:
+        return [o for o in self.outcomes if o.case.expect in kinds]
+
+    @property
+    def in_scope(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.case.expect not in (OUT_OF_SCOPE, CAP)]
+
+    @property
+    def out_of_scope(self) -> list[Outcome]:
+        return self._of([OUT_OF_SCOPE])
+
+    @property
+    def cap(self) -> list[Outcome]:
+        return self._of([CAP])
+
+    @staticmethod
+    def _rate(part: Sequence[Outcome], ok) -> float | None:
+        return 100.0 * sum(1 for o in part if ok(o)) / len(part) if part else None
+
+    def figures(self) -> dict[str, float | int | None]:
+        ins, oos, cap = self.in_scope, self.out_of_scope, self.cap
+        clar = [o for o in ins if o.decision.action == "clarify"]
+        return {
+            "questions": len(self.outcomes),
+            "in_scope": len(ins),
+            "out_of_scope": len(oos),
+            "cap": len(cap),
+            "in_scope_right": self._rate(ins, lambda o: o.kind == "right"),
+            "in_scope_clarify": self._rate(ins, lambda o: o.decision.action == "clarify"),
+            "in_scope_ticket": self._rate(ins, lambda o: o.decision.action == "ticket"),
+            "oos_not_answered": self._rate(oos, lambda o: o.decision.action != "answer"),
+            "oos_ticket": self._rate(oos, lambda o: o.decision.action == "ticket"),
+            "wrong": self._rate(self.outcomes, lambda o: o.kind == "wrong"),
+            "cap_ticket": self._rate(cap, lambda o: o.decision.action == "ticket"),
+            "clarify_hit": self._rate(clar, lambda o: o.kind == "clarify_hit"),
+        }
+
+    @property
+    def misses(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.kind not in ("right", "oos_ok", "cap_ticket")]
+
+
+def parse_cases(text: str, path: str = "<cases>") -> list[Case]:
+    """Cases from YAML; raises :class:`KnowledgeError` with line numbers on malformed files."""
+    try:
+        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise KnowledgeError.single(
+            path, mark.line + 1 if mark else 0, f"not valid YAML: {getattr(exc, 'problem', exc)}"
+        ) from None
+    if not isinstance(root, yaml.SequenceNode):
+        raise KnowledgeError.single(path, 1, "cases must be a list of {q: ..., expect: ...}")
+    cases, problems = [], []
+    for n, node in enumerate(root.value, 1):
+        line = node.start_mark.line + 1
+        fields = (
+            {k.value: v for k, v in node.value if isinstance(v, yaml.ScalarNode)}
+            if isinstance(node, yaml.MappingNode)
+            else {}
+        )
+        if "q" not in fields or "expect" not in fields:
+            problems.append(Problem(path, line, "each case needs 'q' and 'expect'"))
+            continue
+        cases.append(Case(str(fields["q"].value), str(fields["expect"].value), n))
+    if problems:
+        raise KnowledgeError(problems)
+    return cases
+
+
+def evaluate(cases: Iterable[Case], kb: KnowledgeBase) -> EvalReport:
+    return EvalReport([Outcome(case, decide(case.question, kb)) for case in cases])
+
+
+def sweep(
+    cases: Sequence[Case], kb: KnowledgeBase, answers: Iterable[float], clarify_gap: float
+) -> list[tuple[float, dict]]:
+    """Figures for each answer threshold (clarify = answer - ``clarify_gap``)."""
+    rows = []
+    for answer in answers:
+        th = replace(
+            kb.thresholds, answer=float(answer), clarify=max(0.0, float(answer) - clarify_gap)
+        )
+        rows.append((answer, evaluate(cases, _with_thresholds(kb, th)).figures()))
+    return rows
+
+
+def _with_thresholds(kb: KnowledgeBase, thresholds: Thresholds) -> KnowledgeBase:
+    clone = object.__new__(KnowledgeBase)
+    for name in ("entries", "synonyms", "handoff", "title", "support", "path", "_by_id", "index"):
+        object.__setattr__(clone, name, getattr(kb, name))
+    object.__setattr__(clone, "thresholds", thresholds)
+    return clone

@@ -1,0 +1,520 @@
+"""Matching a question to knowledge entries, and the decision that follows (pure, no I/O).
+
+How a question is scored (``faqbot ask --explain`` shows each part):
+
+1. *Analysis* turns text into terms: :func:`bot.normalize.normalize`, multi-word synonyms
+   joined into one term ("react native" → ``react_native``), function words dropped, Snowball
+   stemming, synonym groups folded to one canonical term.
+2. Each question term is *known* (the knowledge uses it), *corrected* (a typo of a known term,
+   found by character similarity), *common* (an everyday word the knowledge does not use:
+   ignored) or *unknown* (a content word the knowledge never uses: it counts against a match —
+   "how long does a *refund* take?" is probably not about app review).
+3. Terms weigh by rarity across entries (IDF): "app" and "tiktok" count little.
+4. An entry's score (0-100) blends how much of the question the entry explains (over all its
+   phrasings), how well the best single phrasing fits (an F-measure of coverage both ways), word
+   pairs shared with a phrasing, and rapidfuzz's character similarity to that phrasing.
+5. Long messages are also scored sentence by sentence; the best reading counts.
+
+The decision: a score at or above ``thresholds.answer`` with a lead of ``thresholds.margin``
+answers; otherwise a score at or above ``thresholds.clarify`` offers the close candidates; else a
+ticket (``no_match``). Requests for a human (``handoff``) and entries marked ``ticket:`` open
+tickets too.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Literal
+
+import snowballstemmer
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import DamerauLevenshtein
+
+from bot.normalize import MAX_INPUT_CHARS, normalize, strip_slack_markup
+
+if TYPE_CHECKING:
+    from bot.knowledge import Entry, KnowledgeBase
+
+__all__ = ["Analysis", "Candidate", "Decision", "Index", "analyze_text", "decide"]
+
+Action = Literal["answer", "clarify", "ticket"]
+
+# Words that carry no topic in any FAQ: always dropped.
+FUNCTION_WORDS = frozenset(
+    """
+    a an the is are was were be been being am do does did done doing i me my mine myself we us
+    our ours you your yours he she they them their it its this that these those to of in on at
+    for with by from and or but so if then than as into onto about up out off over under again
+    what which who whom whose how hows whats thats theres heres whos im ive id ill youre youve
+    were weve theyre its lets has have had having will would should could can may might must
+    shall wont cant dont doesnt didnt isnt arent wasnt werent havent hasnt wouldnt shouldnt
+    couldnt there here just also too very really pls plz please thanks thank thx ty tia cheers
+    hi hello hey hiya yo guys folks all everyone anyone anybody someone somebody question
+    quick qq some any much many more most such own same other else each every both few
+    """.split()
+)
+
+# Everyday words: when the knowledge does not use them they are neither evidence for an entry
+# nor against it ("usually", "wondering"). A knowledge file that does use one keeps it.
+COMMON_WORDS = frozenset(
+    """
+    usually typically normally generally roughly approximately actually currently still already
+    yet now rn today tomorrow yesterday soon later ago recently lately ever never always often
+    sometimes again once twice maybe perhaps probably possibly kinda sorta like know knows
+    knew think thought wonder wondering wondered curious ask asking asked tell telling told
+    say says said mean means meant want wants wanted wanting need needs needed needing trying
+    try tried get gets got getting go goes going went gone come comes came coming make makes
+    made making take takes took taking give gives gave given see sees saw seen look looks
+    looking looked find found use uses used using work works worked working way ways thing
+    things stuff something anything everything nothing one two three first last next new old
+    good bad great fine ok okay sure yes yeah yep nope right wrong well better best still even
+    only already back around part point case fact idea lot lots bit little big small long
+    short high low time times day days week weeks month months year years hour hours minute
+    minutes people person guy man company business product project team teams folks dev devs
+    developer developers engineer engineers pm manager boss client clients customer customers
+    friend colleague anyone somebody someone everybody where when why whether because since
+    while though although however otherwise else instead without within between through
+    during before after above below per via vs etc eg ie btw fyi imo afaik asap pls sorry
+    hope hoping thanks appreciate appreciated help helps helped advice guidance info
+    information details detail hear heard let lets put puts keep kept seem seems seemed happen
+    happens happened happening able unable possible impossible sure unsure clear unclear
+    currently basically literally honestly seriously simply already else yet ones
+    """.split()
+)
+
+_STEMMER = snowballstemmer.stemmer("english")
+_SENTENCE = re.compile(r"(?<=[.?!])\s+|\n+")
+_MAX_TERMS = 60  # a question longer than this is reduced to its sentences
+
+
+@lru_cache(maxsize=65536)
+def _stem(word: str) -> str:
+    if len(word) <= 3 or word.isdigit():
+        return word
+    return _STEMMER.stemWord(word)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    entry_id: str
+    question: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the bot does with a question. ``entry`` is set for answers (and cap tickets)."""
+
+    question: str
+    action: Action
+    entry: Entry | None
+    score: float
+    candidates: tuple[Candidate, ...]
+    reason: str | None = None
+    explain: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """The contract's ``faqbot ask --json`` object."""
+        return {
+            "question": self.question,
+            "action": self.action,
+            "entry": self.entry.id if self.entry else None,
+            "answer": self.entry.answer if self.entry else None,
+            "score": round(self.score, 1),
+            "candidates": [
+                {"entry": c.entry_id, "question": c.question, "score": round(c.score, 1)}
+                for c in self.candidates
+            ],
+            "reason": self.reason,
+        }
+
+
+# --------------------------------------------------------------------------- analysis
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """How words become terms: synonym groups (single words and phrases) and stemming."""
+
+    canonical: dict[str, str]  # stemmed word or joined phrase -> canonical term
+    phrases: dict[str, dict[tuple[str, ...], str]]  # first word -> {word tuple: joined term}
+
+    @classmethod
+    def build(cls, groups: Iterable[Iterable[str]]) -> Vocabulary:
+        canonical: dict[str, str] = {}
+        phrases: dict[str, dict[tuple[str, ...], str]] = defaultdict(dict)
+        for group in groups:
+            keys = []
+            for item in group:
+                words = tuple(normalize(item).split())
+                if not words:
+                    continue
+                if len(words) > 1:
+                    joined = "_".join(_stem(w) for w in words)
+                    phrases[words[0]][words] = joined
+                    keys.append(joined)
+                else:
+                    keys.append(_stem(words[0]))
+            if not keys:
+                continue
+            head = keys[0]
+            for key in keys:
+                canonical.setdefault(key, head)
+        return cls(canonical, dict(phrases))
+
+    def terms(self, text: str, *, normalized: bool = False) -> list[str]:
+        """Canonical terms of ``text`` in order (function words dropped, duplicates kept)."""
+        words = (text if normalized else normalize(text)).split()
+        out: list[str] = []
+        i = 0
+        while i < len(words):
+            word = words[i]
+            options = self.phrases.get(word)
+            if options:
+                matched = False
+                for phrase, joined in sorted(options.items(), key=lambda kv: -len(kv[0])):
+                    if tuple(words[i : i + len(phrase)]) == phrase:
+                        out.append(self.canonical.get(joined, joined))
+                        i += len(phrase)
+                        matched = True
+                        break
+                if matched:
+                    continue
+            i += 1
+            if word in FUNCTION_WORDS:
+                continue
+            stem = _stem(word)
+            out.append(self.canonical.get(stem, stem))
+        return out
+
+
+def analyze_text(text: str, vocabulary: Vocabulary | None = None) -> list[str]:
+    """The terms of ``text`` (for tests and tools): see :class:`Vocabulary`."""
+    return (vocabulary or Vocabulary({}, {})).terms(text)
+
+
+# --------------------------------------------------------------------------- index
+
+
+@dataclass(frozen=True)
+class _Phrasing:
+    entry: int
+    text: str  # normalised
+    terms: frozenset[str]
+    pairs: frozenset[str]
+    mass: float  # sum of term weights
+
+
+class Index:
+    """Everything matching needs, computed once per knowledge load."""
+
+    def __init__(self) -> None:
+        self.entry_ids: list[str] = []
+        self.entries: list[Entry] = []
+        self.vocabulary = Vocabulary({}, {})
+        self.phrasings: list[_Phrasing] = []
+        self.postings: dict[str, list[int]] = {}  # term -> phrasing indexes
+        self.entry_terms: list[frozenset[str]] = []
+        self.answer_terms: list[frozenset[str]] = []
+        self.weight: dict[str, float] = {}
+        self.known: frozenset[str] = frozenset()
+        self.buckets: dict[str, list[str]] = {}
+        self.handoff: list[tuple[str, ...]] = []
+        self._typos: dict[str, tuple[str, float] | None] = {}
+
+    @classmethod
+    def build(cls, kb: KnowledgeBase) -> Index:
+        index = cls()
+        index.entries = list(kb.entries)
+        index.entry_ids = [e.id for e in kb.entries]
+        vocab = Vocabulary.build(kb.synonyms)
+        index.vocabulary = vocab
+
+        per_entry: list[set[str]] = []
+        raw: list[tuple[int, str, list[str]]] = []
+        for n, entry in enumerate(kb.entries):
+            bag: set[str] = set()
+            for phrasing in entry.all_phrasings:
+                text = normalize(phrasing)
+                terms = vocab.terms(text, normalized=True)
+                bag.update(terms)
+                raw.append((n, text, terms))
+            per_entry.append(bag)
+            index.answer_terms.append(
+                frozenset(vocab.terms(strip_slack_markup(entry.answer))) - bag
+            )
+        index.entry_terms = [frozenset(b) for b in per_entry]
+
+        df: dict[str, int] = defaultdict(int)
+        for bag in per_entry:
+            for term in bag:
+                df[term] += 1
+        answer_df: dict[str, int] = defaultdict(int)
+        for bag in index.answer_terms:
+            for term in bag:
+                answer_df[term] += 1
+        n_entries = max(len(kb.entries), 1)
+        norm = math.log(1 + n_entries)
+        weight = {t: math.log(1 + n_entries / d) / norm for t, d in df.items()}
+        for term, d in answer_df.items():
+            weight.setdefault(term, math.log(1 + n_entries / d) / norm)
+        index.weight = weight
+        index.known = frozenset(weight)
+
+        postings: dict[str, list[int]] = defaultdict(list)
+        for entry_no, text, terms in raw:
+            term_set = frozenset(terms)
+            pairs = frozenset(f"{a}+{b}" for a, b in zip(terms, terms[1:], strict=False) if a != b)
+            p = _Phrasing(entry_no, text, term_set, pairs, sum(weight[t] for t in term_set))
+            pid = len(index.phrasings)
+            index.phrasings.append(p)
+            for term in term_set:
+                postings[term].append(pid)
+        index.postings = dict(postings)
+
+        buckets: dict[str, list[str]] = defaultdict(list)
+        for term in index.known:
+            if "_" not in term and len(term) >= 3 and not term.isdigit():
+                buckets[term[0]].append(term)
+        index.buckets = dict(buckets)
+        index.handoff = [tuple(normalize(h).split()) for h in kb.handoff if normalize(h)]
+        return index
+
+    # ------------------------------------------------------------------ question terms
+
+    def correct(self, term: str) -> tuple[str, float] | None:
+        """The known term ``term`` is probably a typo of, with a credit (0-1).
+
+        Damerau-Levenshtein distance, so a swapped pair of letters ("reveiw") is one edit:
+        one edit allowed from 4 letters on, two from 8; the first letter must agree.
+        """
+        if term in self._typos:
+            return self._typos[term]
+        found = None
+        if len(term) >= 4 and not term.isdigit():
+            pool = self.buckets.get(term[0], ())
+            allowed = 2 if len(term) >= 8 else 1
+            best = process.extractOne(
+                term, pool, scorer=DamerauLevenshtein.distance, score_cutoff=allowed
+            ) if pool else None
+            if best is not None:
+                found = (best[0], 1.0 - 0.15 * best[1])
+        if len(self._typos) < 100_000:
+            self._typos[term] = found
+        return found
+
+    def read(self, text: str) -> Analysis:
+        """Classify the terms of normalised ``text`` as known, corrected, common or unknown."""
+        analysis = Analysis()
+        for term in dict.fromkeys(self.vocabulary.terms(text, normalized=True)):
+            if term in self.known:
+                analysis.credit[term] = 1.0
+            elif term in COMMON_WORDS or _stem_in(term, COMMON_WORDS):
+                analysis.common.append(term)
+            else:
+                fixed = self.correct(term)
+                if fixed is not None and fixed[0] not in analysis.credit:
+                    analysis.credit[fixed[0]] = fixed[1]
+                    analysis.corrected[term] = fixed[0]
+                else:
+                    analysis.unknown.append(term)
+        analysis.order = list(self.vocabulary.terms(text, normalized=True))
+        return analysis
+
+
+_COMMON_STEMS = frozenset(_stem(w) for w in COMMON_WORDS)
+
+
+def _stem_in(term: str, _words: frozenset[str]) -> bool:
+    return term in _COMMON_STEMS
+
+
+@dataclass
+class Analysis:
+    credit: dict[str, float] = field(default_factory=dict)  # known term -> credit (typo < 1)
+    corrected: dict[str, str] = field(default_factory=dict)
+    common: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    order: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- scoring
+
+# Blend of the signals (they barely interact: a flat optimum, see notes/matching-findings.md).
+W_ENTRY = 0.45  # share of the question the entry explains
+W_PHRASING = 0.35  # F-measure with the best phrasing
+W_CHARS = 0.10  # rapidfuzz similarity with the best phrasing
+W_PAIRS = 0.10  # consecutive word pairs shared with the best phrasing
+UNKNOWN_WEIGHT = 0.9  # what an unknown content word weighs against a match
+ANSWER_ONLY = 0.6  # a word found only in an entry's answer counts this much
+
+
+@dataclass
+class _Scored:
+    entry: int
+    score: float
+    parts: dict[str, Any]
+
+
+def _score_text(index: Index, text: str) -> tuple[list[_Scored], Analysis]:
+    analysis = index.read(text)
+    credit = analysis.credit
+    if not credit:
+        return [], analysis
+    weight = index.weight
+    known_mass = sum(weight[t] * c for t, c in credit.items())
+    unknown_mass = UNKNOWN_WEIGHT * len(analysis.unknown)
+    q_mass = known_mass + unknown_mass
+    pairs_q = {
+        f"{a}+{b}" for a, b in zip(analysis.order, analysis.order[1:], strict=False) if a != b
+    }
+
+    # phrasing-level: matched weight per phrasing via the inverted index
+    matched: dict[int, float] = defaultdict(float)
+    for term, c in credit.items():
+        w = weight[term] * c
+        for pid in index.postings.get(term, ()):
+            matched[pid] += w
+    best: dict[int, tuple[float, int]] = {}
+    for pid, m in matched.items():
+        p = index.phrasings[pid]
+        q_cov = m / q_mass
+        p_cov = m / p.mass if p.mass else 0.0
+        f = 2 * q_cov * p_cov / (q_cov + p_cov) if q_cov + p_cov else 0.0
+        current = best.get(p.entry)
+        if current is None or f > current[0]:
+            best[p.entry] = (f, pid)
+
+    results = []
+    for entry_no, (f, pid) in best.items():
+        bag = index.entry_terms[entry_no]
+        answer_bag = index.answer_terms[entry_no]
+        explained = 0.0
+        for term, c in credit.items():
+            if term in bag:
+                explained += weight[term] * c
+            elif term in answer_bag:
+                explained += ANSWER_ONLY * weight[term] * c
+        e_cov = explained / q_mass
+        p = index.phrasings[pid]
+        chars = fuzz.token_sort_ratio(text, p.text) / 100.0
+        pair_hits = len(pairs_q & p.pairs)
+        pair_score = min(1.0, pair_hits / 2) if pairs_q else 0.0
+        score = 100 * (W_ENTRY * e_cov + W_PHRASING * f + W_CHARS * chars + W_PAIRS * pair_score)
+        results.append(
+            _Scored(
+                entry_no,
+                score,
+                {
+                    "phrasing": p.text,
+                    "entry_coverage": round(e_cov, 3),
+                    "phrasing_f": round(f, 3),
+                    "chars": round(chars, 3),
+                    "pairs": pair_hits,
+                },
+            )
+        )
+    results.sort(key=lambda s: -s.score)
+    return results, analysis
+
+
+def _readings(question: str) -> list[str]:
+    """The whole message, and for long ones also each sentence (the question is often one)."""
+    cleaned = strip_slack_markup(question[:MAX_INPUT_CHARS])
+    whole = normalize(cleaned)
+    readings = [whole]
+    if len(whole.split()) > 12:
+        sentences = [normalize(s) for s in _SENTENCE.split(cleaned)]
+        sentences = [s for s in sentences if len(s.split()) >= 2]
+        if len(sentences) > 1:
+            asks = [s for s, raw in zip(sentences, _SENTENCE.split(cleaned), strict=False)
+                    if raw.rstrip().endswith("?")]
+            readings.extend((asks or sentences)[:4])
+    if len(readings[0].split()) > _MAX_TERMS * 2:
+        readings[0] = " ".join(readings[0].split()[: _MAX_TERMS * 2])
+    return list(dict.fromkeys(readings))
+
+
+def rank(question: str, kb: KnowledgeBase) -> tuple[list[_Scored], Analysis, str]:
+    """Entries scored for ``question``, best first, with the analysis of the reading used."""
+    index = kb.index
+    best_by_entry: dict[int, _Scored] = {}
+    best_analysis: Analysis | None = None
+    best_reading = ""
+    best_top = -1.0
+    for n, reading in enumerate(_readings(question)):
+        scored, analysis = _score_text(index, reading)
+        discount = 1.0 if n == 0 else 0.97
+        top = scored[0].score * discount if scored else 0.0
+        if best_analysis is None or top > best_top:
+            best_analysis, best_reading, best_top = analysis, reading, top
+        for s in scored:
+            s.score *= discount
+            if s.entry not in best_by_entry or s.score > best_by_entry[s.entry].score:
+                best_by_entry[s.entry] = s
+    ranked = sorted(best_by_entry.values(), key=lambda s: -s.score)
+    return ranked, best_analysis or Analysis(), best_reading
+
+
+def _asks_for_human(index: Index, words: list[str]) -> bool:
+    for phrase in index.handoff:
+        n = len(phrase)
+        for i in range(len(words) - n + 1):
+            if tuple(words[i : i + n]) == phrase:
+                return True
+    return False
+
+
+def decide(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decision:
+    """What the bot does with ``question``: answer, clarify or open a ticket (see module doc)."""
+    index = kb.index
+    th = kb.thresholds
+    ranked, analysis, reading = rank(question, kb)
+    candidates = tuple(
+        Candidate(index.entry_ids[s.entry], index.entries[s.entry].question, min(s.score, 100.0))
+        for s in ranked[: max(th.candidates, 3)]
+    )
+    top = ranked[0] if ranked else None
+    top_score = min(top.score, 100.0) if top else 0.0
+    second = ranked[1].score if len(ranked) > 1 else 0.0
+    details: dict[str, Any] = {}
+    if explain:
+        details = {
+            "reading": reading,
+            "known": {t: round(c, 2) for t, c in analysis.credit.items()},
+            "weights": {t: round(index.weight[t], 2) for t in analysis.credit},
+            "corrected": analysis.corrected,
+            "common": analysis.common,
+            "unknown": analysis.unknown,
+            "ranked": [
+                {"entry": index.entry_ids[s.entry], "score": round(s.score, 1), **s.parts}
+                for s in ranked[:5]
+            ],
+        }
+
+    def make(action: Action, entry: Entry | None, reason: str | None, cands=candidates):
+        return Decision(question, action, entry, top_score, cands, reason, details)
+
+    if _asks_for_human(index, normalize(question).split()):
+        return make("ticket", None, "requested")
+    if top is None or top_score < th.clarify:
+        return make("ticket", None, "no_match")
+    top_entry = index.entries[top.entry]
+    if top_score >= th.answer and top_score - second >= th.margin:
+        if top_entry.ticket:
+            return make("ticket", top_entry, top_entry.ticket)
+        return make("answer", top_entry, None)
+    if top_entry.ticket and top_score >= th.answer:
+        return make("ticket", top_entry, top_entry.ticket)
+    close = tuple(c for c in candidates if c.score >= max(th.clarify, top_score - 2 * th.margin))
+    close = close[: th.candidates]
+    if len(close) < 2:
+        if top_score >= th.answer:
+            return make("answer", top_entry, None)
+        close = candidates[:2] if len(candidates) >= 2 else close
+    return make("clarify", None, None, close)

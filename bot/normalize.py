@@ -1,0 +1,82 @@
+"""Normalisation of Slack message text into plain lower-case words (pure functions).
+
+Usage::
+
+    >>> normalize("<@U0BOT42> How long does *review* take? :eyes: <https://x.io|docs>")
+    'how long does review take docs'
+
+Every function here is total (never raises on any ``str``) and :func:`normalize` is idempotent.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+__all__ = ["MAX_INPUT_CHARS", "normalize", "strip_slack_markup", "words"]
+
+# Longer messages are cut before any work: the question is nearly always in the first lines,
+# and this bounds the time any single message can cost.
+MAX_INPUT_CHARS = 4000
+
+_CODE_BLOCK = re.compile(r"```.*?(?:```|$)", re.S)
+_INLINE_CODE = re.compile(r"`([^`\n]*)`")
+# <@U123>, <@U123|name>, <#C123|general>, <!here>, <!subteam^S123|@team>, <!date^...|text>
+_MENTION = re.compile(r"<[@#!][^<>]*>")
+_LINK_WITH_LABEL = re.compile(r"<(?:https?|mailto|tel):[^<>|]*\|([^<>]*)>")
+_BARE_LINK = re.compile(r"<(?:https?|mailto|tel):[^<>]*>|\bhttps?://\S+")
+_EMOJI_CODE = re.compile(r":[a-z0-9_+'-]+(?:::skin-tone-\d)?:", re.I)
+_QUOTES = str.maketrans(
+    {
+        "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "`": "'",
+        "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"',
+    }
+)
+_APOSTROPHE = re.compile(r"(?<=\w)'(?=\w)")
+
+
+def strip_slack_markup(text: str) -> str:
+    """Remove mentions, code blocks and emoji codes; keep link labels and inline code text."""
+    text = _CODE_BLOCK.sub(" ", text)
+    text = _INLINE_CODE.sub(r" \1 ", text)
+    text = _LINK_WITH_LABEL.sub(r" \1 ", text)
+    text = _BARE_LINK.sub(" ", text)
+    text = _MENTION.sub(" ", text)
+    # Slack sends &amp; &lt; &gt; escaped; decode so "Q&amp;A" reads like "Q&A"
+    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return _EMOJI_CODE.sub(" ", text)
+
+
+def _fold(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold()
+    text = _APOSTROPHE.sub("", text)  # what's -> whats, don't -> dont
+    kept = []
+    for ch in text:
+        if ch.isalnum():
+            kept.append(ch)
+        elif unicodedata.category(ch) == "Mn" and kept:  # combining mark: part of a letter
+            kept.append(ch)
+        else:
+            kept.append(" ")
+    return " ".join(unicodedata.normalize("NFKC", "".join(kept)).split())
+
+
+def normalize(text: str) -> str:
+    """Lower-case words of ``text`` separated by single spaces; markup, emoji, punctuation gone."""
+    if not isinstance(text, str):
+        return ""
+    text = strip_slack_markup(text[:MAX_INPUT_CHARS])
+    folded = _fold(text)
+    # casefold/NFKC can, for a few rare characters, produce something the next pass changes
+    # again; a bounded fixed-point loop makes the function idempotent for every input.
+    for _ in range(3):
+        again = _fold(folded)
+        if again == folded:
+            break
+        folded = again
+    return folded
+
+
+def words(text: str) -> list[str]:
+    """The words of ``normalize(text)``."""
+    return normalize(text).split()

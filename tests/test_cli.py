@@ -1,0 +1,176 @@
+"""The command line, run as users run it: ``python -m bot …`` in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, cli_env
+
+CONTRACT_KEYS = {"question", "action", "entry", "answer", "score", "candidates", "reason"}
+
+
+def faqbot(*args: str, stdin: str | None = None, cwd: Path | None = None, **env: str):
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd or ROOT,
+        env=cli_env(**env),
+        timeout=60,
+    )
+
+
+class TestAsk:
+    def test_json_output_follows_the_contract(self, small_kb_path):
+        """`ask --json` prints one object with exactly the contract's keys and types."""
+        result = faqbot("ask", "--json", "--knowledge", str(small_kb_path), "review eta?")
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert len(lines) == 1
+        obj = json.loads(lines[0])
+        assert set(obj) == CONTRACT_KEYS
+        assert obj["action"] == "answer" and obj["entry"] == "review-time"
+        assert obj["answer"].startswith("App review may take")
+        assert 0 <= obj["score"] <= 100 and obj["reason"] is None
+        assert all(set(c) == {"entry", "question", "score"} for c in obj["candidates"])
+
+    def test_cap_request_is_a_ticket_that_also_answers(self, small_kb_path):
+        """An entry marked ticket: answers and opens a ticket (action ticket, entry filled)."""
+        result = faqbot("ask", "--json", "--knowledge", str(small_kb_path),
+                        "please raise the user limit for our app")
+        obj = json.loads(result.stdout)
+        assert (obj["action"], obj["entry"], obj["reason"]) == ("ticket", "cap", "cap_increase")
+        assert "active user cap" in obj["answer"]
+
+    def test_unrelated_question_opens_a_ticket(self, small_kb_path):
+        """A question the knowledge knows nothing about is a no_match ticket."""
+        result = faqbot("ask", "--json", "--knowledge", str(small_kb_path),
+                        "how do I get a refund for coins")
+        obj = json.loads(result.stdout)
+        assert (obj["action"], obj["entry"], obj["reason"]) == ("ticket", None, "no_match")
+
+    def test_asking_for_a_human_opens_a_requested_ticket(self, small_kb_path):
+        """A handoff phrasing is a ticket with reason requested."""
+        result = faqbot("ask", "--json", "--knowledge", str(small_kb_path),
+                        "can I talk to a human about my review")
+        assert json.loads(result.stdout)["reason"] == "requested"
+
+    def test_batch_from_stdin_answers_each_line_in_order(self, small_kb_path):
+        """Without a QUESTION, each stdin line gets one output line, in order."""
+        questions = ["review eta?", "app rejected", "refund my coins", "rn support?"]
+        result = faqbot("ask", "--json", "--knowledge", str(small_kb_path),
+                        stdin="\n".join(questions) + "\n")
+        objs = [json.loads(line) for line in result.stdout.splitlines()]
+        assert [o["question"] for o in objs] == questions
+        assert [o["entry"] for o in objs] == ["review-time", "not-approved", None, "react-native"]
+        human = faqbot("ask", "--knowledge", str(small_kb_path), stdin="\n".join(questions))
+        assert len(human.stdout.splitlines()) == len(questions)
+
+    def test_human_output_and_explain(self, small_kb_path):
+        """Human output shows decision, answer and candidates; --explain shows the words."""
+        result = faqbot("ask", "--explain", "--knowledge", str(small_kb_path),
+                        "how lnog is the reveiw for refunds")
+        assert result.returncode == 0
+        out = result.stdout
+        assert "candidates:" in out and "review-time" in out
+        assert "typos:" in out and "reveiw→review" in out
+        assert "unknown:   refund" in out
+
+    def test_python_dash_m_and_console_script_agree(self, small_kb_path):
+        """`faqbot` and `python -m bot` are the same program."""
+        script = Path(sys.executable).with_name("faqbot")
+        if not script.exists():
+            pytest.fail("the faqbot console script is not installed next to the interpreter")
+        a = subprocess.run([str(script), "ask", "--json", "--knowledge", str(small_kb_path),
+                            "review eta"], capture_output=True, text=True, env=cli_env())
+        b = faqbot("ask", "--json", "--knowledge", str(small_kb_path), "review eta")
+        assert a.stdout == b.stdout and a.returncode == b.returncode == 0
+
+    def test_broken_knowledge_is_reported_with_lines(self, tmp_path):
+        """A command that loads broken knowledge prints PATH:LINE: messages and exits 1."""
+        bad = tmp_path / "bad.yaml"
+        bad.write_text("entries:\n  - id: x\n    question: Q?\n")
+        result = faqbot("ask", "--knowledge", str(bad), "hello")
+        assert result.returncode == 1
+        assert f"{bad}:2: entry 'x'" in result.stderr or f"{bad}:2: entry:" in result.stderr
+
+
+class TestKbCheck:
+    def test_valid_file(self, small_kb_path):
+        """A valid file: exit 0 and a summary."""
+        result = faqbot("kb", "check", str(small_kb_path))
+        assert result.returncode == 0
+        assert "ok (4 entries" in result.stdout
+
+    def test_invalid_file_lists_every_problem(self, tmp_path):
+        """An invalid file: exit 1 and one PATH:LINE: message per problem on stdout."""
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(
+            "thresholds: {answer: 101}\nentries:\n  - id: a\n    question: Q?\n"
+            "  - id: a\n    question: Q?\n    answer: A\n"
+        )
+        result = faqbot("kb", "check", str(bad))
+        assert result.returncode == 1
+        lines = result.stdout.splitlines()
+        assert f"{bad}:1: thresholds.answer must be between 0 and 100, got 101" in lines
+        assert f"{bad}:3: entry 'a': missing required key 'answer'" in [
+            line.replace("entry:", "entry 'a':") for line in lines
+        ]
+        assert "2 problems" in result.stderr
+
+    def test_not_yaml_at_all(self, tmp_path):
+        """Binary junk or broken syntax is reported as not valid YAML with a line."""
+        bad = tmp_path / "bad.yaml"
+        bad.write_text("entries: [\n  {id: a,\n")
+        result = faqbot("kb", "check", str(bad))
+        assert result.returncode == 1
+        assert result.stdout.startswith(f"{bad}:") and "not valid YAML" in result.stdout
+
+
+class TestKbEval:
+    CASES = """\
+- q: review eta please
+  expect: review-time
+- q: my app got declined, why
+  expect: not-approved
+- q: how do I bake bread
+  expect: none
+- q: raise the user limit for us
+  expect: cap
+"""
+
+    def test_figures_and_thresholds(self, tmp_path, small_kb_path):
+        """eval prints the figures; --min-accuracy / --max-wrong turn them into exit codes."""
+        cases = tmp_path / "cases.yaml"
+        cases.write_text(self.CASES)
+        ok = faqbot("kb", "eval", str(cases), "--knowledge", str(small_kb_path))
+        assert ok.returncode == 0, ok.stderr
+        assert "in-scope answered right" in ok.stdout and "100.0%" in ok.stdout
+        as_json = faqbot("kb", "eval", str(cases), "--knowledge", str(small_kb_path), "--json")
+        figures = json.loads(as_json.stdout)
+        assert figures["in_scope_right"] == 100.0 and figures["cap_ticket"] == 100.0
+        assert figures["oos_ticket"] == 100.0 and figures["wrong"] == 0.0
+        strict = faqbot("kb", "eval", str(cases), "--knowledge", str(small_kb_path),
+                        "--min-accuracy", "100", "--max-wrong", "0")
+        assert strict.returncode == 0
+        wrong_labels = tmp_path / "wrong.yaml"
+        wrong_labels.write_text(self.CASES.replace("expect: review-time", "expect: cap"))
+        failing = faqbot("kb", "eval", str(wrong_labels), "--knowledge", str(small_kb_path),
+                         "--max-wrong", "0")
+        assert failing.returncode == 1 and "FAIL" in failing.stderr
+
+    def test_split_reports_each_part(self, tmp_path, small_kb_path):
+        """--split N reports cases 1-N and the rest separately."""
+        cases = tmp_path / "cases.yaml"
+        cases.write_text(self.CASES)
+        result = faqbot("kb", "eval", str(cases), "--knowledge", str(small_kb_path),
+                        "--split", "2", "--json")
+        parts = [json.loads(line) for line in result.stdout.splitlines()]
+        assert [p["cases"] for p in parts] == ["1-2", "3-4"]
+        assert [p["questions"] for p in parts] == [2, 2]
