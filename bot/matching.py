@@ -351,6 +351,7 @@ W_PHRASING = 0.35  # F-measure with the best phrasing
 W_CHARS = 0.10  # rapidfuzz similarity with the best phrasing
 W_PAIRS = 0.10  # consecutive word pairs shared with the best phrasing
 UNKNOWN_WEIGHT = 0.9  # what an unknown content word weighs against a match
+MIN_QUESTION_MASS = 1.2  # about one distinctive word and a bit
 ANSWER_ONLY = 0.6  # a word found only in an entry's answer counts this much
 
 
@@ -369,7 +370,8 @@ def _score_text(index: Index, text: str) -> tuple[list[_Scored], Analysis]:
     weight = index.weight
     known_mass = sum(weight[t] * c for t, c in credit.items())
     unknown_mass = UNKNOWN_WEIGHT * len(analysis.unknown)
-    q_mass = known_mass + unknown_mass
+    # A question says at least this much: one common word cannot be 'fully explained'.
+    q_mass = max(known_mass + unknown_mass, MIN_QUESTION_MASS)
     pairs_q = {
         f"{a}+{b}" for a, b in zip(analysis.order, analysis.order[1:], strict=False) if a != b
     }

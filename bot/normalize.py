@@ -54,8 +54,8 @@ def _fold(text: str) -> str:
     for ch in text:
         if ch.isalnum():
             kept.append(ch)
-        elif unicodedata.category(ch) == "Mn" and kept:  # combining mark: part of a letter
-            kept.append(ch)
+        elif unicodedata.category(ch) == "Mn" and kept and kept[-1].isalnum():
+            kept.append(ch)  # a combining mark on a letter is part of it (not after an emoji)
         else:
             kept.append(" ")
     return " ".join(unicodedata.normalize("NFKC", "".join(kept)).split())

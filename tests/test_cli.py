@@ -63,7 +63,7 @@ class TestAsk:
 
     def test_batch_from_stdin_answers_each_line_in_order(self, small_kb_path):
         """Without a QUESTION, each stdin line gets one output line, in order."""
-        questions = ["review eta?", "app rejected", "refund my coins", "rn support?"]
+        questions = ["review eta?", "app rejected", "refund my coins", "does it work with rn?"]
         result = faqbot("ask", "--json", "--knowledge", str(small_kb_path),
                         stdin="\n".join(questions) + "\n")
         objs = [json.loads(line) for line in result.stdout.splitlines()]

@@ -1,0 +1,115 @@
+"""Decisions on the bundled App Review FAQ, and the matcher's techniques one by one."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bot.matching import Vocabulary, decide, rank
+
+
+class TestBundledDecisions:
+    def test_every_canonical_question_answers_itself(self, bundled_kb):
+        """Asking an entry's own question answers with that entry (or tickets, for the cap)."""
+        for entry in bundled_kb:
+            d = decide(entry.question, bundled_kb)
+            assert d.entry is not None and d.entry.id == entry.id, (entry.id, d)
+            assert d.action == ("ticket" if entry.ticket else "answer")
+
+    @pytest.mark.parametrize(
+        ("question", "entry"),
+        [
+            ("how long until my app is reviewed?", "review-time"),
+            ("is react native supported", "react-native"),
+            ("can i get a never-expiring access token", "token-length"),
+            ("why are the videos we upload only visible to the creator", "private-posts"),
+            ("which api is for running ad campaigns", "marketing-ads"),
+        ],
+    )
+    def test_plain_paraphrases_are_answered(self, bundled_kb, question, entry):
+        """Ordinary rewordings of FAQ questions are answered with the right entry."""
+        d = decide(question, bundled_kb)
+        assert (d.action, d.entry.id if d.entry else None) == ("answer", entry), d.explain
+
+    @pytest.mark.parametrize(
+        "question",
+        [
+            "we need more than 5k users, can you raise our limit?",
+            "raise our user limit please",
+            "hit the active user cap, how do we increase it",
+        ],
+    )
+    def test_cap_increase_requests_open_a_ticket_and_answer(self, bundled_kb, question):
+        """Any phrasing of a cap increase opens a cap_increase ticket and answers with the entry."""
+        d = decide(question, bundled_kb)
+        assert (d.action, d.reason) == ("ticket", "cap_increase")
+        assert d.entry is not None and d.entry.id == "cap"
+
+    @pytest.mark.parametrize(
+        "question",
+        ["anyone up for lunch?", "how do I rebase a git branch", "lol", "", "   ", ":tada:",
+         "<@U123> <!channel>"],
+    )
+    def test_unrelated_messages_open_no_match_tickets(self, bundled_kb, question):
+        """Chat that has nothing to do with the FAQ is not answered."""
+        d = decide(question, bundled_kb)
+        assert (d.action, d.reason) == ("ticket", "no_match")
+
+    def test_asking_for_a_person_is_a_requested_ticket(self, bundled_kb):
+        """An explicit ask for a human becomes a ticket with reason requested."""
+        d = decide("can I talk to a human please", bundled_kb)
+        assert (d.action, d.reason) == ("ticket", "requested")
+
+    def test_very_long_input_is_decided_in_bounded_time(self, bundled_kb):
+        """A 40,000-character message is decided quickly (input is cut before work)."""
+        text = ("how long does the app review take? " + "lorem ipsum dolor sit amet " * 2000)[:40000]
+        started = time.perf_counter()
+        d = decide(text, bundled_kb)
+        assert time.perf_counter() - started < 1.0
+        assert d.action in ("answer", "clarify", "ticket")
+
+    def test_slack_markup_does_not_change_the_decision(self, bundled_kb):
+        """Mentions, emoji, links and formatting are ignored by the matcher."""
+        plain = decide("how long does app review take", bundled_kb)
+        marked = decide("<@U0BOT42> *how long* does app review take?? :eyes: <!here>", bundled_kb)
+        assert (plain.action, plain.entry) == (marked.action, marked.entry)
+
+
+class TestTechniques:
+    def test_typos_are_corrected_against_the_knowledge(self, small_kb):
+        """A misspelt word counts as the known word it is one edit away from."""
+        _, analysis, _ = rank("how lnog is the reveiw", small_kb)
+        assert analysis.corrected == {"lnog": "long", "reveiw": "review"}
+
+    def test_synonym_groups_fold_words_and_phrases(self):
+        """Synonyms, single words and phrases, become one canonical term."""
+        vocab = Vocabulary.build([["rejected", "declined", "denied"], ["react native", "rn"]])
+        assert vocab.terms("app declined") == vocab.terms("app rejected")
+        assert vocab.terms("is RN ok") == vocab.terms("is react native ok")
+
+    def test_words_the_knowledge_never_uses_count_against(self, small_kb):
+        """The same known words score lower next to an unknown content word."""
+        clean = rank("how long is the review", small_kb)[0][0].score
+        off = rank("how long is the refund review", small_kb)[0][0].score
+        assert off < clean
+
+    def test_everyday_words_are_neutral(self, small_kb):
+        """Filler like 'usually' or 'wondering' neither helps nor hurts."""
+        base = rank("how long is the review", small_kb)[0][0].score
+        chatty = rank("wondering how long is the review usually", small_kb)[0][0].score
+        assert abs(base - chatty) < 8
+
+    def test_rare_words_weigh_more_than_shared_ones(self, small_kb):
+        """A word used by one entry outweighs a word all entries use."""
+        w = small_kb.index.weight
+        assert w["review"] > w.get("app", 0)
+
+    def test_question_sentence_is_found_in_a_long_message(self, small_kb):
+        """Context sentences around the question do not drown it."""
+        message = (
+            "Hi team, hope you're all well. We shipped our build to the store last week and our "
+            "PM keeps asking me for dates. How long is the review? Thanks so much in advance."
+        )
+        d = decide(message, small_kb)
+        assert d.entry is not None and d.entry.id == "review-time"
