@@ -1,0 +1,220 @@
+"""``faqbot tickets list|show|resolve``: the ticket store from the command line.
+
+Usage::
+
+    faqbot tickets list --status open
+    faqbot tickets list --json | jq .id
+    faqbot tickets show FAQ-3
+    faqbot tickets resolve FAQ-3
+
+Each handler takes the parsed ``args`` and returns an exit code: 0, or 1 with ``error: …`` on
+stderr when the store fails or the ticket does not exist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from contextlib import closing
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.cli import _one_line
+from bot.config import Settings
+from bot.errors import FaqbotError
+from bot.tickets import (
+    STATUSES,
+    Ticket,
+    TicketStore,
+    UnknownTicketError,
+    open_store,
+    parse_ticket_id,
+)
+
+__all__ = ["cmd_list", "cmd_resolve", "cmd_show", "register"]
+
+_QUESTION_WIDTH = 60
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``tickets`` command to ``subparsers`` (from ``ArgumentParser.add_subparsers``)."""
+    tickets = subparsers.add_parser("tickets", help="list, show and resolve support tickets")
+    _add_database_option(tickets, default=None)
+    sub = tickets.add_subparsers(dest="tickets_command", metavar="TICKETS_COMMAND", required=True)
+
+    ls = sub.add_parser("list", help="tickets, newest first")
+    ls.add_argument("--status", choices=STATUSES, help="only tickets with this status")
+    ls.add_argument("--json", action="store_true", help="one JSON object per ticket per line")
+    ls.add_argument("--limit", type=_positive, default=100, metavar="N",
+                    help="at most N tickets (default: 100)")
+    _add_database_option(ls)
+    ls.set_defaults(func=cmd_list)
+
+    show = sub.add_parser("show", help="every field of a ticket, and its history")
+    show.add_argument("id", help="the ticket's id: FAQ-12 (or 12)")
+    _add_database_option(show)
+    show.set_defaults(func=cmd_show)
+
+    resolve = sub.add_parser("resolve", help="mark a ticket resolved")
+    resolve.add_argument("id", help="the ticket's id: FAQ-12 (or 12)")
+    _add_database_option(resolve)
+    resolve.set_defaults(func=cmd_resolve)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """Print tickets, newest first: an aligned table, or one JSON object per line."""
+    def run(store: TicketStore) -> int:
+        tickets = store.list(status=args.status, limit=args.limit)
+        if args.json:
+            for ticket in tickets:
+                print(json.dumps(ticket.to_json(), ensure_ascii=False))
+        elif tickets:
+            print(format_table(tickets, now=datetime.now(UTC)))
+        else:
+            print("no tickets", file=sys.stderr)
+        return 0
+
+    return _with_store(args, run)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """Print every field of one ticket and its history."""
+    def run(store: TicketStore) -> int:
+        number = _number(args.id)
+        ticket = store.get(number)
+        if ticket is None:
+            raise UnknownTicketError(number)
+        print(format_ticket(ticket))
+        return 0
+
+    return _with_store(args, run)
+
+
+def cmd_resolve(args: argparse.Namespace) -> int:
+    """Set a ticket's status to resolved (actor ``cli``) and print the outcome."""
+    def run(store: TicketStore) -> int:
+        number = _number(args.id)
+        before = store.get(number)
+        if before is None:
+            raise UnknownTicketError(number)
+        if before.status == "resolved":
+            print(f"{before.id} was already resolved")
+            return 0
+        ticket = store.set_status(number, "resolved", actor="cli")
+        print(f"{ticket.id} resolved (was {before.status})")
+        return 0
+
+    return _with_store(args, run)
+
+
+# formatting
+
+
+def format_table(tickets: list[Ticket], *, now: datetime) -> str:
+    """An aligned table: id, status, reason, requester, age, and the question on one line."""
+    rows = [("ID", "STATUS", "REASON", "REQUESTER", "AGE", "QUESTION")]
+    rows += [
+        (t.id, t.status, t.reason, t.requester, _age(t.created_at, now),
+         _one_line(t.question, _QUESTION_WIDTH))
+        for t in tickets
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+        + "  " + row[-1]
+        for row in rows
+    )
+
+
+def format_ticket(ticket: Ticket) -> str:
+    """Every field of ``ticket``, then its question verbatim and its history."""
+    posted = f"{ticket.triage_channel} {ticket.triage_ts}" if ticket.posted else "not yet"
+    fields = [
+        ("status", ticket.status),
+        ("reason", ticket.reason),
+        ("requester", ticket.requester),
+        ("assignee", ticket.assignee),
+        ("created", _when(ticket.created_at)),
+        ("updated", _when(ticket.updated_at)),
+        ("source", ticket.source),
+        ("team", ticket.team),
+        ("channel", ticket.channel),
+        ("thread", ticket.thread_ts),
+        ("message", ticket.message_ts),
+        ("entry", ticket.entry),
+        ("posted", posted),
+    ]
+    lines = [ticket.id]
+    lines += [f"  {name:<10} {value if value is not None else '-'}" for name, value in fields]
+    lines.append("question:")
+    lines += [f"  {line}" for line in ticket.question.splitlines() or [""]]
+    if ticket.candidates:
+        lines.append("candidates:")
+        for c in ticket.candidates:
+            question = _one_line(str(c.get("question", "")))
+            lines.append(f"  {c.get('score', '-'):>5}  {c.get('entry', '-')}  {question}")
+    if ticket.details:
+        lines.append("details:")
+        lines += [f"  {key}: {value}" for key, value in sorted(ticket.details.items())]
+    lines.append("history:")
+    lines += [
+        f"  {_when(e.at)}  {e.kind:<10} {e.actor or '-'}  {_one_line(e.text or '', 70)}".rstrip()
+        for e in ticket.history
+    ]
+    return "\n".join(lines)
+
+
+def _age(then: datetime, now: datetime) -> str:
+    seconds = max(0, int((now - then).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _when(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+# plumbing
+
+
+def _add_database_option(parser: argparse.ArgumentParser, default: Any = argparse.SUPPRESS) -> None:
+    # Accepted before and after the subcommand; SUPPRESS keeps a subcommand's absent option
+    # from overwriting the value given before it.
+    parser.add_argument("--database-url", default=default, metavar="URL",
+                        help="ticket store (default: $DATABASE_URL or SQLite)")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _number(text: str) -> int:
+    number = parse_ticket_id(text)
+    if number is None:
+        raise _BadId(f"not a ticket id: {text!r} (expected FAQ-<n>, or just <n>)")
+    return number
+
+
+class _BadId(ValueError):
+    pass
+
+
+def _with_store(args: argparse.Namespace, run: Callable[[TicketStore], int]) -> int:
+    """Open the store, ``run(store)``, close it; store and lookup failures exit 1."""
+    try:
+        url = getattr(args, "database_url", None) or Settings.from_env().database_url
+        with closing(open_store(url)) as store:
+            return run(store)
+    except (FaqbotError, UnknownTicketError, _BadId) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

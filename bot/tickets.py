@@ -1,0 +1,1140 @@
+"""Support tickets: the record, the store interface, and its SQL and in-memory implementations.
+
+The contract (``TicketStore``) is fixed here; ``SqlTicketStore`` (SQLite or PostgreSQL through
+SQLAlchemy Core) and ``MemoryTicketStore`` (tests, ``faqbot ask``) implement it, and
+``open_store(url)`` picks one. Every method raises :class:`bot.errors.StoreError` when the store
+cannot be reached.
+
+What must happen once happens once even across processes sharing one database: the database
+decides (unique keys for deliveries, dedupe keys and a thread's unresolved ticket; conditional
+UPDATEs for the right to post to triage), never a check in Python followed by a write.
+"""
+
+from __future__ import annotations
+
+import builtins
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol
+
+import sqlalchemy as sa
+
+from bot.config import DEFAULT_DATABASE_URL
+from bot.errors import StoreError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "MemoryTicketStore",
+    "NewTicket",
+    "SqlTicketStore",
+    "Ticket",
+    "TicketEvent",
+    "TicketStore",
+    "UnknownTicketError",
+    "format_ticket_id",
+    "open_store",
+    "parse_ticket_id",
+]
+
+Status = Literal["open", "in_progress", "resolved"]
+STATUSES: tuple[str, ...] = ("open", "in_progress", "resolved")
+REASONS: tuple[str, ...] = ("no_match", "cap_increase", "requested", "not_helpful")
+TICKET_PREFIX = "FAQ-"
+
+
+def format_ticket_id(number: int) -> str:
+    return f"{TICKET_PREFIX}{number}"
+
+
+def parse_ticket_id(text: str) -> int | None:
+    """``"FAQ-42"``, ``"faq-42"`` or ``"42"`` → 42; anything else → None."""
+    text = text.strip().upper()
+    if text.startswith(TICKET_PREFIX):
+        text = text[len(TICKET_PREFIX):]
+    return int(text) if text.isdigit() and len(text) < 12 else None
+
+
+@dataclass(frozen=True)
+class TicketEvent:
+    """One line of a ticket's history: opened, follow_up, taken, resolved, reopened, reply…"""
+
+    kind: str
+    actor: str | None
+    text: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class NewTicket:
+    """What is known when a ticket is opened."""
+
+    requester: str  # Slack user id, or "cli:<name>" from faqbot chat
+    question: str  # verbatim, unescaped: escape when posting
+    reason: str  # one of REASONS
+    team: str | None = None
+    channel: str | None = None
+    thread_ts: str | None = None  # the requester's thread (where we reply)
+    message_ts: str | None = None  # the requester's message (for the permalink)
+    candidates: tuple[dict[str, Any], ...] = ()  # [{"entry", "question", "score"}] best first
+    entry: str | None = None  # the entry answered with, when any (cap_increase)
+    source: str = "slack"  # "slack" | "cli"
+    dedupe_key: str | None = None  # e.g. the Slack event id: opening twice yields one ticket
+
+
+@dataclass(frozen=True)
+class Ticket:
+    number: int
+    requester: str
+    question: str
+    reason: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    team: str | None = None
+    channel: str | None = None
+    thread_ts: str | None = None
+    message_ts: str | None = None
+    candidates: tuple[dict[str, Any], ...] = ()
+    entry: str | None = None
+    source: str = "slack"
+    assignee: str | None = None
+    triage_channel: str | None = None
+    triage_ts: str | None = None  # set once posted to the triage channel
+    details: dict[str, str] = field(default_factory=dict)  # cap-increase form answers
+    history: tuple[TicketEvent, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return format_ticket_id(self.number)
+
+    @property
+    def posted(self) -> bool:
+        return self.triage_ts is not None
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``faqbot tickets list --json`` object."""
+        return {
+            "id": self.id,
+            "status": self.status,
+            "reason": self.reason,
+            "requester": self.requester,
+            "question": self.question,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "assignee": self.assignee,
+            "team": self.team,
+            "channel": self.channel,
+            "thread_ts": self.thread_ts,
+            "entry": self.entry,
+            "candidates": list(self.candidates),
+            "details": dict(self.details),
+            "posted": self.posted,
+        }
+
+
+class UnknownTicketError(LookupError):
+    """No ticket has that number."""
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+        super().__init__(f"no ticket {format_ticket_id(number)}")
+
+
+class TicketStore(Protocol):
+    """Durable tickets plus the bookkeeping that makes Slack deliveries idempotent."""
+
+    def open_ticket(self, new: NewTicket) -> tuple[Ticket, bool]:
+        """Store a ticket, committed before returning; ``(ticket, created)``.
+
+        One open ticket per thread: when ``(channel, thread_ts)`` already has a ticket that is
+        not resolved, the question is added to its history and ``created`` is False. The same
+        ``dedupe_key`` twice returns the first ticket with ``created`` False.
+        """
+
+    def get(self, number: int) -> Ticket | None: ...
+
+    def find_by_thread(self, channel: str, thread_ts: str) -> Ticket | None:
+        """The newest ticket (any status) opened from that thread."""
+
+    def find_by_triage(self, channel: str, ts: str) -> Ticket | None:
+        """The ticket whose triage message is ``ts`` in ``channel``."""
+
+    def list(
+        self, *, status: str | None = None, requester: str | None = None, limit: int = 100
+    ) -> builtins.list[Ticket]:
+        """Newest first."""
+
+    def set_status(
+        self, number: int, status: str, *, actor: str | None, assignee: str | None = None
+    ) -> Ticket:
+        """Change status (and assignee when given), appending to the history.
+
+        Setting the status (and assignee) a ticket already has changes nothing and adds no
+        history. Raises :class:`UnknownTicketError` for an unknown number, ``ValueError`` for a
+        status not in ``STATUSES``, and :class:`StoreError` when reopening a ticket whose thread
+        already has another unresolved ticket.
+        """
+
+    def add_event(self, number: int, kind: str, *, actor: str | None, text: str | None) -> Ticket:
+        """Append one line to the history (e.g. ``reply``); :class:`UnknownTicketError` if none."""
+
+    def set_details(self, number: int, details: dict[str, str], *, actor: str | None) -> Ticket:
+        """Merge ``details`` into the ticket's details (the history names the keys)."""
+
+    def mark_posted(self, number: int, channel: str, ts: str) -> bool:
+        """Record the triage message; False if it was already recorded (someone else posted)."""
+
+    def claim_posting(self, number: int, worker: str, lease_seconds: float = 30) -> bool:
+        """Take the right to post ticket ``number`` to triage for a while (exactly-once posting
+        across threads and processes); False when another worker holds it or it is posted."""
+
+    def pending(self, limit: int = 100) -> builtins.list[Ticket]:
+        """Tickets not yet posted to triage, oldest first."""
+
+    def claim_event(self, key: str) -> bool:
+        """Record a processed Slack delivery (event id, or channel+ts); True only the first time."""
+
+    def record_question(
+        self,
+        *,
+        question: str,
+        action: str,
+        entry: str | None,
+        score: float | None,
+        reason: str | None,
+        requester: str | None = None,
+        channel: str | None = None,
+        at: datetime | None = None,
+    ) -> int:
+        """Log one question and the bot's decision (for "what did the FAQ not answer"); its id."""
+
+    def set_feedback(self, question_id: int, feedback: str) -> None:
+        """Attach the asker's feedback (e.g. ``helpful``) to a question; ``LookupError`` if none."""
+
+    def questions(self, since: datetime | None = None) -> builtins.list[dict[str, Any]]:
+        """Logged questions at or after ``since``, oldest first, as dicts.
+
+        Keys: ``id``, ``at`` (aware UTC datetime), ``requester``, ``channel``, ``question``,
+        ``action``, ``entry``, ``score``, ``reason``, ``feedback``.
+        """
+
+    def purge_questions(self, older_than: datetime) -> int:
+        """Delete logged questions from before ``older_than``; how many were deleted."""
+
+    def close(self) -> None: ...
+
+
+# -- shared helpers ---------------------------------------------------------------------------
+
+_STATUS_EVENT = {"open": "reopened", "in_progress": "taken", "resolved": "resolved"}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _utc(value: datetime) -> datetime:
+    """An aware UTC datetime; a naive one is taken to be UTC already."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _check_status(status: str) -> None:
+    if status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
+
+
+def _status_event(old: str, new: str, assignee: str | None) -> tuple[str, str]:
+    """The history line (kind, text) for a change of status and/or assignee."""
+    if old == new:
+        return "assigned", f"assignee {assignee}"
+    text = f"{old} -> {new}"
+    if assignee:
+        text += f" (assignee {assignee})"
+    return _STATUS_EVENT[new], text
+
+
+def _details_text(details: dict[str, str]) -> str:
+    return "updated " + ", ".join(sorted(details))
+
+
+def _unknown_question(question_id: int) -> LookupError:
+    return LookupError(f"no logged question {question_id}")
+
+
+def _reopen_conflict(number: int, other: int) -> StoreError:
+    return StoreError(
+        f"{format_ticket_id(number)} cannot be reopened: {format_ticket_id(other)} is already "
+        "open in the same thread"
+    )
+
+
+# -- in memory --------------------------------------------------------------------------------
+
+
+class MemoryTicketStore:
+    """A :class:`TicketStore` in memory: thread-safe, same behaviour, gone when the process exits.
+
+    Usage::
+
+        store = MemoryTicketStore()
+        new = NewTicket(requester="U1", question="Who can approve my app?", reason="no_match")
+        ticket, created = store.open_ticket(new)
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._tickets: dict[int, Ticket] = {}
+        self._dedupe: dict[str, int] = {}  # ticket and follow-up dedupe keys -> ticket number
+        self._leases: dict[int, tuple[str, datetime]] = {}
+        self._events: set[str] = set()
+        self._questions: dict[int, dict[str, Any]] = {}
+        self._next_question = 1
+
+    # tickets
+
+    def open_ticket(self, new: NewTicket) -> tuple[Ticket, bool]:
+        with self._lock:
+            if new.dedupe_key is not None and new.dedupe_key in self._dedupe:
+                return self._tickets[self._dedupe[new.dedupe_key]], False
+            now = _now()
+            existing = self._open_in_thread(new.channel, new.thread_ts)
+            if existing is not None:
+                number = existing.number
+                ticket = self._append(number, "follow_up", new.requester, new.question, now)
+                if new.dedupe_key is not None:
+                    self._dedupe[new.dedupe_key] = ticket.number
+                return ticket, False
+            number = max(self._tickets, default=0) + 1
+            ticket = Ticket(
+                number=number,
+                requester=new.requester,
+                question=new.question,
+                reason=new.reason,
+                status="open",
+                created_at=now,
+                updated_at=now,
+                team=new.team,
+                channel=new.channel,
+                thread_ts=new.thread_ts,
+                message_ts=new.message_ts,
+                candidates=tuple(dict(c) for c in new.candidates),
+                entry=new.entry,
+                source=new.source,
+                history=(TicketEvent("opened", new.requester, new.reason, now),),
+            )
+            self._tickets[number] = ticket
+            if new.dedupe_key is not None:
+                self._dedupe[new.dedupe_key] = number
+            return ticket, True
+
+    def get(self, number: int) -> Ticket | None:
+        with self._lock:
+            return self._tickets.get(number)
+
+    def find_by_thread(self, channel: str, thread_ts: str) -> Ticket | None:
+        with self._lock:
+            found = [
+                t for t in self._tickets.values()
+                if t.channel == channel and t.thread_ts == thread_ts
+            ]
+            return max(found, key=lambda t: t.number, default=None)
+
+    def find_by_triage(self, channel: str, ts: str) -> Ticket | None:
+        with self._lock:
+            for ticket in self._tickets.values():
+                if ticket.triage_channel == channel and ticket.triage_ts == ts:
+                    return ticket
+            return None
+
+    def list(
+        self, *, status: str | None = None, requester: str | None = None, limit: int = 100
+    ) -> builtins.list[Ticket]:
+        with self._lock:
+            found = [
+                t for t in sorted(self._tickets.values(), key=lambda t: -t.number)
+                if (status is None or t.status == status)
+                and (requester is None or t.requester == requester)
+            ]
+            return found[: max(limit, 0)]
+
+    def set_status(
+        self, number: int, status: str, *, actor: str | None, assignee: str | None = None
+    ) -> Ticket:
+        _check_status(status)
+        with self._lock:
+            ticket = self._require(number)
+            if ticket.status == status and (assignee is None or assignee == ticket.assignee):
+                return ticket
+            if ticket.status == "resolved" and status != "resolved":
+                other = self._open_in_thread(ticket.channel, ticket.thread_ts)
+                if other is not None:
+                    raise _reopen_conflict(number, other.number)
+            kind, text = _status_event(ticket.status, status, assignee)
+            self._tickets[number] = replace(
+                ticket, status=status, assignee=assignee or ticket.assignee
+            )
+            return self._append(number, kind, actor, text, _now())
+
+    def add_event(self, number: int, kind: str, *, actor: str | None, text: str | None) -> Ticket:
+        with self._lock:
+            self._require(number)
+            return self._append(number, kind, actor, text, _now())
+
+    def set_details(self, number: int, details: dict[str, str], *, actor: str | None) -> Ticket:
+        with self._lock:
+            ticket = self._require(number)
+            self._tickets[number] = replace(ticket, details={**ticket.details, **details})
+            return self._append(number, "details", actor, _details_text(details), _now())
+
+    # triage posting
+
+    def mark_posted(self, number: int, channel: str, ts: str) -> bool:
+        with self._lock:
+            ticket = self._tickets.get(number)
+            if ticket is None or ticket.triage_ts is not None:
+                return False
+            self._tickets[number] = replace(ticket, triage_channel=channel, triage_ts=ts)
+            self._leases.pop(number, None)
+            self._append(number, "posted", None, f"{channel} {ts}", _now())
+            return True
+
+    def claim_posting(self, number: int, worker: str, lease_seconds: float = 30) -> bool:
+        with self._lock:
+            ticket = self._tickets.get(number)
+            if ticket is None or ticket.triage_ts is not None:
+                return False
+            now = _now()
+            owner, until = self._leases.get(number, (worker, now))
+            if owner != worker and until > now:
+                return False
+            self._leases[number] = (worker, now + timedelta(seconds=lease_seconds))
+            return True
+
+    def pending(self, limit: int = 100) -> builtins.list[Ticket]:
+        with self._lock:
+            found = sorted(
+                (t for t in self._tickets.values() if t.triage_ts is None),
+                key=lambda t: t.number,
+            )
+            return found[: max(limit, 0)]
+
+    def claim_event(self, key: str) -> bool:
+        with self._lock:
+            if key in self._events:
+                return False
+            self._events.add(key)
+            return True
+
+    # question log
+
+    def record_question(
+        self,
+        *,
+        question: str,
+        action: str,
+        entry: str | None,
+        score: float | None,
+        reason: str | None,
+        requester: str | None = None,
+        channel: str | None = None,
+        at: datetime | None = None,
+    ) -> int:
+        with self._lock:
+            qid = self._next_question
+            self._next_question += 1
+            self._questions[qid] = {
+                "id": qid,
+                "at": _utc(at) if at is not None else _now(),
+                "requester": requester,
+                "channel": channel,
+                "question": question,
+                "action": action,
+                "entry": entry,
+                "score": score,
+                "reason": reason,
+                "feedback": None,
+            }
+            return qid
+
+    def set_feedback(self, question_id: int, feedback: str) -> None:
+        with self._lock:
+            if question_id not in self._questions:
+                raise _unknown_question(question_id)
+            self._questions[question_id]["feedback"] = feedback
+
+    def questions(self, since: datetime | None = None) -> builtins.list[dict[str, Any]]:
+        with self._lock:
+            rows = sorted(self._questions.values(), key=lambda q: (q["at"], q["id"]))
+            if since is not None:
+                rows = [q for q in rows if q["at"] >= _utc(since)]
+            return [dict(q) for q in rows]
+
+    def purge_questions(self, older_than: datetime) -> int:
+        with self._lock:
+            old = [i for i, q in self._questions.items() if q["at"] < _utc(older_than)]
+            for qid in old:
+                del self._questions[qid]
+            return len(old)
+
+    def close(self) -> None:
+        pass
+
+    # internals (call with the lock held)
+
+    def _require(self, number: int) -> Ticket:
+        ticket = self._tickets.get(number)
+        if ticket is None:
+            raise UnknownTicketError(number)
+        return ticket
+
+    def _open_in_thread(self, channel: str | None, thread_ts: str | None) -> Ticket | None:
+        if channel is None or thread_ts is None:
+            return None
+        for ticket in self._tickets.values():
+            if (
+                ticket.channel == channel
+                and ticket.thread_ts == thread_ts
+                and ticket.status != "resolved"
+            ):
+                return ticket
+        return None
+
+    def _append(
+        self, number: int, kind: str, actor: str | None, text: str | None, at: datetime
+    ) -> Ticket:
+        ticket = self._tickets[number]
+        ticket = replace(
+            ticket, updated_at=at, history=(*ticket.history, TicketEvent(kind, actor, text, at))
+        )
+        self._tickets[number] = ticket
+        return ticket
+
+
+# -- SQL: SQLite or PostgreSQL through SQLAlchemy Core ----------------------------------------
+
+_BUSY_TIMEOUT_SECONDS = 15
+_CONNECT_TIMEOUT_SECONDS = 10
+_OPEN_ATTEMPTS = 5
+
+
+class _UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out; SQLite (which has no time zones) stores them naive."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = _utc(value)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return None if value is None else _utc(value)
+
+
+def _when() -> _UTCDateTime:
+    return _UTCDateTime(timezone=True)
+
+
+_metadata = sa.MetaData()
+
+_schema_version = sa.Table(
+    "schema_version",
+    _metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("applied_at", _when(), nullable=False),
+)
+
+_tickets = sa.Table(
+    "tickets",
+    _metadata,
+    sa.Column("number", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("requester", sa.String, nullable=False),
+    sa.Column("team", sa.String),
+    sa.Column("channel", sa.String),
+    sa.Column("thread_ts", sa.String),
+    sa.Column("message_ts", sa.String),
+    sa.Column("question", sa.Text, nullable=False),
+    sa.Column("candidates", sa.JSON, nullable=False),
+    sa.Column("entry", sa.String),
+    sa.Column("reason", sa.String, nullable=False),
+    sa.Column("status", sa.String, nullable=False),
+    sa.Column("assignee", sa.String),
+    sa.Column("source", sa.String, nullable=False),
+    sa.Column("triage_channel", sa.String),
+    sa.Column("triage_ts", sa.String),
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.Column("dedupe_key", sa.String, unique=True),
+    sa.Column("post_lease_owner", sa.String),
+    sa.Column("post_lease_until", _when()),
+    sa.Column("created_at", _when(), nullable=False),
+    sa.Column("updated_at", _when(), nullable=False),
+    sqlite_autoincrement=True,  # never reuse a number, so FAQ-<n> stays unique
+)
+# One unresolved ticket per thread, enforced by the database so that two processes racing
+# on the same thread cannot both open one (the loser retries and adds a follow-up).
+_UNRESOLVED = sa.text("status <> 'resolved'")
+sa.Index(
+    "ux_tickets_unresolved_thread",
+    _tickets.c.channel,
+    _tickets.c.thread_ts,
+    unique=True,
+    sqlite_where=_UNRESOLVED,
+    postgresql_where=_UNRESOLVED,
+)
+sa.Index("ix_tickets_thread", _tickets.c.channel, _tickets.c.thread_ts)
+sa.Index("ix_tickets_triage", _tickets.c.triage_channel, _tickets.c.triage_ts)
+sa.Index("ix_tickets_status", _tickets.c.status)
+
+_ticket_events = sa.Table(
+    "ticket_events",
+    _metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ticket", sa.Integer, sa.ForeignKey("tickets.number"), nullable=False, index=True),
+    sa.Column("kind", sa.String, nullable=False),
+    sa.Column("actor", sa.String),
+    sa.Column("text", sa.Text),
+    sa.Column("at", _when(), nullable=False),
+    # A follow-up's dedupe key: the same Slack delivery twice adds one follow-up.
+    sa.Column("dedupe_key", sa.String, unique=True),
+)
+
+_processed_events = sa.Table(
+    "processed_events",
+    _metadata,
+    sa.Column("key", sa.String, primary_key=True),
+    sa.Column("at", _when(), nullable=False),
+)
+
+_questions = sa.Table(
+    "questions",
+    _metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", _when(), nullable=False, index=True),
+    sa.Column("requester", sa.String),
+    sa.Column("channel", sa.String),
+    sa.Column("question", sa.Text, nullable=False),
+    sa.Column("action", sa.String, nullable=False),
+    sa.Column("entry", sa.String),
+    sa.Column("score", sa.Float),
+    sa.Column("reason", sa.String),
+    sa.Column("feedback", sa.String),
+)
+
+
+def _create(*tables: sa.Table) -> Callable[[sa.Connection], None]:
+    def migrate(conn: sa.Connection) -> None:
+        for table in tables:
+            table.create(conn, checkfirst=True)
+
+    return migrate
+
+
+# Applied in order, each once, recorded in ``schema_version``. Append new steps; never edit an
+# old one. A step that changes an existing table must ALTER it (and check first: a database
+# built from scratch gets today's table definitions from the earlier ``_create`` steps).
+_MIGRATIONS: tuple[Callable[[sa.Connection], None], ...] = (
+    _create(_tickets, _ticket_events, _processed_events),  # 1
+    _create(_questions),  # 2
+)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+def _engine_url(url: str) -> sa.URL:
+    """Parse ``url`` and pick the psycopg 3 driver for ``postgresql://`` (and ``postgres://``)."""
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        raise StoreError(
+            "the database URL is not valid; expected sqlite:///PATH or "
+            "postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+        ) from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise StoreError(
+            f"unsupported database {_display_url(url)}; use sqlite:///PATH or postgresql://…"
+        )
+    return parsed
+
+
+def _display_url(url: str) -> str:
+    return sa.make_url(url).render_as_string(hide_password=True)
+
+
+def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    # Let _on_sqlite_begin issue BEGIN: pysqlite's own would be deferred, and a deferred
+    # transaction that later writes fails at once ("database is locked") in WAL mode.
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_SECONDS * 1000}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+        except dbapi_conn.OperationalError:
+            pass  # a read-only database keeps its journal mode and can still be read
+        cursor.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cursor.close()
+
+
+def _on_sqlite_begin(conn: sa.Connection) -> None:
+    conn.exec_driver_sql(conn.get_execution_options().get("faqbot_begin", "BEGIN"))
+
+
+class SqlTicketStore:
+    """A :class:`TicketStore` in SQLite or PostgreSQL; the schema is created or upgraded on start.
+
+    Usage::
+
+        store = SqlTicketStore("sqlite:///faqbot.sqlite3")  # or "postgresql://user@host/db"
+
+    Args:
+        url: ``sqlite:///PATH`` or ``postgresql://…`` (driven by psycopg 3).
+
+    Raises:
+        StoreError: the database cannot be reached or its schema cannot be set up; every
+            later failure of the database is raised as StoreError too. Messages never show a
+            password.
+    """
+
+    def __init__(self, url: str = DEFAULT_DATABASE_URL) -> None:
+        parsed = _engine_url(url)
+        # Name the database as the user wrote it, never with its password.
+        self.url = _display_url(url)
+        self._password = parsed.password
+        self._sqlite = parsed.get_backend_name() == "sqlite"
+        connect_args: dict[str, Any] = {}
+        options: dict[str, Any] = {}
+        # sqlite:// (in memory) is one connection shared by every thread: take turns on it.
+        self._serial: threading.Lock | None = None
+        if self._sqlite:
+            connect_args = {"check_same_thread": False, "timeout": _BUSY_TIMEOUT_SECONDS}
+            if parsed.database in (None, "", ":memory:"):
+                options["poolclass"] = sa.pool.StaticPool
+                self._serial = threading.Lock()
+        elif "connect_timeout" not in parsed.query:
+            connect_args = {"connect_timeout": _CONNECT_TIMEOUT_SECONDS}
+        try:
+            self._engine = sa.create_engine(
+                parsed, pool_pre_ping=True, connect_args=connect_args, **options
+            )
+        except (sa.exc.SQLAlchemyError, ImportError) as exc:
+            raise StoreError(self._describe(exc)) from exc
+        self._dbapi_error: type[Exception] = self._engine.dialect.loaded_dbapi.Error
+        if self._sqlite:
+            sa.event.listen(self._engine, "connect", _on_sqlite_connect)
+            sa.event.listen(self._engine, "begin", _on_sqlite_begin)
+        try:
+            self._migrate()
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    def __repr__(self) -> str:
+        return f"SqlTicketStore({self.url!r})"
+
+    # tickets
+
+    def open_ticket(self, new: NewTicket) -> tuple[Ticket, bool]:
+        with self._translate():
+            for _ in range(_OPEN_ATTEMPTS):
+                try:
+                    with self._begin(write=True) as conn:
+                        return self._open_once(conn, new)
+                except sa.exc.IntegrityError:
+                    # Another process took the dedupe key or the thread first; look again.
+                    continue
+            raise StoreError(f"{self.url}: could not open a ticket: too much contention")
+
+    def get(self, number: int) -> Ticket | None:
+        with self._tx() as conn:
+            return self._ticket(conn, number)
+
+    def find_by_thread(self, channel: str, thread_ts: str) -> Ticket | None:
+        query = (
+            sa.select(_tickets)
+            .where(_tickets.c.channel == channel, _tickets.c.thread_ts == thread_ts)
+            .order_by(_tickets.c.number.desc())
+            .limit(1)
+        )
+        with self._tx() as conn:
+            return next(iter(self._load(conn, query)), None)
+
+    def find_by_triage(self, channel: str, ts: str) -> Ticket | None:
+        query = sa.select(_tickets).where(
+            _tickets.c.triage_channel == channel, _tickets.c.triage_ts == ts
+        )
+        with self._tx() as conn:
+            return next(iter(self._load(conn, query)), None)
+
+    def list(
+        self, *, status: str | None = None, requester: str | None = None, limit: int = 100
+    ) -> builtins.list[Ticket]:
+        query = sa.select(_tickets).order_by(_tickets.c.number.desc()).limit(max(limit, 0))
+        if status is not None:
+            query = query.where(_tickets.c.status == status)
+        if requester is not None:
+            query = query.where(_tickets.c.requester == requester)
+        with self._tx() as conn:
+            return self._load(conn, query)
+
+    def set_status(
+        self, number: int, status: str, *, actor: str | None, assignee: str | None = None
+    ) -> Ticket:
+        _check_status(status)
+        with self._tx(write=True) as conn:
+            row = self._lock_row(conn, number)
+            if row.status == status and (assignee is None or assignee == row.assignee):
+                return self._require(conn, number)
+            if row.status == "resolved" and status != "resolved":
+                other = self._unresolved_in_thread(conn, row.channel, row.thread_ts)
+                if other is not None:
+                    raise _reopen_conflict(number, other)
+            kind, text = _status_event(row.status, status, assignee)
+            now = _now()
+            conn.execute(
+                sa.update(_tickets)
+                .where(_tickets.c.number == number)
+                .values(status=status, assignee=assignee or row.assignee, updated_at=now)
+            )
+            self._append(conn, number, kind, actor, text, now)
+            return self._require(conn, number)
+
+    def add_event(self, number: int, kind: str, *, actor: str | None, text: str | None) -> Ticket:
+        with self._tx(write=True) as conn:
+            self._lock_row(conn, number)
+            self._append(conn, number, kind, actor, text, _now())
+            return self._require(conn, number)
+
+    def set_details(self, number: int, details: dict[str, str], *, actor: str | None) -> Ticket:
+        with self._tx(write=True) as conn:
+            row = self._lock_row(conn, number)
+            now = _now()
+            conn.execute(
+                sa.update(_tickets)
+                .where(_tickets.c.number == number)
+                .values(details={**(row.details or {}), **details})
+            )
+            self._append(conn, number, "details", actor, _details_text(details), now)
+            return self._require(conn, number)
+
+    # triage posting
+
+    def mark_posted(self, number: int, channel: str, ts: str) -> bool:
+        with self._tx(write=True) as conn:
+            result = conn.execute(
+                sa.update(_tickets)
+                .where(_tickets.c.number == number, _tickets.c.triage_ts.is_(None))
+                .values(
+                    triage_channel=channel,
+                    triage_ts=ts,
+                    post_lease_owner=None,
+                    post_lease_until=None,
+                )
+            )
+            if result.rowcount != 1:
+                return False
+            self._append(conn, number, "posted", None, f"{channel} {ts}", _now())
+            return True
+
+    def claim_posting(self, number: int, worker: str, lease_seconds: float = 30) -> bool:
+        now = _now()
+        # One conditional UPDATE: the database lets exactly one of the racing workers match.
+        claim = (
+            sa.update(_tickets)
+            .where(
+                _tickets.c.number == number,
+                _tickets.c.triage_ts.is_(None),
+                sa.or_(
+                    _tickets.c.post_lease_until.is_(None),
+                    _tickets.c.post_lease_until <= now,
+                    _tickets.c.post_lease_owner == worker,
+                ),
+            )
+            .values(
+                post_lease_owner=worker, post_lease_until=now + timedelta(seconds=lease_seconds)
+            )
+        )
+        with self._tx(write=True) as conn:
+            return conn.execute(claim).rowcount == 1
+
+    def pending(self, limit: int = 100) -> builtins.list[Ticket]:
+        query = (
+            sa.select(_tickets)
+            .where(_tickets.c.triage_ts.is_(None))
+            .order_by(_tickets.c.number)
+            .limit(max(limit, 0))
+        )
+        with self._tx() as conn:
+            return self._load(conn, query)
+
+    def claim_event(self, key: str) -> bool:
+        with self._translate():
+            try:
+                with self._begin(write=True) as conn:
+                    conn.execute(sa.insert(_processed_events).values(key=key, at=_now()))
+            except sa.exc.IntegrityError:
+                return False
+            return True
+
+    # question log
+
+    def record_question(
+        self,
+        *,
+        question: str,
+        action: str,
+        entry: str | None,
+        score: float | None,
+        reason: str | None,
+        requester: str | None = None,
+        channel: str | None = None,
+        at: datetime | None = None,
+    ) -> int:
+        values = {
+            "at": at if at is not None else _now(),
+            "requester": requester,
+            "channel": channel,
+            "question": question,
+            "action": action,
+            "entry": entry,
+            "score": score,
+            "reason": reason,
+        }
+        with self._tx(write=True) as conn:
+            insert = sa.insert(_questions).values(values).returning(_questions.c.id)
+            return int(conn.execute(insert).scalar_one())
+
+    def set_feedback(self, question_id: int, feedback: str) -> None:
+        update = (
+            sa.update(_questions).where(_questions.c.id == question_id).values(feedback=feedback)
+        )
+        with self._tx(write=True) as conn:
+            if conn.execute(update).rowcount != 1:
+                raise _unknown_question(question_id)
+
+    def questions(self, since: datetime | None = None) -> builtins.list[dict[str, Any]]:
+        query = sa.select(_questions).order_by(_questions.c.at, _questions.c.id)
+        if since is not None:
+            query = query.where(_questions.c.at >= since)
+        with self._tx() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def purge_questions(self, older_than: datetime) -> int:
+        with self._tx(write=True) as conn:
+            return conn.execute(sa.delete(_questions).where(_questions.c.at < older_than)).rowcount
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # schema
+
+    def _migrate(self) -> None:
+        """Create or upgrade the schema, one process at a time."""
+        with self._tx(write=True) as conn:  # SQLite: BEGIN IMMEDIATE holds the write lock
+            if not self._sqlite:
+                # DDL is transactional in PostgreSQL; this lock (released at commit) keeps two
+                # processes starting at once from creating the same tables.
+                conn.execute(
+                    sa.text(
+                        "SELECT pg_advisory_xact_lock("
+                        "hashtext('faqbot schema ' || coalesce(current_schema(), '')))"
+                    )
+                )
+            _schema_version.create(conn, checkfirst=True)
+            version = conn.execute(sa.select(sa.func.max(_schema_version.c.version))).scalar()
+            version = version or 0
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.url}: the database schema is version {version}, newer than this "
+                    f"faqbot understands ({SCHEMA_VERSION}); upgrade faqbot"
+                )
+            for number in range(version + 1, SCHEMA_VERSION + 1):
+                _MIGRATIONS[number - 1](conn)
+                conn.execute(
+                    sa.insert(_schema_version).values(version=number, applied_at=_now())
+                )
+
+    # transactions and errors
+
+    @contextmanager
+    def _translate(self) -> Iterator[None]:
+        """Raise every database failure as a one-line :class:`StoreError`."""
+        try:
+            yield
+        except (sa.exc.SQLAlchemyError, self._dbapi_error) as exc:
+            raise StoreError(self._describe(exc)) from exc
+
+    @contextmanager
+    def _begin(self, *, write: bool = False) -> Iterator[sa.Connection]:
+        """A connection in a transaction, committed when the block ends without an error."""
+        with self._serial or nullcontext(), self._engine.connect() as conn:
+            if write and self._sqlite:
+                # Take the write lock up front; busy_timeout then makes writers queue.
+                conn.execution_options(faqbot_begin="BEGIN IMMEDIATE")
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _tx(self, *, write: bool = False) -> Iterator[sa.Connection]:
+        with self._translate(), self._begin(write=write) as conn:
+            yield conn
+
+    def _describe(self, exc: BaseException) -> str:
+        cause = getattr(exc, "orig", None) or exc
+        lines = str(cause).strip().splitlines()
+        message = lines[0].strip() if lines else type(cause).__name__
+        if self._password:
+            message = message.replace(self._password, "***")
+        return f"ticket store {self.url}: {message}"
+
+    # queries (inside a transaction)
+
+    def _open_once(self, conn: sa.Connection, new: NewTicket) -> tuple[Ticket, bool]:
+        if new.dedupe_key is not None:
+            number = conn.execute(
+                sa.select(_tickets.c.number).where(_tickets.c.dedupe_key == new.dedupe_key)
+            ).scalar()
+            if number is None:
+                number = conn.execute(
+                    sa.select(_ticket_events.c.ticket).where(
+                        _ticket_events.c.dedupe_key == new.dedupe_key
+                    )
+                ).scalar()
+            if number is not None:
+                return self._require(conn, number), False
+        now = _now()
+        existing = self._unresolved_in_thread(conn, new.channel, new.thread_ts)
+        if existing is not None:
+            self._append(
+                conn, existing, "follow_up", new.requester, new.question, now, new.dedupe_key
+            )
+            return self._require(conn, existing), False
+        number = conn.execute(
+            sa.insert(_tickets).values(
+                requester=new.requester,
+                team=new.team,
+                channel=new.channel,
+                thread_ts=new.thread_ts,
+                message_ts=new.message_ts,
+                question=new.question,
+                candidates=[dict(c) for c in new.candidates],
+                entry=new.entry,
+                reason=new.reason,
+                status="open",
+                source=new.source,
+                details={},
+                dedupe_key=new.dedupe_key,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(_tickets.c.number)
+        ).scalar_one()
+        self._append(conn, number, "opened", new.requester, new.reason, now)
+        return self._require(conn, number), True
+
+    def _unresolved_in_thread(
+        self, conn: sa.Connection, channel: str | None, thread_ts: str | None
+    ) -> int | None:
+        if channel is None or thread_ts is None:
+            return None
+        return conn.execute(
+            sa.select(_tickets.c.number).where(
+                _tickets.c.channel == channel,
+                _tickets.c.thread_ts == thread_ts,
+                _tickets.c.status != "resolved",
+            )
+        ).scalar()
+
+    def _lock_row(self, conn: sa.Connection, number: int) -> sa.Row[Any]:
+        """The ticket's row, locked until commit (PostgreSQL; SQLite holds the write lock)."""
+        query = sa.select(_tickets).where(_tickets.c.number == number)
+        row = conn.execute(query.with_for_update()).first()
+        if row is None:
+            raise UnknownTicketError(number)
+        return row
+
+    def _append(
+        self,
+        conn: sa.Connection,
+        number: int,
+        kind: str,
+        actor: str | None,
+        text: str | None,
+        at: datetime,
+        dedupe_key: str | None = None,
+    ) -> None:
+        conn.execute(
+            sa.insert(_ticket_events).values(
+                ticket=number, kind=kind, actor=actor, text=text, at=at, dedupe_key=dedupe_key
+            )
+        )
+        conn.execute(
+            sa.update(_tickets).where(_tickets.c.number == number).values(updated_at=at)
+        )
+
+    def _ticket(self, conn: sa.Connection, number: int) -> Ticket | None:
+        found = self._load(conn, sa.select(_tickets).where(_tickets.c.number == number))
+        return found[0] if found else None
+
+    def _require(self, conn: sa.Connection, number: int) -> Ticket:
+        ticket = self._ticket(conn, number)
+        if ticket is None:
+            raise UnknownTicketError(number)
+        return ticket
+
+    def _load(self, conn: sa.Connection, query: sa.Select[Any]) -> builtins.list[Ticket]:
+        """The tickets ``query`` selects, in its order, each with its history."""
+        rows = conn.execute(query).all()
+        history: dict[int, list[TicketEvent]] = {row.number: [] for row in rows}
+        if history:
+            events = conn.execute(
+                sa.select(_ticket_events)
+                .where(_ticket_events.c.ticket.in_(list(history)))
+                .order_by(_ticket_events.c.id)
+            )
+            for event in events:
+                history[event.ticket].append(
+                    TicketEvent(event.kind, event.actor, event.text, event.at)
+                )
+        return [
+            Ticket(
+                number=row.number,
+                requester=row.requester,
+                question=row.question,
+                reason=row.reason,
+                status=row.status,
+                created_at=row.created_at,
+                updated_at=row.updated_at,
+                team=row.team,
+                channel=row.channel,
+                thread_ts=row.thread_ts,
+                message_ts=row.message_ts,
+                candidates=tuple(row.candidates or ()),
+                entry=row.entry,
+                source=row.source,
+                assignee=row.assignee,
+                triage_channel=row.triage_channel,
+                triage_ts=row.triage_ts,
+                details=dict(row.details or {}),
+                history=tuple(history[row.number]),
+            )
+            for row in rows
+        ]
+
+
+def open_store(url: str) -> TicketStore:
+    """The store for ``url``: ``memory://``, ``sqlite:///path`` or ``postgresql://…``.
+
+    Raises:
+        StoreError: the database cannot be reached, or the URL is not one of those.
+    """
+    if url.strip().startswith("memory:"):
+        return MemoryTicketStore()
+    return SqlTicketStore(url)
