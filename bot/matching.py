@@ -87,6 +87,37 @@ COMMON_WORDS = frozenset(
     """.split()
 )
 
+# Real English words that a typo corrector must leave alone: each is one edit away from a word
+# FAQs like this one use ("lunch"/"launch", "fund"/"find", "shop"/"show"), but it is a word of
+# its own. When the knowledge does not use it, it is an unknown word (against a match).
+EVERYDAY_WORDS = frozenset(
+    """
+    lunch dinner breakfast brunch meal meals snack coffee coffe tea beer wine pizza food drink
+    drinks party parties game games movie movies music song songs band sport sports gym
+    holiday holidays vacation weekend weekends weather rain snow sunny cloud clouds forecast
+    house home room rooms floor floors door doors desk desks chair chairs printer office
+    offices building parking car cars bike train trains plane flight flights hotel trip trips
+    travel dog dogs cat cats pet pets kid kids baby family wife husband mom dad birthday
+    wedding doctor sick ill money cash bank banks salary pay paid payday bill bills rent tax
+    taxes price prices cost costs fee fees budget budgets fund funds sale sales shop shops
+    shopping order orders ship shipping shipment swag gift gifts coin coins card cards wallet
+    refund refunds invoice invoices payment payments purchase purchases buy bought sell sold
+    mail email emails phone phones call calls meeting meetings calendar slides deck laptop
+    monitor keyboard mouse cable charger printer badge badges key keys lock locks password
+    passwords wifi network vpn server servers git branch branches commit commits merge rebase
+    code review reviews pull push deploy deploys build builds test tests bug bugs line lines
+    file files folder folders font fonts color colors colour colours theme themes icon icons
+    logo logos image images photo photos picture pictures camera sound volume
+    night morning evening noon today week month year hour minute second seconds
+    fine find fond fund kind mind wind bind hind line mine nine pine wine fine lime time
+    lunch bunch punch hunch launch crunch lane land sand band hand wand
+    post most host cost lost past fast last cast vast mast
+    show shop stop ship chip clip slip snip trip drip grip
+    date rate late gate fate mate hate
+    mode code node rode
+    """.split()
+)
+
 _STEMMER = snowballstemmer.stemmer("english")
 _SENTENCE = re.compile(r"(?<=[.?!])\s+|\n+")
 _MAX_TERMS = 60  # a question longer than this is reduced to its sentences
@@ -226,6 +257,7 @@ class Index:
         self.buckets: dict[str, list[str]] = {}
         self.handoff: list[tuple[str, ...]] = []
         self._typos: dict[str, tuple[str, float] | None] = {}
+        self.df: dict[str, int] = {}
 
     @classmethod
     def build(cls, kb: KnowledgeBase) -> Index:
@@ -263,6 +295,7 @@ class Index:
         weight = {t: math.log(1 + n_entries / d) / norm for t, d in df.items()}
         for term, d in answer_df.items():
             weight.setdefault(term, math.log(1 + n_entries / d) / norm)
+        index.df = {t: df.get(t, 0) + answer_df.get(t, 0) for t in weight}
         index.weight = weight
         index.known = frozenset(weight)
 
@@ -278,7 +311,7 @@ class Index:
         index.postings = dict(postings)
 
         buckets: dict[str, list[str]] = defaultdict(list)
-        for term in index.known:
+        for term in sorted(index.known):  # sorted: the same corrections whatever the hash seed
             if "_" not in term and len(term) >= 3 and not term.isdigit():
                 buckets[term[0]].append(term)
         index.buckets = dict(buckets)
@@ -291,22 +324,31 @@ class Index:
         """The known term ``term`` is probably a typo of, with a credit (0-1).
 
         Damerau-Levenshtein distance, so a swapped pair of letters ("reveiw") is one edit:
-        one edit allowed from 4 letters on, two from 8; the first letter must agree.
+        one edit allowed from 5 letters on (4-letter words: only a swapped pair), two from 8;
+        the first letter must agree. Everyday English words ("lunch", "fund") are never
+        corrected: they are words of their own. Ties go to the term more entries use.
         """
         if term in self._typos:
             return self._typos[term]
         found = None
-        if len(term) >= 4 and not term.isdigit():
+        if len(term) >= 4 and not term.isdigit() and term not in EVERYDAY_WORDS:
             pool = self.buckets.get(term[0], ())
             allowed = 2 if len(term) >= 8 else 1
-            best = process.extractOne(
-                term, pool, scorer=DamerauLevenshtein.distance, score_cutoff=allowed
-            ) if pool else None
-            if best is not None:
-                found = (best[0], 1.0 - 0.15 * best[1])
+            hits = process.extract(
+                term, pool, scorer=DamerauLevenshtein.distance, score_cutoff=allowed, limit=None
+            ) if pool else []
+            if len(term) == 4:  # "shop"/"show": only a swapped pair of letters is a typo
+                hits = [h for h in hits if sorted(h[0]) == sorted(term)]
+            if hits:
+                best = min(hits, key=lambda h: (h[1], -self.df.get(h[0], 0), h[0]))
+                found = (best[0], TYPO_CREDIT[min(int(best[1]), 2)])
         if len(self._typos) < 100_000:
             self._typos[term] = found
         return found
+
+    def everyday_typo(self, term: str) -> bool:
+        """Whether ``term`` is one edit from an everyday word ("hw" how, "tak" take): neutral."""
+        return _everyday_typo(term)
 
     def read(self, text: str) -> Analysis:
         """Classify the terms of normalised ``text`` as known, corrected, common or unknown."""
@@ -321,6 +363,8 @@ class Index:
                 if fixed is not None and fixed[0] not in analysis.credit:
                     analysis.credit[fixed[0]] = fixed[1]
                     analysis.corrected[term] = fixed[0]
+                elif fixed is None and term not in EVERYDAY_WORDS and self.everyday_typo(term):
+                    analysis.common.append(term)
                 else:
                     analysis.unknown.append(term)
         analysis.order = list(self.vocabulary.terms(text, normalized=True))
@@ -328,6 +372,22 @@ class Index:
 
 
 _COMMON_STEMS = frozenset(_stem(w) for w in COMMON_WORDS)
+# misspellings of these are neutral too ("hw" how, "tak" take); words of 3+ letters only
+_EVERYDAY_POOL: dict[str, list[str]] = defaultdict(list)
+for _w in sorted(
+    {w for w in FUNCTION_WORDS | COMMON_WORDS if len(w) >= 3}
+    | {_stem(w) for w in COMMON_WORDS if len(w) >= 4}
+):
+    _EVERYDAY_POOL[_w[0]].append(_w)
+TYPO_CREDIT = (1.0, 0.85, 0.7)
+
+
+@lru_cache(maxsize=65536)
+def _everyday_typo(term: str) -> bool:
+    if len(term) < 2 or term.isdigit():
+        return False
+    pool = _EVERYDAY_POOL.get(term[0], ())
+    return any(DamerauLevenshtein.distance(term, w, score_cutoff=1) <= 1 for w in pool)
 
 
 def _stem_in(term: str, _words: frozenset[str]) -> bool:
@@ -353,6 +413,11 @@ W_PAIRS = 0.10  # consecutive word pairs shared with the best phrasing
 UNKNOWN_WEIGHT = 0.9  # what an unknown content word weighs against a match
 MIN_QUESTION_MASS = 1.2  # about one distinctive word and a bit
 ANSWER_ONLY = 0.6  # a word found only in an entry's answer counts this much
+# Calibration: confidence = top score x share ** SHARE_EXPONENT, the share a softmax over the
+# entries' scores at this temperature (score points).
+SHARE_TEMPERATURE = 5.0
+SHARE_EXPONENT = 0.5
+CLOSE = 12.0  # a clarification offers the entries within this many points of the top one
 
 
 @dataclass
@@ -406,7 +471,7 @@ def _score_text(index: Index, text: str) -> tuple[list[_Scored], Analysis]:
         p = index.phrasings[pid]
         chars = fuzz.token_sort_ratio(text, p.text) / 100.0
         pair_hits = len(pairs_q & p.pairs)
-        pair_score = min(1.0, pair_hits / 2) if pairs_q else 0.0
+        pair_score = min(1.0, pair_hits / 2)
         score = 100 * (W_ENTRY * e_cov + W_PHRASING * f + W_CHARS * chars + W_PAIRS * pair_score)
         results.append(
             _Scored(
@@ -482,7 +547,9 @@ def decide(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decisi
         for s in ranked[: max(th.candidates, 3)]
     )
     top = ranked[0] if ranked else None
-    top_score = min(top.score, 100.0) if top else 0.0
+    share = _share([s.score for s in ranked])
+    top_score = confidence(ranked[0].score, share) if top else 0.0
+    raw_top = min(top.score, 100.0) if top else 0.0
     second = ranked[1].score if len(ranked) > 1 else 0.0
     details: dict[str, Any] = {}
     if explain:
@@ -493,6 +560,8 @@ def decide(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decisi
             "corrected": analysis.corrected,
             "common": analysis.common,
             "unknown": analysis.unknown,
+            "confidence": round(top_score, 1),
+            "share": round(share, 3),
             "ranked": [
                 {"entry": index.entry_ids[s.entry], "score": round(s.score, 1), **s.parts}
                 for s in ranked[:5]
@@ -507,16 +576,30 @@ def decide(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decisi
     if top is None or top_score < th.clarify:
         return make("ticket", None, "no_match")
     top_entry = index.entries[top.entry]
-    if top_score >= th.answer and top_score - second >= th.margin:
+    if top_score >= th.answer and raw_top - second >= th.margin:
         if top_entry.ticket:
             return make("ticket", top_entry, top_entry.ticket)
         return make("answer", top_entry, None)
-    if top_entry.ticket and top_score >= th.answer:
+    if top_entry.ticket:
+        # an entry that files a request (the cap) does so whenever it leads: a person looks
         return make("ticket", top_entry, top_entry.ticket)
-    close = tuple(c for c in candidates if c.score >= max(th.clarify, top_score - 2 * th.margin))
-    close = close[: th.candidates]
+    # the entries close to the top one (raw scores); a lone candidate is offered with the next
+    close = tuple(c for c in candidates if c.score >= raw_top - CLOSE)[: th.candidates]
     if len(close) < 2:
-        if top_score >= th.answer:
-            return make("answer", top_entry, None)
-        close = candidates[:2] if len(candidates) >= 2 else close
+        close = candidates[:2]
     return make("clarify", None, None, close)
+
+
+def _share(scores: list[float]) -> float:
+    """The top entry's softmax share among all scored entries (1.0: nobody else is close)."""
+    if not scores:
+        return 0.0
+    top = scores[0]
+    return 1.0 / sum(math.exp((s - top) / SHARE_TEMPERATURE) for s in scores[:8])
+
+
+def confidence(top: float, share: float) -> float:
+    """The calibrated score (0-100) the thresholds apply to: the top entry's score, lowered
+    when other entries explain the question nearly as well (a question four entries explain
+    equally is not confident)."""
+    return min(100.0, top) * share**SHARE_EXPONENT

@@ -25,7 +25,8 @@ _INLINE_CODE = re.compile(r"`([^`\n]*)`")
 _MENTION = re.compile(r"<[@#!][^<>]*>")
 _LINK_WITH_LABEL = re.compile(r"<(?:https?|mailto|tel):[^<>|]*\|([^<>]*)>")
 _BARE_LINK = re.compile(r"<(?:https?|mailto|tel):[^<>]*>|\bhttps?://\S+")
-_EMOJI_CODE = re.compile(r":[a-z0-9_+'-]+(?:::skin-tone-\d)?:", re.I)
+# not right after a letter or digit, so that times and ratios ("10:30:45") keep their numbers
+_EMOJI_CODE = re.compile(r"(?<![^\W_]):[a-z0-9_+'-]+(?:::skin-tone-\d)?:", re.I)
 _QUOTES = str.maketrans(
     {
         "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "`": "'",
@@ -33,6 +34,7 @@ _QUOTES = str.maketrans(
     }
 )
 _APOSTROPHE = re.compile(r"(?<=\w)'(?=\w)")
+_ASCII_WORD = re.compile(r"[a-z0-9]+")
 
 
 def strip_slack_markup(text: str) -> str:
@@ -48,15 +50,27 @@ def strip_slack_markup(text: str) -> str:
 
 
 def _fold(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold()
+    if text.isascii():
+        # The common case, about 10 times faster: in ASCII, NFKC changes nothing, casefold()
+        # is lower(), and the letters and digits are exactly [a-z0-9] once lower-cased.
+        text = _APOSTROPHE.sub("", text.lower().replace("`", "'"))
+        return " ".join(_ASCII_WORD.findall(text))
+    return _fold_unicode(text)
+
+
+def _fold_unicode(text: str) -> str:
+    # casefold() maps one script (Cherokee) to upper case; lower() after it undoes that
+    text = unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold().lower()
     text = _APOSTROPHE.sub("", text)  # what's -> whats, don't -> dont
     kept = []
     for ch in text:
         if ch.isalnum():
             kept.append(ch)
-        elif unicodedata.category(ch) == "Mn" and kept and kept[-1].isalnum():
-            kept.append(ch)  # a combining mark on a letter is part of it (not after an emoji)
-        else:
+        elif unicodedata.category(ch)[0] == "M" and kept and kept[-1] != " ":
+            # a combining mark (or several: Hebrew points, Devanagari vowel signs) on a letter
+            # is part of it; after an emoji or a space it is dropped
+            kept.append(ch)
+        elif unicodedata.category(ch) != "Cf":  # zero-width and bidi marks vanish, not split
             kept.append(" ")
     return " ".join(unicodedata.normalize("NFKC", "".join(kept)).split())
 
@@ -66,7 +80,7 @@ def normalize(text: str) -> str:
     if not isinstance(text, str):
         return ""
     text = strip_slack_markup(text[:MAX_INPUT_CHARS])
-    folded = _fold(text)
+    folded = _cut(_fold(text))
     # casefold/NFKC can, for a few rare characters, produce something the next pass changes
     # again; a bounded fixed-point loop makes the function idempotent for every input.
     for _ in range(3):
@@ -74,7 +88,19 @@ def normalize(text: str) -> str:
         if again == folded:
             break
         folded = again
-    return folded
+    return _cut(folded)
+
+
+def _cut(folded: str) -> str:
+    """At most MAX_INPUT_CHARS of folded text, ending at a word's end when there is one.
+
+    NFKC expands a few characters (U+FDFA is 18 letters), so the output is cut as well: this
+    bounds the work of the passes that follow, and normalizing the output again cuts nothing.
+    """
+    if len(folded) <= MAX_INPUT_CHARS:
+        return folded
+    cut = folded[: MAX_INPUT_CHARS + 1]
+    return cut.rsplit(" ", 1)[0] if " " in cut else cut[:MAX_INPUT_CHARS]
 
 
 def words(text: str) -> list[str]:

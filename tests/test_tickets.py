@@ -598,15 +598,6 @@ class TestStoreErrors:
         finally:
             store.close()
 
-    @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root ignores modes")
-    def test_read_only_file(self, tmp_path: Path) -> None:
-        """A SQLite file without write permission is a StoreError when written."""
-        path = tmp_path / "ro.sqlite3"
-        SqlTicketStore(f"sqlite:///{path}").close()
-        path.chmod(0o444)
-        with pytest.raises(StoreError):
-            SqlTicketStore(f"sqlite:///{path}").open_ticket(new())
-
     def test_closed_port_hides_password(self) -> None:
         """Nothing listening on the port: a StoreError naming the host, not the password."""
         with pytest.raises(StoreError) as info:
