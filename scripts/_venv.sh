@@ -10,7 +10,13 @@ fi
 stamp=".venv/.installed${extras:+-$extras}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     echo "Installing faqbot${extras:+ [$extras]} into .venv …" >&2
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras:+[$extras]}" >&2
+    log=.venv/install.log
+    if ! { .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip \
+           && .venv/bin/python -m pip install --disable-pip-version-check -e ".${extras:+[$extras]}"; } \
+           >"$log" 2>&1; then
+        cat "$log" >&2
+        echo "Installing faqbot failed; the full log is in $log" >&2
+        exit 1
+    fi
     touch "$stamp"
 fi
