@@ -12,10 +12,7 @@ from bot.service import answer_question
 
 __all__ = ["run_chat"]
 
-HELP = (
-    "Ask a question about {title}. Type a number to pick an offered entry, "
-    "'help' for topics, 'exit' or Ctrl-D to leave."
-)
+HELP = "Ask a question; type a number to pick an offered entry, 'help' for topics, 'exit' to leave."
 
 
 def _render(text: str) -> str:
@@ -51,7 +48,7 @@ def run_chat(
     def say(text: str = "") -> None:
         print(text, file=out, flush=True)
 
-    say(f"faqbot — {kb.title} ({len(kb)} entries). " + HELP.format(title=kb.title))
+    say(f"faqbot — {kb.title} ({len(kb)} entries). {HELP}")
     offered: list[str] = []
     try:
         while True:

@@ -1,0 +1,72 @@
+"""`faqbot chat`: the console conversation, with tickets in the configured store."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from bot.chat import run_chat
+from bot.tickets import open_store
+from tests.test_cli import faqbot
+
+
+class TestChat:
+    def test_answers_clarifies_and_opens_tickets_in_the_store(self, small_kb, tmp_path):
+        """Answers, a ticket stored in SQLite with its id told, and exit on 'exit'."""
+        url = f"sqlite:///{tmp_path / 'chat.sqlite3'}"
+        out = io.StringIO()
+        stdin = io.StringIO("review eta?\nhow do I bake sourdough bread\nexit\nnever read\n")
+        assert run_chat(small_kb, database_url=url, stdin=stdin, stdout=out, user="ana") == 0
+        text = out.getvalue()
+        assert "App review may take several days" in text
+        assert "I've opened ticket FAQ-1 (no_match)" in text
+        store = open_store(url)
+        try:
+            [ticket] = store.list()
+            assert (ticket.requester, ticket.question, ticket.source) == (
+                "cli:ana", "how do I bake sourdough bread", "cli")
+        finally:
+            store.close()
+
+    def test_picking_an_offered_entry_by_number(self, small_kb, monkeypatch):
+        """After a clarify, typing a candidate's number answers with that entry."""
+        import bot.chat
+        from bot.matching import Candidate, Decision
+        from bot.service import Reply
+
+        offered = (Candidate("not-approved", "Why was my app not approved?", 50.0),
+                   Candidate("review-time", "How long does the app review process take?", 48.0))
+        monkeypatch.setattr(bot.chat, "answer_question", lambda q, *a, **k: Reply(
+            Decision(q, "clarify", None, 50.0, offered)))
+        out = io.StringIO()
+        run_chat(small_kb, database_url="memory://", stdin=io.StringIO("why review\n2\n"),
+                 stdout=out)
+        text = out.getvalue()
+        assert "  1. Why was my app not approved?\n  2. How long does the app review" in text
+        assert text.rstrip().endswith("App review may take several days to two weeks after submission.")
+
+    def test_help_lists_topics_and_support(self, small_kb):
+        """'help' prints the topics and how to reach support."""
+        out = io.StringIO()
+        run_chat(small_kb, database_url="memory://", stdin=io.StringIO("help\n"), stdout=out)
+        assert "Topics: review, platforms, limits" in out.getvalue()
+        assert "Ask in #help." in out.getvalue()
+
+    def test_store_down_is_said_plainly(self, small_kb):
+        """An unreachable store: the chat still answers and says tickets cannot be saved."""
+        out = io.StringIO()
+        url = "postgresql://faqbot:secret@127.0.0.1:1/none"
+        run_chat(small_kb, database_url=url, stdin=io.StringIO("bake bread?\nreview eta\n"),
+                 stdout=out)
+        text = out.getvalue()
+        assert "ticket store unavailable" in text and "secret" not in text
+        assert "App review may take" in text
+
+    def test_chat_command_end_to_end(self, small_kb_path, tmp_path):
+        """The real command reads stdin and stores tickets where DATABASE_URL says."""
+        url = f"sqlite:///{tmp_path / 't.sqlite3'}"
+        result = faqbot("chat", "--knowledge", str(small_kb_path), stdin="bake bread?\n",
+                        DATABASE_URL=url)
+        assert result.returncode == 0 and "FAQ-1" in result.stdout
+        listed = faqbot("tickets", "list", "--json", DATABASE_URL=url)
+        assert json.loads(listed.stdout.splitlines()[0])["question"] == "bake bread?"
