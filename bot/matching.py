@@ -6,19 +6,23 @@ How a question is scored (``faqbot ask --explain`` shows each part):
    joined into one term ("react native" → ``react_native``), function words dropped, Snowball
    stemming, synonym groups folded to one canonical term.
 2. Each question term is *known* (the knowledge uses it), *corrected* (a typo of a known term,
-   found by character similarity), *common* (an everyday word the knowledge does not use:
-   ignored) or *unknown* (a content word the knowledge never uses: it counts against a match —
-   "how long does a *refund* take?" is probably not about app review).
+   found by Damerau-Levenshtein distance; everyday English words such as "lunch" are never
+   corrected, 4-letter words only for a swapped pair), *common* (an everyday word the knowledge
+   does not use, or a typo of one: "hw", "tak": ignored) or *unknown* (a content word the
+   knowledge never uses: it counts against a match — "how long does a *refund* take?" is
+   probably not about app review; the first one a little, each further one more).
 3. Terms weigh by rarity across entries (IDF): "app" and "tiktok" count little.
 4. An entry's score (0-100) blends how much of the question the entry explains (over all its
    phrasings), how well the best single phrasing fits (an F-measure of coverage both ways), word
    pairs shared with a phrasing, and rapidfuzz's character similarity to that phrasing.
 5. Long messages are also scored sentence by sentence; the best reading counts.
 
-The decision: a score at or above ``thresholds.answer`` with a lead of ``thresholds.margin``
-answers; otherwise a score at or above ``thresholds.clarify`` offers the close candidates; else a
-ticket (``no_match``). Requests for a human (``handoff``) and entries marked ``ticket:`` open
-tickets too.
+The decision uses a *calibrated confidence*: the top entry's score times the square root of its
+softmax share among the entries' scores (:func:`confidence`), so a question that four entries
+explain equally well is not confident. A confidence at or above ``thresholds.answer`` with a raw
+lead of ``thresholds.margin`` answers; otherwise a top score at or above ``thresholds.clarify``
+offers the entries close to the top one; else a ticket (``no_match``). Requests for a human
+(``handoff``) and entries marked ``ticket:`` (when they lead) open tickets too.
 """
 
 from __future__ import annotations
@@ -410,12 +414,13 @@ W_ENTRY = 0.45  # share of the question the entry explains
 W_PHRASING = 0.35  # F-measure with the best phrasing
 W_CHARS = 0.10  # rapidfuzz similarity with the best phrasing
 W_PAIRS = 0.10  # consecutive word pairs shared with the best phrasing
-UNKNOWN_WEIGHT = 0.9  # what an unknown content word weighs against a match
+UNKNOWN_WEIGHT = 1.5  # what an unknown content word weighs against a match
+UNKNOWN_FIRST = 0.3  # ... the first one
 MIN_QUESTION_MASS = 1.2  # about one distinctive word and a bit
 ANSWER_ONLY = 0.6  # a word found only in an entry's answer counts this much
 # Calibration: confidence = top score x share ** SHARE_EXPONENT, the share a softmax over the
 # entries' scores at this temperature (score points).
-SHARE_TEMPERATURE = 5.0
+SHARE_TEMPERATURE = 3.0
 SHARE_EXPONENT = 0.5
 CLOSE = 12.0  # a clarification offers the entries within this many points of the top one
 
@@ -434,7 +439,9 @@ def _score_text(index: Index, text: str) -> tuple[list[_Scored], Analysis]:
         return [], analysis
     weight = index.weight
     known_mass = sum(weight[t] * c for t, c in credit.items())
-    unknown_mass = UNKNOWN_WEIGHT * len(analysis.unknown)
+    # one unfamiliar word is often just a word the knowledge lacks; several mean another topic
+    n_unknown = len(analysis.unknown)
+    unknown_mass = UNKNOWN_FIRST + UNKNOWN_WEIGHT * (n_unknown - 1) if n_unknown else 0.0
     # A question says at least this much: one common word cannot be 'fully explained'.
     q_mass = max(known_mass + unknown_mass, MIN_QUESTION_MASS)
     pairs_q = {
@@ -573,7 +580,8 @@ def decide(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decisi
 
     if _asks_for_human(index, normalize(question).split()):
         return make("ticket", None, "requested")
-    if top is None or top_score < th.clarify:
+    # answering needs confidence; asking back only needs a top entry that fits well enough
+    if top is None or (top_score < th.answer and raw_top < th.clarify):
         return make("ticket", None, "no_match")
     top_entry = index.entries[top.entry]
     if top_score >= th.answer and raw_top - second >= th.margin:

@@ -27,6 +27,7 @@ class Reply:
     ticket: Ticket | None = None
     ticket_created: bool = False
     store_failed: bool = False  # a ticket was needed but could not be recorded
+    question_id: int | None = None  # the question log's row (``record=True``), for feedback
 
 
 def new_ticket_for(
@@ -72,16 +73,23 @@ def answer_question(
     source: str = "slack",
     dedupe_key: str | None = None,
     open_tickets: bool = True,
+    record: bool = False,
 ) -> Reply:
     """Decide what to do with ``question``; when it is a ticket, store it (idempotently).
 
     Args:
         open_tickets: False where the bot may answer but must not open tickets unasked
             (``FAQ_CHANNELS`` top-level messages).
+        record: log the question and the decision (``store.record_question``) for the
+            maintainers; with ``open_tickets`` False only answers are logged (the bot stays
+            silent on the rest). A store failure here is logged, never raised.
     """
     decision = decide(question, kb)
+    qid = None
+    if record and store is not None and (open_tickets or decision.action == "answer"):
+        qid = _record(store, decision, requester=requester, channel=channel)
     if decision.action != "ticket" or store is None or not open_tickets:
-        return Reply(decision)
+        return Reply(decision, question_id=qid)
     new = new_ticket_for(
         decision,
         requester=requester,
@@ -96,5 +104,22 @@ def answer_question(
         ticket, created = store.open_ticket(new)
     except StoreError:
         log.exception("could not record a %s ticket", new.reason)
-        return Reply(decision, store_failed=True)
-    return Reply(decision, ticket=ticket, ticket_created=created)
+        return Reply(decision, store_failed=True, question_id=qid)
+    return Reply(decision, ticket=ticket, ticket_created=created, question_id=qid)
+
+
+def _record(store: TicketStore, decision: Decision, *, requester: str, channel: str | None
+            ) -> int | None:
+    try:
+        return store.record_question(
+            question=decision.question,
+            action=decision.action,
+            entry=decision.entry.id if decision.entry else None,
+            score=round(decision.score, 1),
+            reason=decision.reason,
+            requester=requester,
+            channel=channel,
+        )
+    except StoreError:
+        log.exception("could not log a question")
+        return None

@@ -113,3 +113,97 @@ class TestTechniques:
         )
         d = decide(message, small_kb)
         assert d.entry is not None and d.entry.id == "review-time"
+
+
+class TestQualityTechniques:
+    """The techniques of the "answer quality" work, each on real FAQ questions."""
+
+    def test_everyday_words_are_not_corrected_into_faq_words(self, bundled_kb):
+        """'lunch' is a word of its own, not a typo of 'launch': it stays unknown."""
+        _, analysis, _ = rank("anyone up for lunch?", bundled_kb)
+        assert analysis.corrected == {}
+        assert "lunch" in analysis.unknown
+
+    def test_four_letter_words_are_corrected_only_for_swapped_letters(self, bundled_kb):
+        """'shop' is not 'show', but a swapped pair in a short word ('tokne') is still a typo."""
+        index = bundled_kb.index
+        assert index.correct("shop") is None
+        assert index.correct("fund") is None
+        assert index.correct("tokne") is not None and index.correct("tokne")[0] == "token"
+
+    def test_typos_of_everyday_words_are_neutral(self, bundled_kb):
+        """'hw' (how) and 'tak' (take) neither help nor hurt; 'approvl' is corrected."""
+        d = decide("hw long does approvl usually tak", bundled_kb, explain=True)
+        assert d.explain["unknown"] == []
+        assert {"hw", "tak"} <= set(d.explain["common"])
+        assert d.explain["corrected"].get("approvl") == "approv"
+        assert (d.action, d.entry.id if d.entry else None) == ("answer", "review-time")
+
+    def test_corrections_do_not_depend_on_the_hash_seed(self, bundled_kb):
+        """Ties between equally close known terms are broken the same way in every process."""
+        import os
+        import subprocess
+        import sys
+
+        code = (
+            "from bot.knowledge import load_knowledge;"
+            "kb = load_knowledge('knowledge/faq.yaml');"
+            "print(sorted((w, kb.index.correct(w)) for w in "
+            "['reveiw', 'sumbit', 'tokn', 'platfrom', 'aproval', 'mokup', 'scpoes']))"
+        )
+        outs = {
+            subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                env={**os.environ, "PYTHONHASHSEED": seed},
+            ).stdout
+            for seed in ("1", "2", "3")
+        }
+        assert len(outs) == 1
+
+    def test_a_distinctive_phrase_outweighs_unfamiliar_words(self, bundled_kb):
+        """'react native' answers even next to words of another topic."""
+        d = decide("react native support for the share to tiktok feature?", bundled_kb)
+        assert (d.action, d.entry.id if d.entry else None) == ("answer", "react-native")
+
+    def test_synonyms_and_jargon_of_the_knowledge_file(self, bundled_kb):
+        """Abbreviations and API jargon from the knowledge's synonym groups."""
+        for question, entry in [
+            ("what's the max ttl on an access_token", "token-length"),
+            ("which callback url do we register for a web app with login kit", "app-store"),
+        ]:
+            d = decide(question, bundled_kb)
+            assert d.entry is not None and d.entry.id == entry, (question, d.explain)
+
+    def test_confidence_falls_when_other_entries_explain_the_question_as_well(self, bundled_kb):
+        """The calibrated score is the top score only when nobody else is close."""
+        from bot.matching import _share, confidence
+
+        assert _share([80.0, 20.0, 10.0]) > 0.99
+        assert _share([60.0, 60.0, 60.0, 60.0]) == pytest.approx(0.25)
+        assert confidence(80.0, _share([80.0, 20.0])) == pytest.approx(80.0, abs=0.1)
+        assert confidence(60.0, _share([60.0, 60.0, 60.0, 60.0])) == pytest.approx(30.0)
+
+    def test_decision_score_is_the_calibrated_confidence(self, bundled_kb):
+        """`--explain` shows the confidence and share the decision used."""
+        d = decide("is react native supported", bundled_kb, explain=True)
+        assert d.score == pytest.approx(d.explain["confidence"], abs=0.05)
+        assert 0 < d.explain["share"] <= 1
+        assert d.score <= d.candidates[0].score + 1e-9
+
+    def test_clarify_offers_only_close_candidates(self, bundled_kb):
+        """A clarification lists the entries within reach of the top one, the top one first."""
+        from bot.matching import CLOSE
+
+        for question in ["api access for my new app", "status of my approval", "review rules"]:
+            d = decide(question, bundled_kb)
+            if d.action != "clarify":
+                continue
+            top = d.candidates[0].score
+            assert len(d.candidates) >= 2
+            assert all(c.score >= top - CLOSE for c in d.candidates[2:])
+
+    def test_cap_requests_open_a_ticket_even_when_unsure(self, bundled_kb):
+        """The cap entry files its request whenever it leads, even below the answer threshold."""
+        d = decide("can you bump our active user cap, we keep hitting it with the new campaign",
+                   bundled_kb)
+        assert (d.action, d.reason) == ("ticket", "cap_increase")

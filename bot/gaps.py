@@ -1,0 +1,657 @@
+"""What users asked that the FAQ does not answer yet, and weekly figures (pure, no I/O).
+
+Usage::
+
+    rows = store.questions(since)                 # the question log (bot.tickets)
+    report = find_gaps(rows, kb)                  # faqbot kb gaps
+    for gap in report.gaps:
+        print(gap.cluster.count, gap.cluster.examples, gap.suggestion.yaml)
+    weeks = weekly_stats(rows)                    # faqbot kb stats
+    Path("report.html").write_text(stats_html(weeks, title=kb.title))
+
+**Which questions.** Those that became tickets because nothing matched (``no_match``) or an
+answer did not help (``not_helpful``), and those whose answer got *Not helpful* feedback.
+Tickets the FAQ opens on purpose (``cap_increase``) and requests for a person (``requested``)
+are not gaps.
+
+**Grouping.** Each question becomes a *key*: the words of :func:`bot.normalize.normalize`
+without function and everyday words, stemmed and with the knowledge's synonyms folded
+(``kb.index.vocabulary``), sorted and unique. Identical keys are one group at once. The rest are
+grouped greedily, most frequent first: a key joins the group whose leader it resembles most
+(rapidfuzz ``token_set_ratio`` at least ``threshold``), else it leads a new group. Leaders are
+found through an inverted index on their words (for a word shared by very many leaders, only
+the biggest groups' leaders) and must have a similar number of words (so "api" alone does not
+swallow every question about an API), which keeps 100,000 questions to seconds
+(``bench/bench_gaps.py``).
+
+**Suggestions.** The current knowledge decides a group's most central questions. When most of
+them point to one entry with a middling score, they are phrasings that entry is missing; when
+they point nowhere in particular, they need a new entry (drafted with ``answer: TODO``). Groups
+the knowledge now answers are left out (counted in :attr:`GapReport.answered`), except when
+the askers said the answer did not help: then the snippet is that entry's answer, to edit.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from statistics import median
+from typing import Any, Literal
+
+from rapidfuzz import fuzz, process
+
+from bot.knowledge import KnowledgeBase
+from bot.maintain import entry_yaml, question_text, unique_id
+from bot.matching import COMMON_WORDS, Vocabulary, decide
+from bot.normalize import normalize
+
+__all__ = [
+    "HELPFUL",
+    "NOT_HELPFUL",
+    "Cluster",
+    "Gap",
+    "GapReport",
+    "Suggestion",
+    "Week",
+    "cluster_questions",
+    "find_gaps",
+    "is_gap",
+    "stats_html",
+    "suggest",
+    "weekly_stats",
+]
+
+NOT_HELPFUL = "not_helpful"
+HELPFUL = frozenset({"helpful", "solved"})
+NOT_GAPS = frozenset({"cap_increase", "requested"})  # tickets the FAQ opens on purpose
+THRESHOLD = 75.0
+EXAMPLES = 3
+_POSTINGS_CAP = 64  # leaders looked at per word of a question (the biggest groups come first)
+_CENTRAL_KEYS = 30  # centrality is computed among a group's most frequent keys
+_DECIDED = 5  # questions of a group the knowledge decides, to suggest an entry
+
+Kind = Literal["phrasings", "new-entry", "improve-answer", "answered"]
+
+
+def is_gap(row: Mapping[str, Any]) -> bool:
+    """A logged question the FAQ did not answer: a ticket (not cap/human) or *Not helpful*."""
+    if row.get("feedback") == NOT_HELPFUL:
+        return True
+    return row.get("action") == "ticket" and row.get("reason") not in NOT_GAPS
+
+
+# --------------------------------------------------------------------------- grouping
+
+
+class _Keys:
+    """Question text -> grouping key, cached (the same questions come back again and again)."""
+
+    def __init__(self, vocabulary: Vocabulary | None) -> None:
+        self.vocabulary = vocabulary or Vocabulary({}, {})
+        self.common = frozenset(
+            self.vocabulary.terms(" ".join(sorted(COMMON_WORDS)), normalized=True)
+        )
+        self.cache: dict[str, str] = {}
+
+    def __call__(self, text: str) -> str:
+        key = self.cache.get(text)
+        if key is None:
+            terms = self.vocabulary.terms(normalize(text), normalized=True)
+            content = [t for t in terms if t not in self.common] or terms
+            key = " ".join(sorted(set(content)))
+            self.cache[text] = key
+        return key
+
+
+def cluster_questions(
+    texts: Sequence[str],
+    *,
+    vocabulary: Vocabulary | None = None,
+    threshold: float = THRESHOLD,
+) -> list[list[int]]:
+    """Group similar questions; each group lists indexes into ``texts``, biggest group first.
+
+    Questions with no words left after normalising (``"hi!"``, an emoji) are in no group.
+
+    Args:
+        vocabulary: the knowledge's (``kb.index.vocabulary``), to fold its synonyms.
+        threshold: rapidfuzz ``token_set_ratio`` (0-100) a question needs with a group's leader.
+    """
+    return _cluster(texts, _Keys(vocabulary), threshold)
+
+
+def _cluster(texts: Sequence[str], keys: _Keys, threshold: float) -> list[list[int]]:
+    by_key: dict[str, list[int]] = defaultdict(list)
+    for i, text in enumerate(texts):
+        key = keys(text)
+        if key:
+            by_key[key].append(i)
+    order = sorted(by_key, key=lambda k: (-len(by_key[k]), len(k), k))
+
+    leaders: list[str] = []
+    leader_size: list[int] = []
+    postings: dict[str, list[int]] = defaultdict(list)
+    groups: list[list[str]] = []
+    empty: list[int] = []
+    for key in order:
+        terms = key.split()
+        n = len(terms)
+        low, high = (n + 1) // 2, 2 * n  # similar word counts only
+        # leaders sharing a word; of a word shared by very many, the first (biggest) ones
+        found = set().union(*(postings.get(t, empty)[:_POSTINGS_CAP] for t in terms))
+        choices = {lid: leaders[lid] for lid in found if low <= leader_size[lid] <= high}
+        best = (
+            process.extractOne(
+                key, choices, scorer=fuzz.token_set_ratio, processor=None,
+                score_cutoff=threshold,
+            )
+            if choices
+            else None
+        )
+        if best is not None:
+            groups[best[2]].append(key)
+            continue
+        lid = len(leaders)
+        leaders.append(key)
+        leader_size.append(n)
+        groups.append([key])
+        for term in terms:
+            postings[term].append(lid)
+
+    result = [sorted(i for key in group for i in by_key[key]) for group in groups]
+    result.sort(key=lambda g: (-len(g), g[0]))
+    return result
+
+
+def _central_texts(texts: Sequence[str], members: list[int], keys: _Keys) -> list[str]:
+    """The group's distinct question texts, the most typical first.
+
+    A key's centrality is its similarity to the group's other (frequent) keys, weighted by how
+    often each was asked; a key's text is the one asked most often in that form.
+    """
+    by_key: dict[str, Counter[str]] = defaultdict(Counter)
+    for i in members:
+        text = " ".join(texts[i].split())
+        by_key[keys(texts[i])][text] += 1
+    frequent = sorted(by_key, key=lambda k: -sum(by_key[k].values()))[:_CENTRAL_KEYS]
+    weight = {k: sum(by_key[k].values()) for k in frequent}
+    centrality = {
+        k: sum(weight[o] * (100.0 if o == k else fuzz.token_set_ratio(k, o)) for o in frequent)
+        for k in frequent
+    }
+    ranked = sorted(frequent, key=lambda k: (-centrality[k], k))
+    out: list[str] = []
+    seen: set[str] = set()
+    # first the best text of each key, then the other texts of the keys, most central first
+    for rounds in range(2):
+        for key in ranked:
+            variants = [t for t, _ in by_key[key].most_common()]
+            for text in variants[:1] if rounds == 0 else variants[1:]:
+                folded = normalize(text)
+                if folded not in seen:
+                    seen.add(folded)
+                    out.append(text)
+    return out
+
+
+# --------------------------------------------------------------------------- gaps
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Questions asked in nearly the same words."""
+
+    count: int
+    texts: tuple[str, ...]  # distinct texts (up to 10), the most typical first
+    ids: tuple[int, ...]
+    first_at: datetime | None
+    last_at: datetime | None
+    not_helpful: int  # how many got "Not helpful" feedback (the rest became tickets)
+
+    @property
+    def examples(self) -> tuple[str, ...]:
+        return self.texts[:EXAMPLES]
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """What to change in the knowledge: phrasings for an entry, or a new entry."""
+
+    kind: Kind
+    entry: str | None  # the existing entry concerned
+    score: float | None  # the median score the knowledge gives the group's questions now
+    note: str  # one line for people
+    yaml: str  # the snippet to paste (comments included)
+    new_id: str | None = None  # the id drafted for a new entry
+
+
+@dataclass(frozen=True)
+class Gap:
+    cluster: Cluster
+    suggestion: Suggestion
+
+    def to_json(self) -> dict[str, Any]:
+        c, s = self.cluster, self.suggestion
+        return {
+            "count": c.count,
+            "not_helpful": c.not_helpful,
+            "examples": list(c.examples),
+            "first_at": c.first_at.isoformat() if c.first_at else None,
+            "last_at": c.last_at.isoformat() if c.last_at else None,
+            "suggestion": s.kind,
+            "entry": s.entry,
+            "score": round(s.score, 1) if s.score is not None else None,
+            "note": s.note,
+            "yaml": s.yaml,
+        }
+
+
+@dataclass(frozen=True)
+class GapReport:
+    questions: int  # logged questions considered
+    unanswered: int  # of which gaps (tickets or "not helpful")
+    groups: int  # groups found among them
+    gaps: tuple[Gap, ...]  # shown: at least min_count questions, knowledge does not answer them
+    answered: int = 0  # groups (among those big enough) the current knowledge now answers
+    ungrouped: int = 0  # gap questions with no words to group by
+    hidden: int = 0  # groups big enough but beyond the limit
+
+
+def find_gaps(
+    rows: Iterable[Mapping[str, Any]],
+    kb: KnowledgeBase,
+    *,
+    threshold: float = THRESHOLD,
+    min_count: int = 2,
+    limit: int | None = 20,
+    floor: float | None = None,
+) -> GapReport:
+    """Group the unanswered questions in ``rows`` and suggest an edit for each big group.
+
+    Args:
+        rows: logged questions as :meth:`bot.tickets.TicketStore.questions` returns them.
+        kb: the knowledge in service (suggestions are made against it).
+        threshold: similarity (0-100) a question needs to join a group.
+        min_count: smaller groups are not reported.
+        limit: at most this many groups, most frequent first (None: all).
+        floor: the lowest score that still counts as "points to an entry"; default
+            ``0.7 * thresholds.clarify``.
+    """
+    rows = list(rows)
+    wanted = [r for r in rows if is_gap(r) and isinstance(r.get("question"), str)]
+    texts = [r["question"] for r in wanted]
+    keys = _Keys(kb.index.vocabulary)
+    groups = _cluster(texts, keys, threshold)
+    grouped = sum(len(g) for g in groups)
+    taken = {e.id for e in kb}
+    gaps: list[Gap] = []
+    answered = hidden = 0
+    for members in groups:
+        if len(members) < min_count:
+            break  # biggest first: the rest are smaller
+        if limit is not None and len(gaps) >= limit:
+            hidden += 1
+            continue
+        ats = [r["at"] for r in (wanted[i] for i in members) if r.get("at") is not None]
+        cluster = Cluster(
+            count=len(members),
+            texts=tuple(_central_texts(texts, members, keys)[:10]),
+            ids=tuple(wanted[i]["id"] for i in members if "id" in wanted[i]),
+            first_at=min(ats) if ats else None,
+            last_at=max(ats) if ats else None,
+            not_helpful=sum(1 for i in members if wanted[i].get("feedback") == NOT_HELPFUL),
+        )
+        suggestion = suggest(cluster, kb, taken=taken, floor=floor)
+        if suggestion.kind == "answered":
+            answered += 1
+            continue
+        if suggestion.new_id:
+            taken.add(suggestion.new_id)
+        gaps.append(Gap(cluster, suggestion))
+    return GapReport(
+        questions=len(rows),
+        unanswered=len(wanted),
+        groups=len(groups),
+        gaps=tuple(gaps),
+        answered=answered,
+        ungrouped=len(wanted) - grouped,
+        hidden=hidden,
+    )
+
+
+def suggest(
+    cluster: Cluster,
+    kb: KnowledgeBase,
+    *,
+    taken: Iterable[str] = (),
+    floor: float | None = None,
+) -> Suggestion:
+    """The edit that would let the knowledge answer ``cluster`` (see the module docstring)."""
+    floor = 0.7 * kb.thresholds.clarify if floor is None else floor
+    texts = cluster.texts[:_DECIDED]
+    decisions = [decide(t, kb) for t in texts]
+    tops = [(d.candidates[0].entry_id, d.candidates[0].score) if d.candidates else (None, 0.0)
+            for d in decisions]
+    votes = Counter(e for e, s in tops if e is not None and s >= floor)
+    when = _span(cluster)
+    if votes:
+        entry_id, n = votes.most_common(1)[0]
+        if 3 * n >= 2 * len(tops):  # two in three point to the same entry
+            entry = kb.entry(entry_id)
+            score = median(s for e, s in tops if e == entry_id)
+            answered = sum(1 for d in decisions if d.entry is not None and d.entry.id == entry_id)
+            if 2 * answered > len(decisions):
+                if 2 * cluster.not_helpful < cluster.count:
+                    return Suggestion("answered", entry_id, score,
+                                      f"now answered with {entry_id}", "")
+                note = (f"answered with {entry_id}, but {cluster.not_helpful} said it did not "
+                        "help: review its answer")
+                asked = "\n".join(f"  “{t}”" for t in cluster.examples)
+                comment = (f"{when}; {note}.\nEdit the answer (line {entry.line}) with what "
+                           f"they asked in mind, or make a new entry for it:\n{asked}")
+                return Suggestion("improve-answer", entry_id, score, note,
+                                  entry_yaml({"id": entry_id, "answer": entry.answer},
+                                             comment=comment))
+            known = {normalize(p) for p in entry.all_phrasings}
+            new = [t for t in cluster.texts if normalize(t) not in known][:5]
+            low = min(s for e, s in tops if e == entry_id)
+            high = max(s for e, s in tops if e == entry_id)
+            note = f"add as phrasings of {entry_id} (scores {low:.0f}-{high:.0f} now)"
+            comment = (f"{when}; they look like {entry_id} (line {entry.line}). If so, add "
+                       "these phrasings:")
+            return Suggestion("phrasings", entry_id, score, note,
+                              entry_yaml({"id": entry_id, "phrasings": new}, comment=comment))
+    draft = _new_entry(cluster, kb, taken)
+    best = max((s for _, s in tops), default=0.0)
+    note = "new entry"
+    comment = f"{when}; no entry fits (best score {best:.0f}). A new entry:"
+    return Suggestion("new-entry", None, None, note, entry_yaml(draft, comment=comment),
+                      draft["id"])
+
+
+def _new_entry(cluster: Cluster, kb: KnowledgeBase, taken: Iterable[str]) -> dict[str, Any]:
+    # a text the knowledge already has as a phrasing would make the file invalid when pasted
+    known = {normalize(p) for e in kb for p in e.all_phrasings}
+    texts = [t for t in cluster.texts if normalize(t) not in known] or list(cluster.texts)
+    question = question_text(texts[0])
+    phrasings = [" ".join(t.split()) for t in texts[1:6]]
+    return {
+        "id": unique_id(question, {*taken, *(e.id for e in kb)}),
+        "question": question,
+        "phrasings": phrasings,
+        "answer": "TODO",
+    }
+
+
+def _span(cluster: Cluster) -> str:
+    n = cluster.count
+    text = f"{n} question{'s' if n != 1 else ''}"
+    if cluster.not_helpful:
+        text += f" ({cluster.not_helpful} not helpful)"
+    if cluster.first_at and cluster.last_at:
+        first, last = cluster.first_at.date(), cluster.last_at.date()
+        text += f", {first}" if first == last else f", {first} to {last}"
+    return text
+
+
+# --------------------------------------------------------------------------- weekly figures
+
+
+@dataclass
+class Week:
+    """One ISO week of the question log."""
+
+    year: int
+    week: int
+    start: date  # its Monday
+    questions: int = 0
+    answered: int = 0
+    clarified: int = 0
+    ticketed: int = 0
+    helpful: int = 0
+    not_helpful: int = 0
+    entries: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def label(self) -> str:
+        return f"{self.year}-W{self.week:02d}"
+
+    def rate(self, count: int) -> float:
+        return 100.0 * count / self.questions if self.questions else 0.0
+
+    def top_entries(self, n: int = 3) -> list[tuple[str, int]]:
+        return self.entries.most_common(n)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "week": self.label,
+            "start": self.start.isoformat(),
+            "questions": self.questions,
+            "answer_rate": round(self.rate(self.answered), 1),
+            "clarify_rate": round(self.rate(self.clarified), 1),
+            "ticket_rate": round(self.rate(self.ticketed), 1),
+            "helpful": self.helpful,
+            "not_helpful": self.not_helpful,
+            "top_entries": [{"entry": e, "count": c} for e, c in self.top_entries()],
+        }
+
+
+def weekly_stats(rows: Iterable[Mapping[str, Any]]) -> list[Week]:
+    """Figures per ISO week (oldest first), weeks without questions included."""
+    weeks: dict[tuple[int, int], Week] = {}
+    for row in rows:
+        at = row.get("at")
+        if not isinstance(at, datetime):
+            continue
+        year, number, _ = at.isocalendar()
+        week = weeks.get((year, number))
+        if week is None:
+            week = weeks[(year, number)] = Week(year, number, date.fromisocalendar(year, number, 1))
+        week.questions += 1
+        action = row.get("action")
+        if action == "answer":
+            week.answered += 1
+        elif action == "clarify":
+            week.clarified += 1
+        elif action == "ticket":
+            week.ticketed += 1
+        if row.get("feedback") in HELPFUL:
+            week.helpful += 1
+        elif row.get("feedback") == NOT_HELPFUL:
+            week.not_helpful += 1
+        if row.get("entry"):
+            week.entries[row["entry"]] += 1
+    if not weeks:
+        return []
+    ordered = sorted(weeks.values(), key=lambda w: w.start)
+    out, day = [], ordered[0].start
+    while day <= ordered[-1].start:
+        year, number, _ = day.isocalendar()
+        out.append(weeks.get((year, number)) or Week(year, number, day))
+        day += timedelta(days=7)
+    return out
+
+
+# --------------------------------------------------------------------------- HTML report
+
+_COLORS = {"answer": "#2e7d32", "clarify": "#f9a825", "ticket": "#c62828",
+           "helpful": "#2e7d32", "not_helpful": "#c62828", "entry": "#1565c0"}
+
+_CSS = """
+body{font:15px/1.45 -apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#1d1c1d;
+margin:2rem auto;max-width:60rem;padding:0 1rem;background:#fff}
+h1{font-size:1.5rem;margin:0 0 .25rem}h2{font-size:1.15rem;margin:2rem 0 .5rem}
+.muted{color:#616061}.cards{display:flex;gap:1rem;flex-wrap:wrap;margin:1rem 0}
+.card{border:1px solid #ddd;border-radius:8px;padding:.6rem 1rem;min-width:9rem}
+.card b{display:block;font-size:1.5rem}
+table{border-collapse:collapse;width:100%;font-size:14px}
+th,td{border-bottom:1px solid #eee;padding:.35rem .5rem;text-align:right}
+th:first-child,td:first-child,td.l,th.l{text-align:left}
+.legend span{display:inline-block;margin-right:1rem}
+.legend i{display:inline-block;width:.8rem;height:.8rem;margin-right:.3rem;vertical-align:-1px}
+svg text{font:12px -apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;fill:#333}
+"""
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _nice_max(value: int) -> int:
+    if value <= 5:
+        return 5
+    magnitude = 10 ** int(math.log10(value))
+    for step in (1, 1.2, 1.6, 2, 2.4, 3, 4, 5, 6, 8, 10):  # each a multiple of 4 nice steps
+        top = int(step * magnitude)
+        if top >= value:
+            return top
+    return value
+
+
+def _legend(items: Sequence[tuple[str, str]]) -> str:
+    return '<p class="legend">' + "".join(
+        f'<span><i style="background:{color}"></i>{_e(label)}</span>' for label, color in items
+    ) + "</p>"
+
+
+def _bars(weeks: Sequence[Week], series: Sequence[tuple[str, str, list[int]]], *,
+          stacked: bool, title: str) -> str:
+    """A vertical bar chart, one slot per week: stacked or side by side."""
+    width, height, left, bottom, top = 760, 240, 44, 40, 12
+    plot_w, plot_h = width - left - 10, height - bottom - top
+    totals = [sum(s[2][i] for s in series) if stacked else max((s[2][i] for s in series), default=0)
+              for i in range(len(weeks))]
+    ymax = _nice_max(max(totals, default=0))
+    slot = plot_w / max(len(weeks), 1)
+    bar = min(slot * 0.7, 48)
+    parts = [f'<svg role="img" aria-label="{_e(title)}" viewBox="0 0 {width} {height}" '
+             f'width="100%"><title>{_e(title)}</title>']
+    for k in range(5):  # grid lines and labels
+        value = ymax * k / 4
+        y = top + plot_h - plot_h * k / 4
+        parts.append(f'<line x1="{left}" x2="{width - 10}" y1="{y:.1f}" y2="{y:.1f}" '
+                     'stroke="#e5e5e5"/>')
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">'
+                     f'{value:g}</text>')
+    label_every = max(1, math.ceil(len(weeks) / 12))
+    for i, week in enumerate(weeks):
+        x0 = left + slot * i + (slot - bar) / 2
+        y = top + plot_h
+        for n, (name, color, values) in enumerate(series):
+            value = values[i]
+            h = plot_h * value / ymax if ymax else 0
+            if stacked:
+                y -= h
+                x, w = x0, bar
+            else:
+                w = bar / len(series)
+                x, y = x0 + n * w, top + plot_h - h
+            if value:
+                parts.append(
+                    f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" '
+                    f'fill="{color}"><title>{_e(week.label)} {_e(name)}: {value}</title></rect>'
+                )
+        if i % label_every == 0:
+            parts.append(f'<text x="{x0 + bar / 2:.1f}" y="{height - bottom + 16}" '
+                         f'text-anchor="middle">{_e(week.label[2:])}</text>')
+    parts.append(f'<line x1="{left}" x2="{width - 10}" y1="{top + plot_h}" y2="{top + plot_h}" '
+                 'stroke="#999"/></svg>')
+    return "".join(parts)
+
+
+def _hbars(items: Sequence[tuple[str, int]], *, title: str) -> str:
+    """A horizontal bar chart of labelled counts."""
+    if not items:
+        return '<p class="muted">No answers yet.</p>'
+    row, label_w, width = 24, 200, 760
+    height = row * len(items) + 8
+    vmax = max(c for _, c in items) or 1
+    parts = [f'<svg role="img" aria-label="{_e(title)}" viewBox="0 0 {width} {height}" '
+             f'width="100%"><title>{_e(title)}</title>']
+    for i, (label, count) in enumerate(items):
+        y = 4 + i * row
+        w = (width - label_w - 60) * count / vmax
+        parts.append(f'<text x="{label_w - 8}" y="{y + 16}" text-anchor="end">{_e(label)}</text>')
+        parts.append(f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row - 8}" '
+                     f'fill="{_COLORS["entry"]}"/>')
+        parts.append(f'<text x="{label_w + w + 6:.1f}" y="{y + 16}">{count}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def stats_html(
+    weeks: Sequence[Week],
+    *,
+    title: str = "FAQ",
+    since: datetime | None = None,
+    generated_at: datetime | None = None,
+) -> str:
+    """One self-contained HTML page (inline CSS and SVG; no script, nothing fetched)."""
+    total = sum(w.questions for w in weeks)
+    answered = sum(w.answered for w in weeks)
+    tickets = sum(w.ticketed for w in weeks)
+    helpful = sum(w.helpful for w in weeks)
+    not_helpful = sum(w.not_helpful for w in weeks)
+    entries: Counter[str] = Counter()
+    for w in weeks:
+        entries.update(w.entries)
+
+    def pct(n: int) -> str:
+        return f"{100.0 * n / total:.0f}%" if total else "–"
+
+    period = f"since {since.date()}" if since else "all recorded questions"
+    made = f" · generated {generated_at:%Y-%m-%d %H:%M} UTC" if generated_at else ""
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(title)} — questions per week</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>{_e(title)} — questions per week</h1>",
+        f'<p class="muted">{_e(period)}{_e(made)}</p>',
+        '<div class="cards">',
+        f"<div class=card><b>{total}</b>questions</div>",
+        f"<div class=card><b>{pct(answered)}</b>answered</div>",
+        f"<div class=card><b>{pct(tickets)}</b>became tickets</div>",
+        f"<div class=card><b>{helpful} / {not_helpful}</b>helpful / not helpful</div>",
+        "</div>",
+    ]
+    if not weeks:
+        out.append('<p class="muted">No questions were recorded in this period.</p>')
+    else:
+        out.append("<h2>Questions and what the bot did</h2>")
+        out.append(_legend([("answered", _COLORS["answer"]), ("clarified", _COLORS["clarify"]),
+                            ("ticket", _COLORS["ticket"])]))
+        out.append(_bars(weeks, [
+            ("answered", _COLORS["answer"], [w.answered for w in weeks]),
+            ("clarified", _COLORS["clarify"], [w.clarified for w in weeks]),
+            ("ticket", _COLORS["ticket"], [w.ticketed for w in weeks]),
+        ], stacked=True, title="questions per week by outcome"))
+        out.append("<h2>Feedback on answers</h2>")
+        out.append(_legend([("helpful", _COLORS["helpful"]),
+                            ("not helpful", _COLORS["not_helpful"])]))
+        out.append(_bars(weeks, [
+            ("helpful", _COLORS["helpful"], [w.helpful for w in weeks]),
+            ("not helpful", _COLORS["not_helpful"], [w.not_helpful for w in weeks]),
+        ], stacked=False, title="feedback per week"))
+        out.append("<h2>Most used entries</h2>")
+        out.append(_hbars(entries.most_common(10), title="answers per entry"))
+        out.append("<h2>Week by week</h2><table><thead><tr>"
+                   "<th>week</th><th>questions</th><th>answered</th><th>clarified</th>"
+                   "<th>tickets</th><th>helpful</th><th>not helpful</th>"
+                   '<th class="l">top entries</th></tr></thead><tbody>')
+        for w in reversed(weeks):
+            top = ", ".join(f"{e} ({c})" for e, c in w.top_entries())
+            out.append(
+                f"<tr><td>{_e(w.label)}</td><td>{w.questions}</td>"
+                f"<td>{w.rate(w.answered):.0f}%</td><td>{w.rate(w.clarified):.0f}%</td>"
+                f"<td>{w.rate(w.ticketed):.0f}%</td><td>{w.helpful}</td><td>{w.not_helpful}</td>"
+                f'<td class="l">{_e(top) or "–"}</td></tr>'
+            )
+        out.append("</tbody></table>")
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"

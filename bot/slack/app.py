@@ -1,0 +1,178 @@
+"""Building the Bolt app: the Web API client, the shared context, and the listeners.
+
+Usage::
+
+    client = make_client(settings)
+    app = build_app(settings, lambda: kb, store, client)
+    SlackRequestHandler(app)   # or SocketModeHandler(app, settings.slack_app_token)
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt import App
+from slack_bolt.middleware.authorization import SingleTeamAuthorization
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from slack_sdk.http_retry.handler import RetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
+from slack_sdk.web import SlackResponse
+
+from bot.config import Settings
+from bot.knowledge import KnowledgeBase
+from bot.slack.triage import Triage
+from bot.tickets import TicketStore
+
+__all__ = ["Faqbot", "KnowledgeProvider", "build_app", "make_client"]
+
+log = logging.getLogger(__name__)
+
+KnowledgeProvider = Callable[[], KnowledgeBase]
+
+#: Seconds the Web API client waits for one response. Long enough that a slow Slack is not
+#: mistaken for a dead one (a read timeout is not retried: the post may have gone through).
+API_TIMEOUT = 15
+#: Longest wait a 429's Retry-After may impose on one call before we give up on it.
+MAX_RETRY_AFTER = 30.0
+#: Threads running listeners after the ack: Web API calls are I/O, so many can wait at once.
+LISTENER_THREADS = 32
+
+
+class BoundedRateLimitRetryHandler(RateLimitErrorRetryHandler):
+    """Slack's RateLimitErrorRetryHandler (honours ``Retry-After``), but never sleeps longer
+    than ``max_wait`` seconds and tolerates a malformed header."""
+
+    def __init__(self, max_retry_count: int = 2, max_wait: float = MAX_RETRY_AFTER) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.max_wait = max_wait
+
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        if response is None:  # pragma: no cover - _can_retry needs a response
+            raise error  # type: ignore[misc]
+        wait = 1.0
+        for key, values in response.headers.items():
+            if key.lower() == "retry-after" and values:
+                try:
+                    wait = float(values[0])
+                except (TypeError, ValueError):
+                    pass
+        state.next_attempt_requested = True
+        time.sleep(min(max(wait, 0.0), self.max_wait) + random.random() * 0.2)
+        state.increment_current_attempt()
+
+
+def retry_handlers() -> list[RetryHandler]:
+    """Bounded retries: 429 (after Retry-After), 500/503, and refused or reset connections."""
+    return [
+        BoundedRateLimitRetryHandler(max_retry_count=2),
+        ServerErrorRetryHandler(max_retry_count=2),
+        ConnectionErrorRetryHandler(max_retry_count=2),
+    ]
+
+
+def make_client(settings: Settings) -> WebClient:
+    """The Web API client: ``SLACK_API_URL`` as base URL, bounded retries, a timeout."""
+    kwargs: dict[str, Any] = {}
+    if settings.slack_api_url:
+        base = settings.slack_api_url
+        kwargs["base_url"] = base if base.endswith("/") else base + "/"
+    return WebClient(
+        token=settings.slack_bot_token,
+        timeout=API_TIMEOUT,
+        retry_handlers=retry_handlers(),
+        **kwargs,
+    )
+
+
+@dataclass
+class Faqbot:
+    """What every listener needs: settings, the current knowledge, the store, triage."""
+
+    settings: Settings
+    kb_provider: KnowledgeProvider
+    store: TicketStore
+    triage: Triage
+    background: ThreadPoolExecutor  # follow-ups the ack does not wait for (not Bolt's pool)
+
+    @property
+    def kb(self) -> KnowledgeBase:
+        return self.kb_provider()
+
+
+class _DropTokenSkippedWarning(logging.Filter):
+    """Bolt warns that ``SLACK_BOT_TOKEN`` is unused when a client is given: it is expected."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("As you gave `client` as well")
+
+
+_bolt_logger = logging.getLogger("faqbot.bolt")
+_bolt_logger.addFilter(_DropTokenSkippedWarning())
+
+
+def build_app(
+    settings: Settings,
+    kb_provider: KnowledgeProvider,
+    store: TicketStore,
+    client: WebClient | None = None,
+    *,
+    triage: Triage | None = None,
+    auth_test: SlackResponse | None = None,
+    lazy: bool = False,
+) -> App:
+    """A Bolt app answering mentions, DMs, ``/faq`` and the answer buttons.
+
+    Args:
+        kb_provider: returns the current knowledge on every call (live reload swaps it).
+        client: the Web API client; default :func:`make_client`.
+        triage: posts tickets to ``SUPPORT_CHANNEL_ID``; default a new :class:`Triage`
+            (its retry loop is not started here: the caller starts it once per process).
+        auth_test: an ``auth.test`` result already fetched; saves a call on the first request.
+        lazy: ack in the request thread and answer in Bolt lazy listeners
+            (``process_before_response=True``) instead of Bolt's default (ack first, run the
+            listener on a thread pool). Both ack within milliseconds; see ``bench/``.
+    """
+    from bot.slack.listeners import register
+
+    client = client or make_client(settings)
+    executor = ThreadPoolExecutor(LISTENER_THREADS, thread_name_prefix="faqbot-listener")
+    app = App(
+        client=client,
+        # Socket Mode needs no signing secret (requests arrive over our own WebSocket).
+        signing_secret=settings.slack_signing_secret or "",
+        token_verification_enabled=False,
+        process_before_response=lazy,
+        listener_executor=executor,
+        logger=_bolt_logger,
+        name="faqbot",
+    )
+    if auth_test is not None:
+        # Bolt calls auth.test on the first request when it has no result yet; hand it ours.
+        for middleware in app._middleware_list:  # noqa: SLF001 - no public setter exists
+            if isinstance(middleware, SingleTeamAuthorization):
+                middleware.auth_test_result = auth_test
+    if triage is None:
+        triage = Triage(client, store, settings.support_channel_id)
+    background = ThreadPoolExecutor(8, thread_name_prefix="faqbot-background")
+    register(app, Faqbot(settings, kb_provider, store, triage, background), lazy=lazy)
+    return app

@@ -1,0 +1,339 @@
+"""Thin Slack handlers, registered in one place by :func:`register`.
+
+Each handler turns a payload into a call to :func:`bot.service.answer_question` (or the store)
+and the reply into Web API calls. Whether to answer at all is decided by the pure predicates in
+:mod:`bot.slack.events`; what to post is built by :mod:`bot.slack.formatting`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.errors import StoreError
+from bot.matching import decide
+from bot.service import Reply, answer_question, new_ticket_for
+from bot.slack import events
+from bot.slack import formatting as fmt
+from bot.slack import staff_blocks as sb
+from bot.slack.app import Faqbot
+from bot.slack.staff import register_staff
+from bot.tickets import Ticket
+
+__all__ = ["register"]
+
+log = logging.getLogger(__name__)
+
+#: The slash command must be acknowledged within 3 s; opening a ticket may take this long
+#: before the ack says "I'll send you the ticket id" and finishes in the background.
+COMMAND_STORE_BUDGET = 1.5
+
+
+def register(app: App, bot: Faqbot, *, lazy: bool = False) -> None:
+    """Attach every faqbot listener to ``app``."""
+    register_staff(app, bot, lazy=lazy)  # first: its relay and /faq reload listeners must win
+    handlers = Handlers(bot)
+
+    def ack_only(ack: Ack) -> None:
+        ack()
+
+    def listen(matcher: Any, handler: Any) -> None:
+        if lazy:  # ack in the request, work in a lazy listener thread
+            matcher(ack=ack_only, lazy=[handler])
+        else:  # Bolt acks events itself; actions ack first thing in the handler
+            matcher(handler)
+
+    listen(app.event("app_mention"), handlers.on_message)
+    listen(app.event("message"), handlers.on_message)
+    app.command("/faq")(handlers.on_faq_command)  # the answer travels in the ack body
+    listen(app.action(fmt.ACTION_SOLVED), handlers.on_solved)
+    listen(app.action(fmt.ACTION_NOT_HELPFUL), handlers.on_not_helpful)
+    listen(app.action(re.compile(rf"^{fmt.ACTION_PICK}_\d+$")), handlers.on_pick)
+    listen(app.action(fmt.ACTION_POST), handlers.on_post)
+    # Acknowledge any other event (e.g. app_home_opened) instead of Bolt's 404: Slack retries
+    # failed deliveries and eventually disables the subscription. Registered last: Bolt runs
+    # the first listener that matches.
+    app.event(re.compile(".*"))(_ignore)
+
+    @app.error
+    def on_error(error: Exception, body: dict[str, Any]) -> None:
+        log.error("unhandled error for a %s request", body.get("type"), exc_info=error)
+
+
+def _ignore() -> None:
+    """Events faqbot does not act on."""
+
+
+def _ack(ack: Ack | None) -> None:
+    if ack is not None and ack.response is None:
+        ack()
+
+
+class Handlers:
+    """The listener functions, bound to one :class:`Faqbot`."""
+
+    def __init__(self, bot: Faqbot) -> None:
+        self.bot = bot
+
+    # ------------------------------------------------------------------ messages
+
+    def on_message(self, body: dict[str, Any], context: BoltContext, client: WebClient) -> None:
+        """A mention, a DM, or (``FAQ_CHANNELS``) a channel message: answer it once."""
+        event = body.get("event") or {}
+        bot_user_id = context.bot_user_id
+        if not events.should_answer(event, bot_user_id, self.bot.settings.faq_channels):
+            return
+        if not self._claim(events.dedupe_keys(body)):
+            log.info("skipping a repeated delivery of %s", body.get("event_id"))
+            return
+        channel, thread_ts = event["channel"], events.reply_thread_ts(event)
+        try:
+            self._answer_event(body, event, bot_user_id, client)
+        except Exception:
+            log.exception("could not answer %s in %s", body.get("event_id"), channel)
+            if events.route(event) != "channel":
+                self._post(client, channel, thread_ts, {
+                    "text": "Sorry, something went wrong on my side. Please try again shortly."
+                })
+
+    def _answer_event(
+        self, body: dict[str, Any], event: dict[str, Any], bot_user_id: str | None,
+        client: WebClient,
+    ) -> None:
+        kind = events.route(event)
+        channel, ts = event["channel"], event["ts"]
+        thread_ts = events.reply_thread_ts(event)
+        question = events.question_text(event, bot_user_id)
+        kb = self.bot.kb
+        if not question:
+            if kind != "channel":
+                self._post(client, channel, thread_ts, fmt.help_message(kb))
+            return
+        reply = answer_question(
+            question, kb, self.bot.store,
+            requester=event["user"],
+            team=body.get("team_id"),
+            channel=channel,
+            thread_ts=thread_ts,
+            message_ts=ts,
+            dedupe_key=f"msg:{channel}:{ts}",
+            open_tickets=kind != "channel",
+            record=True,
+        )
+        if kind == "channel" and reply.decision.action != "answer":
+            return  # FAQ_CHANNELS: speak only when confident, never open tickets unasked
+        ref = fmt.Ref(None, question, channel, thread_ts, ts, qid=_qid(reply))
+        self._post(client, channel, thread_ts, self._reply_message(reply, ref))
+        if reply.ticket is not None:
+            self.bot.triage.post(reply.ticket)
+
+    def _reply_message(self, reply: Reply, ref: fmt.Ref, *, ephemeral: bool = False
+                       ) -> dict[str, Any]:
+        decision = reply.decision
+        if decision.action == "answer" and decision.entry is not None:
+            return fmt.answer_message(decision.entry, _with_entry(ref, decision.entry.id),
+                                      ephemeral=ephemeral)
+        if decision.action == "clarify":
+            return fmt.clarify_message(decision, ref)
+        if reply.store_failed or reply.ticket is None:
+            message = fmt.store_failed_message(self.bot.kb.support)
+            if decision.entry is not None:  # still give the answer we have
+                answer = fmt.answer_message(decision.entry, _with_entry(ref, decision.entry.id),
+                                            ephemeral=ephemeral)
+                answer["blocks"] += message["blocks"]
+                answer["text"] += "\n" + message["text"]
+                return answer
+            return message
+        if decision.entry is not None:  # e.g. a cap increase: the answer and the ticket
+            return sb.with_requester_actions(fmt.answer_message(
+                decision.entry, _with_entry(ref, decision.entry.id), ticket=reply.ticket,
+                ephemeral=ephemeral), reply.ticket)
+        return sb.with_requester_actions(
+            fmt.ticket_message(reply.ticket, created=reply.ticket_created), reply.ticket)
+
+    # ------------------------------------------------------------------ /faq
+
+    def on_faq_command(self, ack: Ack, command: dict[str, Any]) -> None:
+        """``/faq QUESTION``: the answer, ephemeral, in the ack body (no response_url call)."""
+        question = events.question_text({"text": command.get("text") or ""})
+        kb = self.bot.kb
+        if question.lower() in ("", "help", "?"):
+            ack(response_type="ephemeral", **fmt.help_message(kb))
+            return
+        channel = command.get("channel_id")
+        future = self.bot.background.submit(
+            answer_question, question, kb, self.bot.store,
+            requester=command.get("user_id") or "unknown",
+            team=command.get("team_id"),
+            channel=channel,
+            source="slack",
+            dedupe_key=f"cmd:{command.get('trigger_id')}" if command.get("trigger_id") else None,
+            record=True,
+        )
+        try:
+            reply = future.result(timeout=COMMAND_STORE_BUDGET)
+        except FutureTimeout:
+            log.warning("/faq: the ticket store is slow; acking before the ticket is stored")
+            ack(response_type="ephemeral", text=(
+                "I couldn't find this in the FAQ; I'm opening a support ticket for you and "
+                "support will follow up."))
+            future.add_done_callback(lambda f: self._after_reply(f.result()))
+            return
+        ack(response_type="ephemeral",
+            **self._reply_message(reply, fmt.Ref(None, question, channel, qid=_qid(reply)),
+                                  ephemeral=True))
+        self._after_reply(reply)
+
+    def _after_reply(self, reply: Reply) -> None:
+        if reply.ticket is not None:
+            self.bot.background.submit(self.bot.triage.post, reply.ticket)
+
+    # ------------------------------------------------------------------ buttons
+
+    def on_solved(self, body: dict[str, Any], client: WebClient, ack: Ack | None = None) -> None:
+        """*Solved*: thank the user; a thread answer loses its buttons."""
+        _ack(ack)
+        ref, user, container = _action(body)
+        entry = self.bot.kb.get(ref.entry or "")
+        thanks = fmt.solved_message(entry)
+        if container.get("is_ephemeral") or not body.get("message"):
+            self._ephemeral(client, container.get("channel_id"), user, thanks)
+            return
+        blocks = _without_actions(body["message"].get("blocks") or [])
+        blocks.append({"type": "context", "elements": [
+            {"type": "mrkdwn", "text": f":white_check_mark: Marked solved by <@{user}>. Thanks!"}
+        ]})
+        self._update(client, container, body["message"].get("text") or thanks["text"], blocks)
+
+    def on_not_helpful(self, body: dict[str, Any], client: WebClient,
+                       ack: Ack | None = None) -> None:
+        """*Not helpful*: open a ``not_helpful`` ticket with the question; tell its id."""
+        _ack(ack)
+        ref, user, container = _action(body)
+        kb = self.bot.kb
+        entry = kb.get(ref.entry or "")
+        question = ref.question or (entry.question if entry else "")
+        channel = ref.channel or container.get("channel_id")
+        new = new_ticket_for(
+            decide(question, kb),
+            requester=user,
+            reason="not_helpful",
+            team=(body.get("team") or {}).get("id"),
+            channel=channel,
+            thread_ts=ref.thread_ts,
+            message_ts=ref.message_ts,
+            dedupe_key=f"not_helpful:{channel}:{container.get('message_ts')}:{user}",
+        )
+        ticket: Ticket | None
+        try:
+            ticket, created = self.bot.store.open_ticket(new)
+        except StoreError:
+            log.exception("could not record a not_helpful ticket")
+            ticket, created = None, False
+        message = fmt.not_helpful_message(ticket, created=created, support=kb.support)
+        ephemeral = container.get("is_ephemeral") or not body.get("message")
+        if ephemeral:
+            self._ephemeral(client, container.get("channel_id"), user, message)
+        else:
+            self._post(client, container.get("channel_id"), ref.thread_ts
+                       or container.get("thread_ts") or container.get("message_ts"), message)
+            self._update(client, container, body["message"].get("text") or "",
+                         _without_actions(body["message"].get("blocks") or []))
+        if ticket is not None:
+            self.bot.triage.post(ticket)
+
+    def on_pick(self, body: dict[str, Any], client: WebClient, ack: Ack | None = None) -> None:
+        """A "Did you mean…" button: answer with that entry in the same thread."""
+        _ack(ack)
+        ref, user, container = _action(body)
+        entry = self.bot.kb.get(ref.entry or "")
+        if entry is None:
+            self._ephemeral(client, container.get("channel_id"), user, {
+                "text": "That FAQ entry no longer exists; please ask again."})
+            return
+        if container.get("is_ephemeral") or not body.get("message"):
+            self._ephemeral(client, container.get("channel_id"), user,
+                            fmt.answer_message(entry, ref, ephemeral=True))
+            return
+        thread_ts = ref.thread_ts or container.get("thread_ts") or container.get("message_ts")
+        self._post(client, container.get("channel_id"), thread_ts, fmt.answer_message(entry, ref))
+        picked = f"<@{user}> picked *{entry.question}*"
+        self._update(client, container, picked, [
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": picked}]}
+        ])
+
+    def on_post(self, body: dict[str, Any], client: WebClient, ack: Ack | None = None) -> None:
+        """*Post to channel* (``/faq``): post the answer for everyone, saying who asked."""
+        _ack(ack)
+        ref, user, container = _action(body)
+        entry = self.bot.kb.get(ref.entry or "")
+        channel = container.get("channel_id") or ref.channel
+        if entry is None or not channel:
+            return
+        self._post(client, channel, None, fmt.posted_answer_message(entry, ref, user))
+
+    # ------------------------------------------------------------------ helpers
+
+    def _claim(self, keys: list[str]) -> bool:
+        """Claim every dedupe key; False as soon as one was claimed before (a redelivery)."""
+        try:
+            return all(self.bot.store.claim_event(key) for key in keys)
+        except StoreError:
+            # Better to risk a duplicate answer than to go silent while the store is down.
+            log.exception("could not record delivery %s; answering anyway", keys)
+            return True
+
+    @staticmethod
+    def _post(client: WebClient, channel: str | None, thread_ts: str | None,
+              message: dict[str, Any]) -> None:
+        try:
+            client.chat_postMessage(channel=channel, thread_ts=thread_ts, unfurl_links=False,
+                                    unfurl_media=False, **message)
+        except Exception:
+            log.exception("could not post a reply in %s", channel)
+
+    @staticmethod
+    def _ephemeral(client: WebClient, channel: str | None, user: str,
+                   message: dict[str, Any]) -> None:
+        try:
+            client.chat_postEphemeral(channel=channel, user=user, **message)
+        except Exception:
+            log.exception("could not post an ephemeral reply in %s", channel)
+
+    @staticmethod
+    def _update(client: WebClient, container: dict[str, Any], text: str,
+                blocks: list[dict[str, Any]]) -> None:
+        try:
+            client.chat_update(channel=container.get("channel_id"),
+                               ts=container.get("message_ts"), text=text, blocks=blocks)
+        except SlackApiError as exc:
+            log.warning("could not update the message: %s", exc.response.get("error"))
+        except Exception:
+            log.exception("could not update the message")
+
+
+def _with_entry(ref: fmt.Ref, entry_id: str) -> fmt.Ref:
+    return dataclasses.replace(ref, entry=entry_id)
+
+
+def _qid(reply: Reply) -> str | None:
+    """The logged question's id for the answer's buttons (feedback; see bot.slack.staff)."""
+    return str(reply.question_id) if reply.question_id is not None else None
+
+
+def _action(body: dict[str, Any]) -> tuple[fmt.Ref, str, dict[str, Any]]:
+    """The clicked button's :class:`~bot.slack.formatting.Ref`, the user, the container."""
+    action = (body.get("actions") or [{}])[0]
+    user = (body.get("user") or {}).get("id") or "unknown"
+    return fmt.Ref.decode(action.get("value")), user, body.get("container") or {}
+
+
+def _without_actions(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [b for b in blocks if b.get("type") != "actions"]

@@ -1,0 +1,640 @@
+"""The support-staff side of faqbot in Slack, registered in one place by :func:`register_staff`.
+
+- the triage message's buttons: *Take*, *Resolve*, *Reopen*, *Answer with FAQ entry* and, on
+  resolved tickets, *Add to FAQ*; after each the triage message is updated in place;
+- the requester's *Close ticket* and *Add details* (the cap-increase modal,
+  :mod:`bot.slack.cap_form`);
+- relays between the requester's thread and the triage thread (:mod:`bot.slack.relay`);
+- the App Home (:mod:`bot.slack.home`);
+- ``/faq reload`` for staff, and feedback (*Solved* / *Not helpful*) on logged questions.
+
+Who may act: support staff are the members of ``SUPPORT_CHANNEL_ID`` (``conversations.members``,
+cached for a minute) plus ``SUPPORT_USER_IDS``. The actor is always the request's
+``user.id``; the ticket number in a button's value is only *which* ticket, never *who*. Anyone
+else gets an ephemeral refusal, a warning is logged, and nothing changes::
+
+    register_staff(app, bot)        # before the other listeners: see register_staff
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any, Protocol
+
+import yaml
+from slack_bolt import Ack, App, BoltContext
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.errors import StoreError
+from bot.knowledge import KnowledgeBase
+from bot.slack import cap_form, events
+from bot.slack import formatting as fmt
+from bot.slack import relay as relays
+from bot.slack import staff_blocks as sb
+from bot.slack.app import Faqbot
+from bot.slack.home import Home, is_home_opened
+from bot.tickets import Ticket, UnknownTicketError, format_ticket_id
+
+__all__ = ["StaffDirectory", "StaffHandlers", "draft_faq", "register_staff"]
+
+log = logging.getLogger(__name__)
+
+#: Seconds a triage channel's member list is trusted before asking Slack again.
+MEMBERS_TTL = 60.0
+#: ``/faq reload`` answers in its ack when the reload takes less than this; otherwise later.
+RELOAD_BUDGET = 2.0
+FEEDBACK = {fmt.ACTION_SOLVED: "helpful", fmt.ACTION_NOT_HELPFUL: "not_helpful"}
+
+
+class Reloadable(Protocol):
+    def reload(self) -> Any: ...
+
+
+# ---------------------------------------------------------------------------- who is staff
+
+
+class StaffDirectory:
+    """Answers "is this user support staff?": ``SUPPORT_USER_IDS``, or a member of the triage
+    channel (``conversations.members``, cached for ``ttl`` seconds; when Slack cannot be asked,
+    the last known list is used, and with none, nobody but ``SUPPORT_USER_IDS`` is staff).
+
+    Args:
+        client: the Web API client.
+        channel: ``SUPPORT_CHANNEL_ID`` (None: only ``extra`` are staff).
+        extra: ``SUPPORT_USER_IDS``.
+        ttl: seconds the member list is cached.
+    """
+
+    def __init__(self, client: WebClient, channel: str | None, extra: frozenset[str] = frozenset(),
+                 *, ttl: float = MEMBERS_TTL) -> None:
+        self.client = client
+        self.channel = channel
+        self.extra = extra
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._members: frozenset[str] | None = None
+        self._fetched = 0.0
+
+    def is_staff(self, user: str | None) -> bool:
+        if not user:
+            return False
+        if user in self.extra:
+            return True
+        return user in self.members()
+
+    __call__ = is_staff
+
+    def members(self) -> frozenset[str]:
+        if self.channel is None:
+            return frozenset()
+        with self._lock:
+            if self._members is not None and time.monotonic() - self._fetched < self.ttl:
+                return self._members
+            try:
+                self._members = self._fetch(self.channel)
+                self._fetched = time.monotonic()
+            except Exception:
+                log.exception("could not list the members of %s; using the last known list",
+                              self.channel)
+                if self._members is None:
+                    return frozenset()
+            return self._members
+
+    def _fetch(self, channel: str) -> frozenset[str]:
+        members: set[str] = set()
+        cursor = None
+        for _ in range(50):  # 50 pages of 1,000: far more than a support team
+            response = self.client.conversations_members(channel=channel, limit=1000,
+                                                         cursor=cursor)
+            members.update(response.get("members") or ())
+            cursor = (response.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+        return frozenset(members)
+
+
+# ---------------------------------------------------------------------------- FAQ drafts
+
+
+def _fallback_draft(kb: KnowledgeBase, question: str, *, staff_reply: str | None = None,
+                    answered_with: str | None = None) -> str:
+    """A knowledge YAML snippet from a resolved ticket (used until ``bot.maintain`` exists)."""
+    question = " ".join(question.split())
+    if answered_with and kb.get(answered_with) is not None:
+        draft: dict[str, Any] = {"id": answered_with, "phrasings": [question]}
+        head = f"# add this phrasing to the existing entry {answered_with}\n"
+    else:
+        slug = re.sub(r"[^a-z0-9]+", "-", question.lower()).strip("-")[:40].strip("-") or "new"
+        if kb.get(slug) is not None:
+            slug += "-2"
+        draft = {
+            "id": slug,
+            "question": question if question.endswith("?") else question + "?",
+            "phrasings": [],
+            "answer": staff_reply or "TODO: write the answer support gave",
+            "tags": [],
+        }
+        head = "# a new entry\n"
+    return head + yaml.safe_dump([draft], sort_keys=False, allow_unicode=True, width=100)
+
+
+def draft_faq(kb: KnowledgeBase, question: str, *, staff_reply: str | None,
+              answered_with: str | None) -> str:
+    """Knowledge YAML for a resolved ticket: ``bot.maintain.draft_from_ticket`` when present."""
+    try:
+        from bot.maintain import draft_from_ticket  # written by the maintainers' tooling
+    except ImportError:
+        return _fallback_draft(kb, question, staff_reply=staff_reply,
+                               answered_with=answered_with)
+    result = draft_from_ticket(kb, question, staff_reply=staff_reply, answered_with=answered_with)
+    if isinstance(result, str):
+        return result
+    for name in ("yaml", "text"):
+        value = getattr(result, name, None)
+        if isinstance(value, str):
+            return value
+    return str(result)
+
+
+# ---------------------------------------------------------------------------- handlers
+
+
+def _ack(ack: Ack | None, **kwargs: Any) -> None:
+    if ack is not None and ack.response is None:
+        ack(**kwargs)
+
+
+def _actor(body: dict[str, Any]) -> str:
+    return str((body.get("user") or {}).get("id") or "")
+
+
+def _channel(body: dict[str, Any]) -> str | None:
+    container = body.get("container") or {}
+    return container.get("channel_id") or (body.get("channel") or {}).get("id")
+
+
+def _action(body: dict[str, Any]) -> dict[str, Any]:
+    return (body.get("actions") or [{}])[0]
+
+
+class StaffHandlers:
+    """The staff-side listener functions, bound to one :class:`~bot.slack.app.Faqbot`."""
+
+    def __init__(self, bot: Faqbot, client: WebClient, directory: StaffDirectory) -> None:
+        self.bot = bot
+        self.client = client
+        self.directory = directory
+        self.relay = relays.Relay(client, bot.store, bot.settings.support_channel_id)
+        self.home = Home(client, bot.store, directory.is_staff)
+        self._permalinks: dict[int, str | None] = {}
+
+    # ------------------------------------------------------------------ staff buttons
+
+    def on_staff_button(self, body: dict[str, Any], client: WebClient,
+                        ack: Ack | None = None) -> None:
+        """*Take*, *Resolve*, *Reopen*, *Add to FAQ* on a triage message or the App Home."""
+        _ack(ack)
+        action = _action(body)
+        action_id = str(action.get("action_id"))
+        ticket = self._authorized(body, action_id, sb.parse_ticket_value(action.get("value")),
+                                  staff_only=True)
+        if ticket is None:
+            return
+        user = _actor(body)
+        if action_id == sb.ACTION_TAKE:
+            self._take(body, ticket, user)
+        elif action_id == sb.ACTION_RESOLVE:
+            self._resolve(body, ticket, user)
+        elif action_id == sb.ACTION_REOPEN:
+            self._reopen(body, ticket, user)
+        elif action_id == sb.ACTION_ADD_TO_FAQ:
+            self._add_to_faq(body, ticket, user)
+        if (body.get("container") or {}).get("type") == "view":
+            self.home.publish(user)
+
+    def _take(self, body: dict[str, Any], ticket: Ticket, user: str) -> None:
+        if ticket.status == "resolved":
+            self._tell(body, f"*{ticket.id}* is resolved; reopen it first.")
+            return
+        if ticket.status == "in_progress" and ticket.assignee == user:
+            self._tell(body, f"You already have *{ticket.id}*.")
+            return
+        updated = self._set_status(body, ticket, "in_progress", user, assignee=user)
+        if updated is not None:
+            self._to_requester(updated, sb.taken_notice(updated, user))
+
+    def _resolve(self, body: dict[str, Any], ticket: Ticket, user: str) -> None:
+        if ticket.status == "resolved":
+            self._tell(body, f"*{ticket.id}* is already resolved.")
+            self._refresh(ticket)
+            return
+        updated = self._set_status(body, ticket, "resolved", user)
+        if updated is not None:
+            self._to_requester(updated, sb.resolved_notice(updated, user))
+
+    def _reopen(self, body: dict[str, Any], ticket: Ticket, user: str) -> None:
+        if ticket.status != "resolved":
+            self._tell(body, f"*{ticket.id}* is not resolved.")
+            self._refresh(ticket)
+            return
+        self._set_status(body, ticket, "open", user)
+
+    def _add_to_faq(self, body: dict[str, Any], ticket: Ticket, user: str) -> None:
+        if ticket.status != "resolved":
+            self._tell(body, f"Resolve *{ticket.id}* first; then *Add to FAQ* drafts an entry "
+                             "from how it was answered.")
+            return
+        staff_reply = _last_text(ticket, "staff_reply")
+        answered_with = _last_text(ticket, "answered") or ticket.entry
+        try:
+            draft = draft_faq(self.bot.kb, ticket.question, staff_reply=staff_reply,
+                              answered_with=answered_with)
+        except Exception:
+            log.exception("could not draft an FAQ entry from %s", ticket.id)
+            self._tell(body, f"Sorry, I couldn't draft an FAQ entry from *{ticket.id}*.")
+            return
+        channel, ts = self._triage_target(body, ticket)
+        if channel:
+            self._post(channel, ts, sb.draft_message(ticket, draft, user))
+        try:
+            updated = self.bot.store.add_event(ticket.number, "faq_draft", actor=user, text=draft)
+        except (StoreError, LookupError):
+            log.exception("could not record the FAQ draft of %s", ticket.id)
+            return
+        self._refresh(updated, body)
+
+    # ------------------------------------------------------------------ answer with entry
+
+    def on_answer(self, body: dict[str, Any], client: WebClient, ack: Ack | None = None) -> None:
+        """*Answer with FAQ entry*: post the entry's answer to the requester, then resolve."""
+        _ack(ack)
+        action = _action(body)
+        number, entry_id = sb.parse_answer_value(
+            (action.get("selected_option") or {}).get("value") or action.get("value"))
+        ticket = self._authorized(body, sb.ACTION_ANSWER, number, staff_only=True)
+        if ticket is None:
+            return
+        user = _actor(body)
+        entry = self.bot.kb.get(entry_id)
+        if entry is None:
+            self._tell(body, "That FAQ entry no longer exists; pick another one.")
+            return
+        if ticket.status == "resolved":
+            self._tell(body, f"*{ticket.id}* is already resolved.")
+            return
+        self._to_requester(ticket, sb.answered_message(ticket, entry, user))
+        try:
+            self.bot.store.add_event(ticket.number, "answered", actor=user, text=entry.id)
+        except (StoreError, LookupError):
+            log.exception("could not record the answer on %s", ticket.id)
+        self._set_status(body, ticket, "resolved", user)
+
+    # ------------------------------------------------------------------ requester buttons
+
+    def on_close(self, body: dict[str, Any], client: WebClient, ack: Ack | None = None) -> None:
+        """*Close ticket*: the requester (or staff) resolves the ticket from its thread."""
+        _ack(ack)
+        ticket = self._authorized(body, sb.ACTION_CLOSE,
+                                  sb.parse_ticket_value(_action(body).get("value")))
+        if ticket is None:
+            return
+        user = _actor(body)
+        if ticket.status == "resolved":
+            self._tell(body, f"*{ticket.id}* is already resolved.")
+            return
+        if self._set_status(body, ticket, "resolved", user) is None:
+            return
+        message = body.get("message")
+        container = body.get("container") or {}
+        done = sb.closed_by_requester_message(ticket, user)
+        if message and not container.get("is_ephemeral") and container.get("message_ts"):
+            blocks = [b for b in message.get("blocks") or [] if b.get("type") != "actions"]
+            blocks.append(done["blocks"][0])
+            self._update(container.get("channel_id"), container["message_ts"],
+                         message.get("text") or done["text"], blocks)
+        else:
+            self._tell(body, done["text"])
+
+    def on_details(self, body: dict[str, Any], client: WebClient, ack: Ack | None = None) -> None:
+        """*Add details*: open the cap-increase modal."""
+        _ack(ack)
+        ticket = self._authorized(body, sb.ACTION_DETAILS,
+                                  sb.parse_ticket_value(_action(body).get("value")))
+        if ticket is None:
+            return
+        if ticket.status == "resolved":
+            self._tell(body, f"*{ticket.id}* is resolved; ask again if you still need an "
+                             "increase.")
+            return
+        try:
+            self.client.views_open(trigger_id=body.get("trigger_id"), view=cap_form.modal(ticket))
+        except Exception:
+            log.exception("could not open the cap-increase form for %s", ticket.id)
+            self._tell(body, "Sorry, I couldn't open the form; please try again.")
+
+    # ------------------------------------------------------------------ cap modal
+
+    def _check_submission(self, body: dict[str, Any]
+                          ) -> tuple[Ticket | None, dict[str, str], dict[str, str]]:
+        view = body.get("view") or {}
+        values = (view.get("state") or {}).get("values") or {}
+        number = cap_form.ticket_number(view)
+        user = _actor(body)
+        ticket = self._get(number)
+        if ticket is None or not (user == ticket.requester or self.directory.is_staff(user)):
+            log.warning("refused %s: cap details for ticket %s by %s (not the requester or "
+                        "support staff)", cap_form.CALLBACK_ID, number, user)
+            return None, {}, {cap_form.BLOCK_APP: "You can't add details to this ticket."}
+        details, errors = cap_form.parse_submission(values)
+        return ticket, details, errors
+
+    def on_cap_ack(self, ack: Ack, body: dict[str, Any]) -> None:
+        """Validate a submission: errors go back to the form; otherwise the modal closes."""
+        _ticket, _details, errors = self._check_submission(body)
+        if errors:
+            ack(response_action="errors", errors=errors)
+        else:
+            ack()
+
+    def on_cap_save(self, body: dict[str, Any]) -> None:
+        """Store valid details, update the triage message and confirm to the requester."""
+        ticket, details, errors = self._check_submission(body)
+        if ticket is None or errors:
+            return
+        user = _actor(body)
+        try:
+            updated = self.bot.store.set_details(ticket.number, details, actor=user)
+        except (StoreError, LookupError):
+            log.exception("could not store the cap details of %s", ticket.id)
+            return
+        self._refresh(updated)
+        self._to_requester(updated, sb.details_confirmation(updated, user))
+
+    def on_cap_submit(self, ack: Ack, body: dict[str, Any]) -> None:
+        """Both steps in one listener (Bolt's default mode: the ack is sent when called)."""
+        ticket, details, errors = self._check_submission(body)
+        if errors:
+            ack(response_action="errors", errors=errors)
+            return
+        ack()
+        self.on_cap_save(body)
+
+    # ------------------------------------------------------------------ relays, home
+
+    def is_relay(self, body: dict[str, Any], context: BoltContext) -> bool:
+        """Matcher: a thread reply to relay (and so not a new question for the answerer).
+
+        A DM thread reply counts only when the thread has a ticket; other DMs stay questions.
+        """
+        event = body.get("event") or {}
+        if not relays.is_relay_candidate(event, context.bot_user_id):
+            return False
+        if events.is_direct_message(event):
+            try:
+                return self.relay.ticket_for(event) is not None
+            except StoreError:
+                log.exception("could not look up a DM thread's ticket")
+                return False
+        return True
+
+    def on_thread_reply(self, body: dict[str, Any]) -> None:
+        self.relay.handle(body.get("event") or {}, event_id=body.get("event_id"))
+
+    def on_home_opened(self, event: dict[str, Any]) -> None:
+        if is_home_opened(event):
+            self.home.publish(str(event["user"]))
+
+    # ------------------------------------------------------------------ /faq reload
+
+    @staticmethod
+    def is_reload(command: dict[str, Any]) -> bool:
+        return (command.get("text") or "").strip().lower() == "reload"
+
+    def on_reload(self, ack: Ack, command: dict[str, Any]) -> None:
+        """``/faq reload`` (staff only): reload the knowledge now and say what happened."""
+        user = str(command.get("user_id") or "")
+        future = self.bot.background.submit(self._reload, user)
+        try:
+            message = future.result(timeout=RELOAD_BUDGET)
+        except FutureTimeout:
+            ack(response_type="ephemeral", text="Working on it; I'll tell you the result here.")
+            channel = command.get("channel_id")
+            future.add_done_callback(lambda f: self._ephemeral(channel, user, f.result()))
+            return
+        ack(response_type="ephemeral", **message)
+
+    def _reload(self, user: str) -> dict[str, Any]:
+        if not self.directory.is_staff(user):
+            log.warning("refused /faq reload for %s (not support staff)", user)
+            return sb.refusal("reload")
+        holder = self._holder()
+        if holder is None:
+            return sb.notice("Knowledge reload is unavailable: this app was started without a "
+                             "reloadable knowledge file. Restart faqbot to pick up changes.")
+        try:
+            result = holder.reload()
+        except Exception:
+            log.exception("/faq reload failed")
+            return sb.notice("The reload failed; the previous knowledge is still in service. "
+                             "See the logs.")
+        log.info("/faq reload by %s: %s", user, getattr(result, "summary", result))
+        problems = [str(p) for p in getattr(result, "problems", ())]
+        return sb.reload_message(str(getattr(result, "summary", result)), problems)
+
+    def _holder(self) -> Reloadable | None:
+        holder = getattr(self.bot, "holder", None)
+        if holder is None and callable(getattr(self.bot.kb_provider, "reload", None)):
+            holder = self.bot.kb_provider  # a KnowledgeHolder is itself a knowledge provider
+        return holder
+
+    # ------------------------------------------------------------------ feedback
+
+    def record_feedback(self, body: dict[str, Any], next: Callable[[], None]) -> None:  # noqa: A002
+        """Middleware: *Solved* / *Not helpful* on an answer sets the logged question's feedback
+        (in the background; the buttons' own listeners run as before)."""
+        if body.get("type") == "block_actions":
+            for action in body.get("actions") or ():
+                feedback = FEEDBACK.get(str(action.get("action_id")))
+                qid = getattr(fmt.Ref.decode(action.get("value")), "qid", None)
+                if feedback and qid and str(qid).isdigit():
+                    self.bot.background.submit(self._set_feedback, int(qid), feedback)
+        next()
+
+    def _set_feedback(self, qid: int, feedback: str) -> None:
+        try:
+            self.bot.store.set_feedback(qid, feedback)
+        except (StoreError, LookupError):
+            log.exception("could not record feedback on question %s", qid)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _get(self, number: int | None) -> Ticket | None:
+        if number is None:
+            return None
+        try:
+            return self.bot.store.get(number)
+        except StoreError:
+            log.exception("could not read ticket %s", number)
+            return None
+
+    def _authorized(self, body: dict[str, Any], action: str, number: int | None, *,
+                    staff_only: bool = False) -> Ticket | None:
+        """The ticket, when the request's user may press ``action`` on it; otherwise None after
+        an ephemeral refusal and a logged warning (nothing else happens)."""
+        user = _actor(body)
+        ticket = self._get(number)
+        allowed = self.directory.is_staff(user) or (
+            not staff_only and ticket is not None and ticket.requester == user)
+        if not allowed:
+            log.warning("refused %s on ticket %s for user %s (not %s)", action,
+                        _ticket_name(number), user or "?",
+                        "support staff" if staff_only else "the requester or support staff")
+            self._tell(body, sb.refusal(action))
+            return None
+        if ticket is None:
+            self._tell(body, f"There is no ticket {_ticket_name(number)}.")
+        return ticket
+
+    def _set_status(self, body: dict[str, Any], ticket: Ticket, status: str, user: str,
+                    assignee: str | None = None) -> Ticket | None:
+        try:
+            updated = self.bot.store.set_status(ticket.number, status, actor=user,
+                                                assignee=assignee)
+        except UnknownTicketError:
+            self._tell(body, f"There is no ticket {ticket.id}.")
+            return None
+        except StoreError as exc:
+            log.warning("could not set %s to %s: %s", ticket.id, status, exc)
+            self._tell(body, f"Couldn't change *{ticket.id}*: {fmt.escape(str(exc))}")
+            return None
+        self._refresh(updated, body)
+        return updated
+
+    def _triage_target(self, body: dict[str, Any] | None, ticket: Ticket
+                       ) -> tuple[str | None, str | None]:
+        if ticket.triage_channel and ticket.triage_ts:
+            return ticket.triage_channel, ticket.triage_ts
+        container = (body or {}).get("container") or {}
+        support = self.bot.settings.support_channel_id
+        if support and container.get("channel_id") == support and container.get("message_ts"):
+            return support, container["message_ts"]
+        return None, None
+
+    def _refresh(self, ticket: Ticket, body: dict[str, Any] | None = None) -> None:
+        """Update the triage message in place to show the ticket as it is now."""
+        channel, ts = self._triage_target(body, ticket)
+        if not channel or not ts:
+            return  # not posted yet: Triage posts it as it is then
+        message = sb.triage_post(ticket, self._permalink(ticket), self.bot.kb)
+        self._update(channel, ts, message["text"], message["blocks"])
+
+    def _permalink(self, ticket: Ticket) -> str | None:
+        if ticket.number in self._permalinks:
+            return self._permalinks[ticket.number]
+        link = None
+        if ticket.channel and ticket.message_ts:
+            try:
+                response = self.client.chat_getPermalink(channel=ticket.channel,
+                                                         message_ts=ticket.message_ts)
+                link = response.get("permalink")
+            except Exception:
+                log.warning("no permalink for %s", ticket.id, exc_info=True)
+                return None
+        self._permalinks[ticket.number] = link
+        return link
+
+    def _to_requester(self, ticket: Ticket, message: dict[str, Any]) -> None:
+        if ticket.source != "slack" or not ticket.channel:
+            return  # e.g. opened from faqbot chat: nobody to tell in Slack
+        self._post(ticket.channel, ticket.thread_ts, message)
+
+    def _tell(self, body: dict[str, Any], message: dict[str, Any] | str) -> None:
+        """An ephemeral reply to the request's user where they clicked (a DM from the App Home)."""
+        if isinstance(message, str):
+            message = sb.notice(message)
+        user = _actor(body)
+        channel = _channel(body)
+        if channel:
+            self._ephemeral(channel, user, message)
+        elif user:
+            self._post(user, None, message)
+
+    def _post(self, channel: str, thread_ts: str | None, message: dict[str, Any]) -> None:
+        try:
+            self.client.chat_postMessage(channel=channel, thread_ts=thread_ts,
+                                         unfurl_links=False, unfurl_media=False, **message)
+        except Exception:
+            log.exception("could not post to %s", channel)
+
+    def _ephemeral(self, channel: str | None, user: str, message: dict[str, Any]) -> None:
+        try:
+            self.client.chat_postEphemeral(channel=channel, user=user, **message)
+        except Exception:
+            log.exception("could not post an ephemeral reply in %s", channel)
+
+    def _update(self, channel: str | None, ts: str, text: str, blocks: list[dict[str, Any]]
+                ) -> None:
+        try:
+            self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+        except SlackApiError as exc:
+            log.warning("could not update %s in %s: %s", ts, channel, exc.response.get("error"))
+        except Exception:
+            log.exception("could not update %s in %s", ts, channel)
+
+
+def _ticket_name(number: int | None) -> str:
+    return format_ticket_id(number) if number is not None else "(none)"
+
+
+def _last_text(ticket: Ticket, kind: str) -> str | None:
+    for event in reversed(ticket.history):
+        if event.kind == kind and event.text:
+            return event.text
+    return None
+
+
+# ---------------------------------------------------------------------------- registration
+
+
+def register_staff(app: App, bot: Faqbot, *, lazy: bool = False) -> StaffHandlers:
+    """Attach the staff-side listeners and middleware to ``app``.
+
+    Call it *before* the answering listeners: Bolt runs only the first listener that matches a
+    request, and the relay listener (``message`` events that are thread replies) and
+    ``/faq reload`` must win over the general ``message`` and ``/faq`` listeners.
+    """
+    client = app.client
+    directory = StaffDirectory(client, bot.settings.support_channel_id,
+                               bot.settings.support_user_ids)
+    handlers = StaffHandlers(bot, client, directory)
+    bot.triage.message_builder = lambda ticket, link: sb.triage_post(ticket, link, bot.kb)
+
+    def ack_only(ack: Ack) -> None:
+        ack()
+
+    def listen(matcher: Any, handler: Any) -> None:
+        if lazy:
+            matcher(ack=ack_only, lazy=[handler])
+        else:
+            matcher(handler)
+
+    app.middleware(handlers.record_feedback)
+    app.command("/faq", matchers=[handlers.is_reload])(handlers.on_reload)
+    listen(app.event("message", matchers=[handlers.is_relay]), handlers.on_thread_reply)
+    listen(app.event("app_home_opened"), handlers.on_home_opened)
+    for action_id in (sb.ACTION_TAKE, sb.ACTION_RESOLVE, sb.ACTION_REOPEN, sb.ACTION_ADD_TO_FAQ):
+        listen(app.action(action_id), handlers.on_staff_button)
+    listen(app.action(sb.ACTION_ANSWER), handlers.on_answer)
+    listen(app.action(sb.ACTION_CLOSE), handlers.on_close)
+    listen(app.action(sb.ACTION_DETAILS), handlers.on_details)
+    if lazy:
+        app.view(cap_form.CALLBACK_ID)(ack=handlers.on_cap_ack, lazy=[handlers.on_cap_save])
+    else:
+        app.view(cap_form.CALLBACK_ID)(handlers.on_cap_submit)
+    return handlers

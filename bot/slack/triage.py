@@ -1,0 +1,190 @@
+"""Posting tickets to the support channel, exactly once, even across processes and outages.
+
+A ticket is stored first (``TicketStore.open_ticket``) and posted second. Posting takes a lease
+(``claim_posting``), posts the message, then records it (``mark_posted``); a post that fails
+leaves the ticket ``pending`` and a background thread retries every pending ticket, at start
+and then every ``interval`` seconds (sooner, with backoff, right after a failure)::
+
+    triage = Triage(client, store, "C0SUPPORT")
+    triage.start()                 # retry loop
+    triage.post(ticket)            # right after opening it
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.errors import StoreError
+from bot.slack.formatting import triage_message
+from bot.tickets import Ticket, TicketStore
+
+__all__ = ["Triage"]
+
+log = logging.getLogger(__name__)
+
+
+class Triage:
+    """Posts tickets to ``channel``; safe to call from many threads and processes at once.
+
+    Args:
+        client: the Web API client (its base URL and retry handlers apply).
+        store: the ticket store that holds the posting leases.
+        channel: ``SUPPORT_CHANNEL_ID``; when None, tickets stay pending (and a warning says so).
+        interval: seconds between sweeps of pending tickets.
+        lease_seconds: how long one attempt may hold a ticket; longer than a post can take.
+    """
+
+    def __init__(
+        self,
+        client: WebClient,
+        store: TicketStore,
+        channel: str | None,
+        *,
+        interval: float = 30.0,
+        lease_seconds: float = 120.0,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.channel = channel
+        self.interval = interval
+        self.lease_seconds = lease_seconds
+        self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # (ticket, permalink) -> message; bot.slack.staff swaps in the one with staff buttons
+        self.message_builder: Callable[[Ticket, str | None], dict[str, Any]] = triage_message
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._failures = 0
+        self._lock = threading.Lock()
+        self._due = 0.0
+        self._inflight: set[int] = set()
+
+    def post(self, ticket: Ticket) -> bool:
+        """Post ``ticket`` unless it is posted or being posted; True when this call posted it."""
+        if self.channel is None or ticket.posted:
+            return False
+        # The store's lease keeps other processes out; threads of this process share one
+        # worker id (so a failed attempt can be retried at once), so they queue up here.
+        with self._lock:
+            if ticket.number in self._inflight:
+                return False
+            self._inflight.add(ticket.number)
+        try:
+            return self._post(ticket)
+        finally:
+            with self._lock:
+                self._inflight.discard(ticket.number)
+
+    def _post(self, ticket: Ticket) -> bool:
+        try:
+            if not self.store.claim_posting(ticket.number, self.worker, self.lease_seconds):
+                return False
+        except StoreError:
+            log.exception("could not claim %s for triage", ticket.id)
+            return False
+        try:
+            message = self.message_builder(ticket, self._permalink(ticket))
+            response = self.client.chat_postMessage(
+                channel=self.channel, unfurl_links=False, unfurl_media=False, **message
+            )
+        except Exception:  # the Web API is down or refused: retry later
+            log.exception("could not post %s to triage; will retry", ticket.id)
+            self._failed()
+            return False
+        ts = str(response.get("ts"))
+        try:
+            if not self.store.mark_posted(ticket.number, self.channel, ts):
+                log.warning("%s was already posted by another worker", ticket.id)
+        except StoreError:
+            log.exception("posted %s (ts %s) but could not record it", ticket.id, ts)
+        self._failures = 0
+        log.info("posted %s to triage", ticket.id)
+        return True
+
+    def retry_pending(self) -> int:
+        """Post every pending ticket (oldest first); how many this call posted."""
+        if self.channel is None:
+            return 0
+        try:
+            pending = self.store.pending()
+        except StoreError:
+            log.exception("could not list pending tickets")
+            self._failed()
+            return 0
+        posted = 0
+        for ticket in pending:
+            if self._stop.is_set():
+                break
+            if self.post(ticket):
+                posted += 1
+            elif self._failures:
+                break  # the Web API is failing: back off instead of hammering it
+        return posted
+
+    def start(self) -> None:
+        """Start the background retry loop (a daemon thread); it sweeps once right away."""
+        if self.channel is None:
+            log.warning(
+                "SUPPORT_CHANNEL_ID is not set: tickets are stored but not posted for triage"
+            )
+            return
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="faqbot-triage", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.retry_pending()
+            except Exception:  # never let the loop die
+                log.exception("triage sweep failed")
+            with self._lock:
+                self._due = time.monotonic() + self._delay()
+            while not self._stop.is_set():
+                with self._lock:
+                    remaining = self._due - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._wake.wait(remaining)
+                self._wake.clear()
+
+    def _delay(self) -> float:
+        """Seconds to the next sweep: ``interval``, or a short backoff after failures."""
+        if not self._failures:
+            return self.interval
+        return min(self.interval, 0.5 * 2.0 ** min(self._failures - 1, 8))
+
+    def _failed(self) -> None:
+        with self._lock:
+            self._failures += 1
+            self._due = min(self._due, time.monotonic() + self._delay())
+        self._wake.set()
+
+    def _permalink(self, ticket: Ticket) -> str | None:
+        if not ticket.channel or not ticket.message_ts:
+            return None
+        try:
+            response = self.client.chat_getPermalink(
+                channel=ticket.channel, message_ts=ticket.message_ts
+            )
+        except SlackApiError as exc:
+            log.warning("no permalink for %s: %s", ticket.id, exc.response.get("error"))
+            return None
+        link = response.get("permalink")
+        return str(link) if link else None

@@ -1,0 +1,420 @@
+"""Importing a plain-text or Markdown FAQ into knowledge YAML (``faqbot kb import``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.errors import KnowledgeError
+from bot.importer import (
+    MAX_ID_CHARS,
+    PHRASINGS_COMMENT,
+    entries_from_faq_text,
+    faq_to_yaml,
+    parse_faq,
+    slugify,
+)
+from bot.knowledge import ID_RE, Thresholds, parse_knowledge
+
+DATA = Path(__file__).parent / "data"
+APP_REVIEW = (DATA / "app-review-faq.txt").read_text(encoding="utf-8")
+WIDGETS = (DATA / "widgets-faq.md").read_text(encoding="utf-8")
+
+APP_REVIEW_QUESTIONS = [
+    "How long does the app review process take?",
+    "What are the minimum requirements for submitting my app for approval?",
+    "Does my mobile app need to be live on an app store?",
+    "What are the scopes that I can apply for?",
+    'What should I put in the "Submit for review" text box?',
+    "How can I track the status of my application?",
+    "Why was my app not approved?",
+    "Is TikTok for Developers compatible with apps built in React Native?",
+    "How can I get access to the APIs?",
+    "How can I test the APIs for my app that is still in development?",
+    "What APIs offer Marketing and Ad Campaigns?",
+    "Can I increase my active user cap?",
+    "Can I request an infinite user access token?",
+    "Where can I get support for bugs and error messages for my app that's in production?",
+    "Why are my posts private using the Content Posting API?",
+]
+
+WIDGETS_QUESTIONS = [
+    "How do I log in?",
+    "How do I log-in on a TV?",
+    "What are the rate limits?",
+    "Why do I get `429 Too Many Requests`?",
+    "Can I use the API from a browser?",
+]
+
+
+def words(text: str) -> Counter[str]:
+    return Counter(re.findall(r"[^\W_]+", text.casefold()))
+
+
+def answer_of(markdown: str) -> str:
+    """The mrkdwn answer made of ``markdown`` under a single question heading."""
+    return entries_from_faq_text("## Question?\n\n" + markdown)[0]["answer"]
+
+
+def assert_round_trips(text: str) -> None:
+    """The YAML loads in faqbot's own loader with the same questions and answers."""
+    parsed = parse_faq(text)
+    kb = parse_knowledge(faq_to_yaml(text), "imported.yaml")
+    assert [(e.id, e.question, e.answer) for e in kb] == [
+        (e["id"], e["question"], e["answer"]) for e in parsed.entries
+    ]
+
+
+class TestPlainTextFaq:
+    @pytest.fixture
+    def parsed(self):
+        return parse_faq(APP_REVIEW)
+
+    def test_finds_every_question_of_the_faq(self, parsed):
+        """The 15 stand-alone lines ending in '?' are the questions, in order."""
+        assert [e["question"] for e in parsed.entries] == APP_REVIEW_QUESTIONS
+
+    def test_title_comes_from_the_intro_line_naming_the_faq(self, parsed):
+        """The intro's short line that says FAQ becomes the title; the rest is ignored."""
+        assert parsed.title == "App Review FAQ"
+        assert not any("The first step to obtain access" in e["answer"] for e in parsed.entries)
+
+    def test_numbered_list_is_kept(self, parsed):
+        """A numbered list keeps its numbers, one item per line, without the indentation."""
+        answer = parsed.entries[2]["answer"]
+        assert answer.splitlines() == [
+            "1. If you have a mobile app, it must be available in the Apple and/or Google Play "
+            "App Stores.",
+            "2. If you have a web application and are applying for Login Kit access, you must "
+            "provide a valid redirect URI.",
+        ]
+
+    def test_bullets_become_slack_bullets_between_paragraphs(self, parsed):
+        """'  • item' lines become '• item'; the paragraphs around the list stay paragraphs."""
+        paragraphs = parsed.entries[5]["answer"].split("\n\n")
+        assert paragraphs[0].startswith("On the app page, you can view the status")
+        assert [line.split(":")[0] for line in paragraphs[1].splitlines()] == [
+            "• Draft", "• In review", "• Live", "• Not approved",
+        ]
+        assert paragraphs[2].startswith("Once your app is approved and live")
+
+    def test_answers_never_lose_text(self, parsed):
+        """Every line after a question, except the repeated page header, is in its answer."""
+        answers = dict(zip(APP_REVIEW_QUESTIONS, (e["answer"] for e in parsed.entries), strict=True))
+        current = None
+        checked = 0
+        for line in APP_REVIEW.splitlines()[:-1]:  # the last line repeats the page header
+            text = re.sub(r"^\s*(?:\u2022|\d+\.)\s*", "", line).strip()
+            if text in answers:
+                current = text
+            elif text and current is not None:
+                assert text in answers[current]
+                checked += 1
+        assert checked == 25
+
+    def test_repeated_page_header_at_the_end_is_dropped_with_a_note(self, parsed):
+        """The trailing 'TikTok for Developers' footer is not part of the last answer."""
+        assert parsed.entries[-1]["answer"].endswith("Terms of Service.")
+        assert any("TikTok for Developers" in note for note in parsed.notes)
+
+    def test_ids_are_unique_short_slugs(self, parsed):
+        """Ids are lower-case dashed slugs of the question, at most 40 characters."""
+        ids = [e["id"] for e in parsed.entries]
+        assert len(set(ids)) == len(ids)
+        assert all(ID_RE.match(i) and len(i) <= MAX_ID_CHARS for i in ids)
+        assert ids[0] == "how-long-does-the-app-review-process"
+        assert ids[6] == "why-was-my-app-not-approved"
+
+    def test_yaml_round_trips_through_the_loader(self):
+        """The output is valid knowledge: faqbot's loader accepts it unchanged."""
+        assert_round_trips(APP_REVIEW)
+
+    def test_yaml_is_readable(self):
+        """Multi-line answers are literal blocks; each entry asks for phrasings in a comment."""
+        out = faq_to_yaml(APP_REVIEW, source="app-review-faq.txt")
+        assert out.count("  answer: |") == 5
+        assert out.count(f"  phrasings: []  {PHRASINGS_COMMENT}") == 15
+        assert "  tags: []" in out
+        assert out.startswith("# Knowledge imported by `faqbot kb import` from app-review-faq.txt")
+        assert "• Draft: Your app" in out  # allow_unicode: no \u2022 escapes
+        document = yaml.safe_load(out)
+        assert list(document) == ["version", "title", "source", "thresholds", "entries"]
+        assert document["source"] == "app-review-faq.txt"
+        assert document["entries"][0]["phrasings"] == []
+
+
+class TestMarkdownFaq:
+    @pytest.fixture
+    def parsed(self):
+        return parse_faq(WIDGETS)
+
+    def test_question_headings_not_sections_nor_code(self, parsed):
+        """### headings are the questions; ## sections and '##' inside code are not."""
+        assert [e["question"] for e in parsed.entries] == WIDGETS_QUESTIONS
+        assert parsed.title == "Widget API FAQ"
+
+    def test_answers_are_slack_mrkdwn(self, parsed):
+        """Bold, links, italics, bullets, numbers, autolinks and code become mrkdwn."""
+        answers = [e["answer"] for e in parsed.entries]
+        assert answers[0] == (
+            "Use *Login Kit* with your client key. "
+            "See <https://example.com/login|the Login Kit docs> for the full flow."
+        )
+        assert answers[1].splitlines() == [
+            "TVs use the _device code_ flow:",
+            "",
+            "1. Request a code from `/oauth/device`.",
+            "2. Show the code to the user.",
+            "3. Poll until the user approves.",
+        ]
+        assert answers[2] == (
+            "• 600 requests per minute per app\n"
+            "• 100 requests per minute per user\n"
+            "    ◦ bursts up to 200 are allowed\n"
+            "• uploads count double\n"
+            "\n"
+            "Need more? Ask us at <https://example.com/support>."
+        )
+        assert "```\n## this is a comment in code, not a question\n" in answers[3]
+        assert answers[3].endswith('Values &lt; 1 mean "retry now" & values &gt; 60 are capped.')
+        assert answers[4].startswith("No. *Never* ship your client secret")
+
+    def test_answers_never_lose_words(self, parsed):
+        """Every word of a question's section appears in its answer."""
+        headings = [f"### {q}" for q in WIDGETS_QUESTIONS] + ["## Accounts", "## Limits"]
+        pattern = "|".join(re.escape(h) for h in headings)
+        sections = re.split(f"^(?:{pattern})$", WIDGETS, flags=re.M)
+        by_question = dict(zip(WIDGETS_QUESTIONS, sections[2:4] + sections[5:], strict=True))
+        for entry in parsed.entries:
+            missing = words(by_question[entry["question"]]) - words(entry["answer"])
+            assert not missing, entry["id"]
+
+    def test_yaml_round_trips_through_the_loader(self):
+        """The Markdown import loads in faqbot's loader too."""
+        assert_round_trips(WIDGETS)
+
+
+class TestQuestionDetection:
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "",
+            "   \n\n",
+            "Just some text.\n\nNo questions here.",
+            "# Title only\n\nAn intro paragraph.",
+            "- is this a bullet?\n- yes it is?",
+            "A long paragraph. It ends with a question?",
+            "```\nIs this code?\n\nyes\n```",
+        ],
+    )
+    def test_no_questions_is_a_value_error(self, text):
+        """Input without a detectable question raises ValueError naming the problem."""
+        with pytest.raises(ValueError, match="no questions found"):
+            faq_to_yaml(text)
+
+    def test_plain_questions_may_be_bold_or_prefixed(self):
+        """'**Q?**', 'Q: Q?' and '2. Q?' paragraphs are questions, without the decoration."""
+        text = "**Is it free?**\n\nYes.\n\nQ: Is it fast?\n\nVery.\n\n2. Is it safe?\n\nSure."
+        assert [e["question"] for e in entries_from_faq_text(text)] == [
+            "Is it free?", "Is it fast?", "Is it safe?",
+        ]
+
+    def test_a_question_mark_inside_an_answer_paragraph_is_not_a_question(self):
+        """Only a paragraph standing alone counts; an answer sentence ending in '?' stays."""
+        text = "Can I retry?\n\nYes. Why not?\nIt is safe.\n\nIs it free?\n\nYes."
+        entries = entries_from_faq_text(text)
+        assert [e["question"] for e in entries] == ["Can I retry?", "Is it free?"]
+        assert entries[0]["answer"] == "Yes. Why not?\nIt is safe."
+
+    def test_wrapped_question_lines_are_joined(self):
+        """A question wrapped over two lines is one question."""
+        entries = entries_from_faq_text("How do I reset my\npassword?\n\nClick reset.")
+        assert entries[0]["question"] == "How do I reset my password?"
+
+    def test_question_without_answer_becomes_a_phrasing_of_the_next(self):
+        """Consecutive questions share the answer that follows them; a note says so."""
+        parsed = parse_faq("Can I pay?\n\nHow do I pay?\n\nBy card.\n\nWhy?")
+        assert len(parsed.entries) == 1
+        assert parsed.entries[0]["question"] == "How do I pay?"
+        assert parsed.entries[0]["phrasings"] == ["Can I pay?"]
+        assert any("'Can I pay?' has no answer" in n for n in parsed.notes)
+        assert any("dropped 'Why?'" in n for n in parsed.notes)
+
+    def test_only_answerless_questions_is_a_value_error(self):
+        """Questions with no answer at all are not a knowledge base."""
+        with pytest.raises(ValueError, match="no questions found"):
+            faq_to_yaml("Is it?\n\nReally?")
+
+    def test_single_heading_level_with_subheadings_inside_answers(self):
+        """With '##' questions, '###' headings are sub-headings of the answer, in bold."""
+        text = "## How do I install it?\n\n### On macOS\n\nbrew install w\n\n## Does it work?\n\nYes"
+        entries = entries_from_faq_text(text)
+        assert [e["question"] for e in entries] == ["How do I install it?", "Does it work?"]
+        assert entries[0]["answer"] == "*On macOS*\n\nbrew install w"
+
+    def test_headings_need_not_end_in_question_marks(self):
+        """Every heading at the question level is a question, '?' or not."""
+        entries = entries_from_faq_text("## Rate limits\n\n600 a minute.\n\n## Pricing\n\nFree.")
+        assert [e["question"] for e in entries] == ["Rate limits", "Pricing"]
+
+    def test_setext_headings(self):
+        """'Title\\n=====' is the title and 'Question?\\n-----' a question."""
+        parsed = parse_faq("Widgets FAQ\n===========\n\nIs it free?\n-----------\n\nYes.")
+        assert parsed.title == "Widgets FAQ"
+        assert [e["question"] for e in parsed.entries] == ["Is it free?"]
+
+    def test_windows_line_endings_and_bom(self):
+        """CRLF line ends and a byte-order mark change nothing."""
+        text = "\ufeffIs it free?\r\n\r\nYes,\r\nfor now.\r\n"
+        assert entries_from_faq_text(text)[0] == {
+            "id": "is-it-free", "question": "Is it free?", "answer": "Yes,\nfor now.",
+            "phrasings": [], "tags": [],
+        }
+
+
+class TestIds:
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ("How do I log in?", "how-do-i-log-in"),
+            ("What's new in v2.0?", "whats-new-in-v2-0"),
+            ("Café «crème» — où?", "cafe-creme-ou"),
+            ("¿Qué?", "que"),
+            ("a" * 60, "a" * 40),
+            ("How long does the app review process take?", "how-long-does-the-app-review-process"),
+        ],
+    )
+    def test_slugify(self, text, expected):
+        """Slugs are ASCII words joined by dashes, cut at a word boundary within 40 chars."""
+        assert slugify(text) == expected
+
+    def test_duplicate_slugs_get_numbered_suffixes(self):
+        """Questions with the same slug get -2, -3 ids; non-Latin questions get 'question'."""
+        text = "What's new?\n\nA.\n\nWhats new?\n\nB.\n\nWhat's new!?\n\nC.\n\n何ですか?\n\nD."
+        assert [e["id"] for e in entries_from_faq_text(text)] == [
+            "whats-new", "whats-new-2", "whats-new-3", "question",
+        ]
+
+    def test_suffixed_ids_stay_within_40_chars(self):
+        """A suffix shortens the slug rather than making the id longer."""
+        question = "Why does the widget uploader reject my very large files?"
+        text = "\n\n".join(f"{question[:-1]}{'!' * n}?\n\nAnswer {n}." for n in range(3))
+        ids = [e["id"] for e in entries_from_faq_text(text)]
+        assert len(set(ids)) == 3
+        assert all(len(i) <= MAX_ID_CHARS and ID_RE.match(i) for i in ids)
+        assert ids[1].endswith("-2") and ids[2].endswith("-3")
+
+
+class TestMrkdwn:
+    @pytest.mark.parametrize(
+        ("markdown", "expected"),
+        [
+            ("**bold** and __also__", "*bold* and *also*"),
+            ("*italic* and _italic_", "_italic_ and _italic_"),
+            ("~~gone~~", "~gone~"),
+            ("[docs](https://x.io/a)", "<https://x.io/a|docs>"),
+            ('[docs](https://x.io "Title")', "<https://x.io|docs>"),
+            ("[**bold** docs](https://x.io)", "<https://x.io|bold docs>"),
+            ("![diagram](https://x.io/d.png)", "<https://x.io/d.png|diagram>"),
+            ("[](https://x.io)", "<https://x.io>"),
+            ("<https://x.io>", "<https://x.io>"),
+            ("a < b > c", "a &lt; b &gt; c"),
+            ("`**not bold** <x>`", "`**not bold** &lt;x&gt;`"),
+            ("- one\n- two", "• one\n• two"),
+            ("* one\n+ two\n\u2022 three", "• one\n• two\n• three"),
+            ("1) one\n2) two", "1. one\n2. two"),
+            ("- item that\n  wraps", "• item that wraps"),
+            ("soft\nwrapped line", "soft wrapped line"),
+            ("hard\\\nbreak", "hard\nbreak"),
+            ("> quoted *text*", "> quoted _text_"),
+            ("```js\nif (a < b) {}\n```", "```\nif (a &lt; b) {}\n```"),
+            ("#### Sub heading\n\ntext", "*Sub heading*\n\ntext"),
+            ("one\n\n---\n\ntwo", "one\n\ntwo"),
+        ],
+    )
+    def test_markdown_to_mrkdwn(self, markdown, expected):
+        """Markdown inline and block syntax becomes its Slack mrkdwn equivalent."""
+        assert answer_of(markdown) == expected
+
+
+class TestYaml:
+    def test_title_argument_wins(self):
+        """An explicit title replaces the detected one; without any, the title is 'FAQ'."""
+        assert yaml.safe_load(faq_to_yaml(APP_REVIEW, title="Reviews"))["title"] == "Reviews"
+        assert yaml.safe_load(faq_to_yaml("Is it?\n\nYes."))["title"] == "FAQ"
+
+    def test_thresholds_block_holds_the_defaults(self):
+        """The thresholds block is written out with the loader's defaults, to tune later."""
+        thresholds = yaml.safe_load(faq_to_yaml(WIDGETS))["thresholds"]
+        assert thresholds == dataclasses.asdict(Thresholds())
+
+    def test_awkward_answers_survive(self):
+        """Answers with quotes, colons, '#', leading spaces and YAML syntax load back intact."""
+        text = (
+            "Does 'yes: no' work?\n\n    indented: true # not a comment\n- - [x]\n\n"
+            "What about %TAG and ---?\n\n--- a\n... b\n&anchor *alias !!tag\n"
+        )
+        parsed = parse_faq(text)
+        assert yaml.safe_load(faq_to_yaml(text))["entries"] == parsed.entries
+        assert_round_trips(text)
+
+
+# --------------------------------------------------------------------------- properties
+
+_word = st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=8)
+_sentence = st.lists(_word, min_size=1, max_size=8).map(lambda ws: " ".join(ws).capitalize())
+_question = _sentence.map(lambda s: s + "?")
+_paragraph = st.lists(_sentence.map(lambda s: s + "."), min_size=1, max_size=3).map(" ".join)
+_answer = st.lists(_paragraph, min_size=1, max_size=3)
+_faq = st.lists(st.tuples(_question, _answer), min_size=1, max_size=8, unique_by=lambda qa: qa[0])
+
+
+@settings(max_examples=100, deadline=None)
+@given(_faq)
+def test_generated_plain_faqs_import_exactly(faq):
+    """Any plain FAQ of question lines and answer paragraphs comes back question for answer."""
+    text = "\n\n".join(q + "\n\n" + "\n\n".join(a) for q, a in faq)
+    entries = entries_from_faq_text(text)
+    assert [(e["question"], e["answer"]) for e in entries] == [
+        (q, "\n\n".join(a)) for q, a in faq
+    ]
+    assert yaml.safe_load(faq_to_yaml(text))["entries"] == entries
+
+
+_line = st.one_of(
+    st.sampled_from(
+        [
+            "", "", "", "# Title", "## Section", "### A question?", "#### Sub", "Is it free?",
+            "How do I pay?", "**Bold question?**", "- bullet", "  • bullet", "1. step", "```",
+            "---", "=====", "> quote", "[link](https://x.io)", "<https://x.io>", "a < b & c",
+            "Q: why?", "    indented?", "|", "key: value", "   ", "\t", "\\",
+        ]
+    ),
+    st.text(max_size=30),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_line, max_size=30).map("\n".join))
+def test_any_text_gives_loadable_yaml_or_a_value_error(text):
+    """Whatever the input, the importer raises ValueError or writes YAML faqbot loads."""
+    try:
+        out = faq_to_yaml(text)
+    except ValueError as exc:
+        assert "no questions found" in str(exc)
+        return
+    document = yaml.safe_load(out)
+    assert document["entries"]
+    try:
+        parse_knowledge(out, "imported.yaml")
+    except KnowledgeError as exc:
+        # the only thing the importer leaves to the maintainer: the same question asked twice
+        assert all("is also used by entry" in p.message for p in exc.problems), exc
+        assert "is asked twice" in out
