@@ -250,16 +250,19 @@ def main() -> int:
         ]
     fake = Fake()
     results = []
-    with tempfile.TemporaryDirectory() as tmp_name:
-        tmp = Path(tmp_name)
-        for setup in setups:
-            (tmp / setup.name.replace(" ", "_")).mkdir()
-            print(f"running {setup.name} for {duration:.0f} s …", file=sys.stderr, flush=True)
-            results.append(run_setup(setup, fake, tmp, duration))
-        (tmp / "slow").mkdir()
-        print("running the slow Web API phase …", file=sys.stderr, flush=True)
-        results.append(slow_phase(setups[1], fake, tmp, max(duration, 10.0)))
-    fake.stop()
+    try:
+        with tempfile.TemporaryDirectory() as tmp_name:
+            tmp = Path(tmp_name)
+            for setup in setups:
+                (tmp / setup.name.replace(" ", "_")).mkdir()
+                print(f"running {setup.name} for {duration:.0f} s …", file=sys.stderr,
+                      flush=True)
+                results.append(run_setup(setup, fake, tmp, duration))
+            (tmp / "slow").mkdir()
+            print("running the slow Web API phase …", file=sys.stderr, flush=True)
+            results.append(slow_phase(setups[1], fake, tmp, max(duration, 10.0)))
+    finally:
+        fake.stop()
 
     print(f"\n{SENDERS} senders, {duration:.0f} s per setup, half answerable, half tickets; "
           f"{os.cpu_count()} CPUs\n")

@@ -182,6 +182,7 @@ def _fmt(value) -> str:
 
 
 _FIGURES = (
+    ("in_scope_top1", "in-scope top-1 (ranked first)"),
     ("in_scope_right", "in-scope answered right"),
     ("in_scope_clarify", "in-scope: clarify"),
     ("in_scope_ticket", "in-scope: ticket (missed)"),

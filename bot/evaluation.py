@@ -35,6 +35,13 @@ class Outcome:
     decision: Decision
 
     @property
+    def top1(self) -> bool:
+        """The entry ranked first is the expected one (whatever the action)."""
+        d = self.decision
+        first = d.entry.id if d.entry else (d.candidates[0].entry_id if d.candidates else None)
+        return first == self.case.expect
+
+    @property
     def kind(self) -> str:
         """right | wrong | clarify_hit | clarify_miss | ticket | cap_ticket | oos_ok."""
         d, expect = self.decision, self.case.expect
@@ -83,6 +90,7 @@ class EvalReport:
             "in_scope": len(ins),
             "out_of_scope": len(oos),
             "cap": len(cap),
+            "in_scope_top1": self._rate(ins, lambda o: o.top1),
             "in_scope_right": self._rate(ins, lambda o: o.kind == "right"),
             "in_scope_clarify": self._rate(ins, lambda o: o.decision.action == "clarify"),
             "in_scope_ticket": self._rate(ins, lambda o: o.decision.action == "ticket"),

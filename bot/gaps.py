@@ -358,6 +358,8 @@ def suggest(
                                              comment=comment))
             known = {normalize(p) for p in entry.all_phrasings}
             new = [t for t in cluster.texts if normalize(t) not in known][:5]
+            if not new:  # already its phrasings: nothing to paste
+                return Suggestion("answered", entry_id, score, f"already in {entry_id}", "")
             low = min(s for e, s in tops if e == entry_id)
             high = max(s for e, s in tops if e == entry_id)
             note = f"add as phrasings of {entry_id} (scores {low:.0f}-{high:.0f} now)"

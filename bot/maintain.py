@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 import yaml
 
+from bot.importer import slugify
 from bot.knowledge import Entry, KnowledgeBase
 from bot.matching import decide, rank
 from bot.normalize import normalize, strip_slack_markup
@@ -177,8 +178,6 @@ def question_text(text: str) -> str:
 
 def unique_id(text: str, taken: Iterable[str]) -> str:
     """An entry id (lower-case words joined by dashes) from ``text``, not among ``taken``."""
-    from bot.importer import slugify
-
     used = set(taken)
     base = slugify(" ".join(w for w in normalize(text).split() if w not in _ID_STOP)) or "question"
     candidate, n = base, 1

@@ -124,6 +124,13 @@ class TestClusterQuestions:
         groups = cluster_questions(texts, vocabulary=kb.index.vocabulary)
         assert [0, 1] in groups and len(groups) == 3
 
+    def test_knowledge_synonyms_count_as_the_same_word(self, small_kb):
+        """With the knowledge's vocabulary, words of one synonym group group together."""
+        texts = ["refund denied again", "refund declined again", "refund rejected again"]
+        assert cluster_questions(texts, vocabulary=small_kb.index.vocabulary,
+                                 threshold=100) == [[0, 1, 2]]
+        assert len(cluster_questions(texts, threshold=100)) == 3
+
     def test_biggest_group_first(self):
         """Groups come most frequent first."""
         texts = ["coin refund"] + ["delete account"] * 3 + ["coins refund"]

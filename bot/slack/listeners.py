@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import re
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
@@ -221,8 +222,11 @@ class Handlers:
         entry = kb.get(ref.entry or "")
         question = ref.question or (entry.question if entry else "")
         channel = ref.channel or container.get("channel_id")
+        decision = decide(question, kb)
+        if entry is not None:  # the ticket records which answer did not help
+            decision = replace(decision, entry=entry)
         new = new_ticket_for(
-            decide(question, kb),
+            decision,
             requester=user,
             reason="not_helpful",
             team=(body.get("team") or {}).get("id"),
