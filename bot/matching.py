@@ -20,13 +20,16 @@ How a question is scored (``faqbot ask --explain`` shows each part):
 The decision uses a *calibrated confidence*: the top entry's score times the square root of its
 softmax share among the entries' scores (:func:`confidence`), so a question that four entries
 explain equally well is not confident. A confidence at or above ``thresholds.answer`` with a raw
-lead of ``thresholds.margin`` answers; otherwise a top score at or above ``thresholds.clarify``
-offers the entries close to the top one; else a ticket (``no_match``). Requests for a human
+lead of ``thresholds.margin`` answers; otherwise, when at least two entries near the top one
+each score at or above ``thresholds.clarify`` (real evidence for two or more entries), the bot
+offers them; else a ticket (``no_match``): a question only one entry half-explains is more
+often about something else. Requests for a human
 (``handoff``) and entries marked ``ticket:`` (when they lead) open tickets too.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from collections import defaultdict
@@ -88,6 +91,45 @@ COMMON_WORDS = frozenset(
     information details detail hear heard let lets put puts keep kept seem seems seemed happen
     happens happened happening able unable possible impossible sure unsure clear unclear
     currently basically literally honestly seriously simply already else yet ones
+    """.split()
+)
+
+# More everyday English (verbs, adjectives, adverbs, time and chat words): neutral like
+# COMMON_WORDS when the knowledge does not use them. Hand-written and general: no domain nouns
+# ("refund", "docker", "invoice" stay unknown, so they still count against a match).
+GENERAL_WORDS = frozenset(
+    """
+    accept add allow allowed appear apply arrive attempt avoid become begin believe bring
+    change changed check checked choose click close confirm consider continue decide depend
+    depends expect expected expecting explain fail figure fill finish fix follow forget guess
+    handle hold include involve join learn leave manage matter mention miss move notice obtain
+    offer open pass pick plan planning prefer prepare proceed provide read realize receive
+    received recommend remember reply respond run seek send sent set show showed shown sit
+    solve sort speak spend start started stay stop suppose talk tend understand wait waited
+    watch wish worry write wrote written figured sorted handled dealt deal deals reach reached
+    share shared continue continued finished fixed moved planned update updated updates
+    sign signed hit hits mark marked call called ping pinged chase chasing follow followed
+    confused confusing stuck struggling struggle lost missing done ready free busy
+    actual additional available basic certain common complete correct current different easy
+    entire exact extra full general hard huge important main major minor normal obvious
+    official particular previous proper quick ready real recent regular relevant similar simple
+    special specific strange total true typical usual various weird whole whatever overall
+    average rough fair reasonable decent proper standard expected official upcoming pending
+    latest earlier later early late fast slow quickly slowly newer older fresh brand
+    ahead almost anyway anymore approx basically certainly definitely directly easily especially
+    eventually exactly finally fully hopefully immediately likely mainly meanwhile mostly nearly
+    obviously officially quite rather somehow somewhat specifically suddenly totally truly
+    unfortunately apparently anyhow together alone properly correctly simply surely
+    monday tuesday wednesday thursday friday saturday sunday weekday weekdays tonight
+    morning afternoon evening night noon midnight date dates deadline period periods
+    several multiple couple number numbers amount half dozen hundred hundreds thousand
+    thousands million millions percent total few lot plenty enough
+    hmm umm uh ugh oops wow cool awesome nice neat regards dear sir madam kindly gonna wanna
+    gotta dunno idk tbh ngl fwiw iirc afaict lol haha hehe omg pls plz ppl yall hello hey
+    im ok alright anyway folks mate buddy guys team teammate teammates colleague colleagues
+    someone somewhere somehow anywhere everywhere nowhere whatever whoever whenever wherever
+    question questions answer answers reason reasons thing things issue issues problem problems
+    situation scenario context background step steps option options approach process
     """.split()
 )
 
@@ -262,6 +304,11 @@ class Index:
         self.handoff: list[tuple[str, ...]] = []
         self._typos: dict[str, tuple[str, float] | None] = {}
         self.df: dict[str, int] = {}
+        # term -> (entry, factor): entries whose phrasings (1.0) or only answer (ANSWER_ONLY)
+        # use the term, so an entry's coverage is summed over postings, not per entry
+        self.entry_postings: dict[str, list[tuple[int, float]]] = {}
+        self.phrasing_entry: list[int] = []  # phrasing -> entry
+        self.phrasing_mass: list[float] = []  # phrasing -> sum of its term weights
 
     @classmethod
     def build(cls, kb: KnowledgeBase) -> Index:
@@ -307,12 +354,21 @@ class Index:
         for entry_no, text, terms in raw:
             term_set = frozenset(terms)
             pairs = frozenset(f"{a}+{b}" for a, b in zip(terms, terms[1:], strict=False) if a != b)
-            p = _Phrasing(entry_no, text, term_set, pairs, sum(weight[t] for t in term_set))
+            p = _Phrasing(entry_no, text, term_set, pairs, sum(weight[t] for t in sorted(term_set)))
             pid = len(index.phrasings)
             index.phrasings.append(p)
             for term in term_set:
                 postings[term].append(pid)
         index.postings = dict(postings)
+        index.phrasing_entry = [p.entry for p in index.phrasings]
+        index.phrasing_mass = [p.mass for p in index.phrasings]
+        entry_postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        for n, (bag, answer_bag) in enumerate(zip(index.entry_terms, index.answer_terms, strict=True)):
+            for term in bag:
+                entry_postings[term].append((n, 1.0))
+            for term in answer_bag:
+                entry_postings[term].append((n, ANSWER_ONLY))
+        index.entry_postings = dict(entry_postings)
 
         buckets: dict[str, list[str]] = defaultdict(list)
         for term in sorted(index.known):  # sorted: the same corrections whatever the hash seed
@@ -360,7 +416,7 @@ class Index:
         for term in dict.fromkeys(self.vocabulary.terms(text, normalized=True)):
             if term in self.known:
                 analysis.credit[term] = 1.0
-            elif term in COMMON_WORDS or _stem_in(term, COMMON_WORDS):
+            elif term in _COMMON_STEMS:
                 analysis.common.append(term)
             else:
                 fixed = self.correct(term)
@@ -375,7 +431,9 @@ class Index:
         return analysis
 
 
-_COMMON_STEMS = frozenset(_stem(w) for w in COMMON_WORDS)
+_COMMON_STEMS = frozenset(
+    {w for w in COMMON_WORDS | GENERAL_WORDS} | {_stem(w) for w in COMMON_WORDS | GENERAL_WORDS}
+)
 # misspellings of these are neutral too ("hw" how, "tak" take); words of 3+ letters only
 _EVERYDAY_POOL: dict[str, list[str]] = defaultdict(list)
 for _w in sorted(
@@ -392,10 +450,6 @@ def _everyday_typo(term: str) -> bool:
         return False
     pool = _EVERYDAY_POOL.get(term[0], ())
     return any(DamerauLevenshtein.distance(term, w, score_cutoff=1) <= 1 for w in pool)
-
-
-def _stem_in(term: str, _words: frozenset[str]) -> bool:
-    return term in _COMMON_STEMS
 
 
 @dataclass
@@ -422,6 +476,7 @@ ANSWER_ONLY = 0.6  # a word found only in an entry's answer counts this much
 # entries' scores at this temperature (score points).
 SHARE_TEMPERATURE = 3.0
 SHARE_EXPONENT = 0.5
+SHARE_WINDOW = 8  # the entries the softmax runs over (and that decide scores in full)
 CLOSE = 12.0  # a clarification offers the entries within this many points of the top one
 
 
@@ -432,69 +487,92 @@ class _Scored:
     parts: dict[str, Any]
 
 
-def _score_text(index: Index, text: str) -> tuple[list[_Scored], Analysis]:
+def _score_text(
+    index: Index, text: str, limit: int | None = None
+) -> tuple[list[_Scored], Analysis]:
+    """Entries scored for normalised ``text``, best first. With ``limit``, only entries that
+    could still reach the ``limit`` best get the costly parts (characters, pairs): the ones
+    whose coverage and phrasing fit leave them out of reach even with perfect characters and
+    pairs are dropped, so the ranking's head is the same as without a limit."""
     analysis = index.read(text)
     credit = analysis.credit
     if not credit:
         return [], analysis
     weight = index.weight
     known_mass = sum(weight[t] * c for t, c in credit.items())
-    # one unfamiliar word is often just a word the knowledge lacks; several mean another topic
     n_unknown = len(analysis.unknown)
-    unknown_mass = UNKNOWN_FIRST + UNKNOWN_WEIGHT * (n_unknown - 1) if n_unknown else 0.0
+    unknown_mass = _unknown_mass(n_unknown)
     # A question says at least this much: one common word cannot be 'fully explained'.
     q_mass = max(known_mass + unknown_mass, MIN_QUESTION_MASS)
-    pairs_q = {
-        f"{a}+{b}" for a, b in zip(analysis.order, analysis.order[1:], strict=False) if a != b
-    }
 
-    # phrasing-level: matched weight per phrasing via the inverted index
+    # Through the inverted indexes: the weight each phrasing shares with the question, and
+    # the weight each entry explains (its phrasings' words; its answer's at ANSWER_ONLY).
     matched: dict[int, float] = defaultdict(float)
+    explained: dict[int, float] = defaultdict(float)
     for term, c in credit.items():
         w = weight[term] * c
         for pid in index.postings.get(term, ()):
             matched[pid] += w
+        for entry_no, factor in index.entry_postings.get(term, ()):
+            explained[entry_no] += w * factor
+    # Each entry's best phrasing: sharing weight m with a phrasing of mass M is an F-measure
+    # of m/q_mass and m/M, which is 2m / (q_mass + M).
     best: dict[int, tuple[float, int]] = {}
+    p_entry, p_mass = index.phrasing_entry, index.phrasing_mass
     for pid, m in matched.items():
-        p = index.phrasings[pid]
-        q_cov = m / q_mass
-        p_cov = m / p.mass if p.mass else 0.0
-        f = 2 * q_cov * p_cov / (q_cov + p_cov) if q_cov + p_cov else 0.0
-        current = best.get(p.entry)
+        f = 2 * m / (q_mass + p_mass[pid])
+        entry_no = p_entry[pid]
+        current = best.get(entry_no)
         if current is None or f > current[0]:
-            best[p.entry] = (f, pid)
+            best[entry_no] = (f, pid)
 
-    results = []
-    for entry_no, (f, pid) in best.items():
-        bag = index.entry_terms[entry_no]
-        answer_bag = index.answer_terms[entry_no]
-        explained = 0.0
-        for term, c in credit.items():
-            if term in bag:
-                explained += weight[term] * c
-            elif term in answer_bag:
-                explained += ANSWER_ONLY * weight[term] * c
-        e_cov = explained / q_mass
-        p = index.phrasings[pid]
+    # The cheap part of each score and a bound on the rest (characters: the length ratio
+    # bounds the similarity; pairs: as many as both sides have), then the full scores in the
+    # order of that bound until no entry left can reach the `limit` best.
+    order = analysis.order
+    pairs_q = {f"{a}+{b}" for a, b in zip(order, order[1:], strict=False) if a != b}
+    n_pairs_q = min(len(pairs_q), 2)
+    text_len = len(text)
+    phrasings = index.phrasings
+    bounded = []
+    for e, (f, pid) in best.items():
+        partial = 100 * (W_ENTRY * explained[e] / q_mass + W_PHRASING * f)
+        p = phrasings[pid]
+        p_len = len(p.text)
+        chars_ub = 2 * min(text_len, p_len) / (text_len + p_len) if text_len + p_len else 0.0
+        pairs_ub = min(n_pairs_q, len(p.pairs)) / 2
+        bounded.append((partial + 100 * (W_CHARS * chars_ub + W_PAIRS * pairs_ub), e, partial))
+    bounded.sort(key=lambda t: (-t[0], t[1]))
+    results: list[_Scored] = []
+    head: list[float] = []  # the `limit` best full scores so far (a min-heap)
+    for bound, entry_no, partial in bounded:
+        if limit is not None and len(head) >= limit and bound < head[0]:
+            break
+        f, pid = best[entry_no]
+        p = phrasings[pid]
         chars = fuzz.token_sort_ratio(text, p.text) / 100.0
-        pair_hits = len(pairs_q & p.pairs)
-        pair_score = min(1.0, pair_hits / 2)
-        score = 100 * (W_ENTRY * e_cov + W_PHRASING * f + W_CHARS * chars + W_PAIRS * pair_score)
-        results.append(
-            _Scored(
-                entry_no,
-                score,
-                {
-                    "phrasing": p.text,
-                    "entry_coverage": round(e_cov, 3),
-                    "phrasing_f": round(f, 3),
-                    "chars": round(chars, 3),
-                    "pairs": pair_hits,
-                },
-            )
-        )
+        pair_hits = len(pairs_q & p.pairs) if pairs_q else 0
+        score = partial + 100 * (W_CHARS * chars + W_PAIRS * min(1.0, pair_hits / 2))
+        results.append(_Scored(entry_no, score, {
+            "phrasing": p.text,
+            "entry_coverage": explained[entry_no] / q_mass,
+            "phrasing_f": f,
+            "chars": chars,
+            "pairs": pair_hits,
+        }))
+        if limit is not None:
+            if len(head) < limit:
+                heapq.heappush(head, score)
+            else:
+                heapq.heappushpop(head, score)
     results.sort(key=lambda s: -s.score)
     return results, analysis
+
+
+def _unknown_mass(n_unknown: int) -> float:
+    """What the question's unknown words weigh: one unfamiliar word is often just a word the
+    knowledge lacks (a little), several mean another topic (each further one more)."""
+    return UNKNOWN_FIRST + UNKNOWN_WEIGHT * (n_unknown - 1) if n_unknown else 0.0
 
 
 def _readings(question: str) -> list[str]:
@@ -514,15 +592,20 @@ def _readings(question: str) -> list[str]:
     return list(dict.fromkeys(readings))
 
 
-def rank(question: str, kb: KnowledgeBase) -> tuple[list[_Scored], Analysis, str]:
-    """Entries scored for ``question``, best first, with the analysis of the reading used."""
+def rank(
+    question: str, kb: KnowledgeBase, *, limit: int | None = None
+) -> tuple[list[_Scored], Analysis, str]:
+    """Entries scored for ``question``, best first, with the analysis of the reading used.
+
+    With ``limit``, only (at least) the ``limit`` best entries are scored in full: the head of
+    the ranking is the same, the tail is left out (``decide`` needs :data:`SHARE_WINDOW`)."""
     index = kb.index
     best_by_entry: dict[int, _Scored] = {}
     best_analysis: Analysis | None = None
     best_reading = ""
     best_top = -1.0
     for n, reading in enumerate(_readings(question)):
-        scored, analysis = _score_text(index, reading)
+        scored, analysis = _score_text(index, reading, limit)
         discount = 1.0 if n == 0 else 0.97
         top = scored[0].score * discount if scored else 0.0
         if best_analysis is None or top > best_top:
@@ -548,7 +631,7 @@ def decide(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decisi
     """What the bot does with ``question``: answer, clarify or open a ticket (see module doc)."""
     index = kb.index
     th = kb.thresholds
-    ranked, analysis, reading = rank(question, kb)
+    ranked, analysis, reading = rank(question, kb, limit=SHARE_WINDOW)
     candidates = tuple(
         Candidate(index.entry_ids[s.entry], index.entries[s.entry].question, min(s.score, 100.0))
         for s in ranked[: max(th.candidates, 3)]
@@ -570,7 +653,11 @@ def decide(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decisi
             "confidence": round(top_score, 1),
             "share": round(share, 3),
             "ranked": [
-                {"entry": index.entry_ids[s.entry], "score": round(s.score, 1), **s.parts}
+                {
+                    "entry": index.entry_ids[s.entry],
+                    "score": round(s.score, 1),
+                    **{k: round(v, 3) if isinstance(v, float) else v for k, v in s.parts.items()},
+                }
                 for s in ranked[:5]
             ],
         }
@@ -591,10 +678,12 @@ def decide(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decisi
     if top_entry.ticket:
         # an entry that files a request (the cap) does so whenever it leads: a person looks
         return make("ticket", top_entry, top_entry.ticket)
-    # the entries close to the top one (raw scores); a lone candidate is offered with the next
+    # asking back is for a question close to two or more entries: each offered entry needs
+    # real evidence of its own (a score at or above `clarify`, near the top one); a question
+    # that only one entry half-explains is more likely about something else: a ticket
     close = tuple(c for c in candidates if c.score >= raw_top - CLOSE)[: th.candidates]
-    if len(close) < 2:
-        close = candidates[:2]
+    if sum(1 for c in close if c.score >= th.clarify) < 2:
+        return make("ticket", None, "no_match")
     return make("clarify", None, None, close)
 
 
@@ -603,7 +692,7 @@ def _share(scores: list[float]) -> float:
     if not scores:
         return 0.0
     top = scores[0]
-    return 1.0 / sum(math.exp((s - top) / SHARE_TEMPERATURE) for s in scores[:8])
+    return 1.0 / sum(math.exp((s - top) / SHARE_TEMPERATURE) for s in scores[:SHARE_WINDOW])
 
 
 def confidence(top: float, share: float) -> float:

@@ -207,3 +207,44 @@ class TestQualityTechniques:
         d = decide("can you bump our active user cap, we keep hitting it with the new campaign",
                    bundled_kb)
         assert (d.action, d.reason) == ("ticket", "cap_increase")
+
+
+class TestRoundTwo:
+    def test_clarify_needs_evidence_for_two_entries(self, bundled_kb):
+        """Asking back is for questions close to two or more entries: a question only one entry
+        half-explains (an unrelated one, usually) becomes a no_match ticket, and every
+        clarification offers at least two entries scoring at or above `clarify`."""
+        th = bundled_kb.thresholds
+        d = decide("how do I make my tiktok likes private", bundled_kb)
+        assert (d.action, d.reason) == ("ticket", "no_match")
+        for question in ["api access for my new app", "status of my approval",
+                         "does my app get api access right after approval?"]:
+            d = decide(question, bundled_kb)
+            if d.action == "clarify":
+                assert sum(c.score >= th.clarify for c in d.candidates) >= 2
+
+    def test_general_everyday_words_are_neutral_but_domain_nouns_are_not(self, bundled_kb):
+        """Everyday verbs, adjectives and time words the knowledge never uses are neither
+        evidence nor unknown; domain nouns from other topics stay unknown."""
+        _, analysis, _ = rank("honestly the review is weirdly slow since friday", bundled_kb)
+        assert not analysis.unknown
+        _, analysis, _ = rank("how long does a refund for the invoice take", bundled_kb)
+        assert {"refund", "invoic"} <= set(analysis.unknown)
+
+    def test_limited_ranking_keeps_the_head(self, bundled_kb):
+        """`rank(..., limit=n)` scores only entries that can still reach the n best: the head
+        of the ranking is exactly the full ranking's."""
+        for question in ["how long is app review", "why are my posts private via the api",
+                         "where do I report a bug in production, our RN app crashes"]:
+            full = rank(question, bundled_kb)[0]
+            head = rank(question, bundled_kb, limit=3)[0]
+            assert [(s.entry, round(s.score, 6)) for s in head[:3]] == [
+                (s.entry, round(s.score, 6)) for s in full[:3]
+            ]
+
+    def test_phrasing_mass_does_not_depend_on_set_order(self, bundled_kb):
+        """Phrasing masses are summed in a fixed order, so ties between phrasings break the
+        same way whatever the hash seed."""
+        idx = bundled_kb.index
+        for p in idx.phrasings[:50]:
+            assert p.mass == sum(idx.weight[t] for t in sorted(p.terms))
