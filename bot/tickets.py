@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import builtins
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -196,6 +196,10 @@ class TicketStore(Protocol):
 
     def claim_event(self, key: str) -> bool:
         """Record a processed Slack delivery (event id, or channel+ts); True only the first time."""
+
+    def claim_events(self, keys: Sequence[str]) -> bool:
+        """Claim several keys of one delivery at once: True only when none was claimed before
+        (then all are recorded); otherwise nothing is recorded. One write for the lot."""
 
     def record_question(
         self,
@@ -422,10 +426,13 @@ class MemoryTicketStore:
             return found[: max(limit, 0)]
 
     def claim_event(self, key: str) -> bool:
+        return self.claim_events([key])
+
+    def claim_events(self, keys: Sequence[str]) -> bool:
         with self._lock:
-            if key in self._events:
+            if any(key in self._events for key in keys):
                 return False
-            self._events.add(key)
+            self._events.update(keys)
             return True
 
     # question log
@@ -713,8 +720,10 @@ class SqlTicketStore:
         options: dict[str, Any] = {}
         # sqlite:// (in memory) is one connection shared by every thread: take turns on it.
         self._serial: threading.Lock | None = None
+        self._write_lock: threading.Lock | None = None
         if self._sqlite:
             connect_args = {"check_same_thread": False, "timeout": _BUSY_TIMEOUT_SECONDS}
+            self._write_lock = threading.Lock()
             if parsed.database in (None, "", ":memory:"):
                 options["poolclass"] = sa.pool.StaticPool
                 self._serial = threading.Lock()
@@ -722,7 +731,8 @@ class SqlTicketStore:
             connect_args = {"connect_timeout": _CONNECT_TIMEOUT_SECONDS}
         try:
             self._engine = sa.create_engine(
-                parsed, pool_pre_ping=True, connect_args=connect_args, **options
+                # A SQLite file cannot drop a connection: pinging it is pure overhead.
+                parsed, pool_pre_ping=not self._sqlite, connect_args=connect_args, **options
             )
         except (sa.exc.SQLAlchemyError, ImportError) as exc:
             raise StoreError(self._describe(exc)) from exc
@@ -875,10 +885,20 @@ class SqlTicketStore:
             return self._load(conn, query)
 
     def claim_event(self, key: str) -> bool:
+        return self.claim_events([key])
+
+    def claim_events(self, keys: Sequence[str]) -> bool:
+        unique = list(dict.fromkeys(keys))
+        if not unique:
+            return True
+        at = _now()
         with self._translate():
             try:
                 with self._begin(write=True) as conn:
-                    conn.execute(sa.insert(_processed_events).values(key=key, at=_now()))
+                    # A key seen before raises here and rolls back the whole claim.
+                    conn.execute(
+                        sa.insert(_processed_events), [{"key": key, "at": at} for key in unique]
+                    )
             except sa.exc.IntegrityError:
                 return False
             return True
@@ -974,7 +994,13 @@ class SqlTicketStore:
     @contextmanager
     def _begin(self, *, write: bool = False) -> Iterator[sa.Connection]:
         """A connection in a transaction, committed when the block ends without an error."""
-        with self._serial or nullcontext(), self._engine.connect() as conn:
+        # SQLite has one writer at a time, and a writer that finds the lock taken sleeps in
+        # SQLite's busy handler with a growing back-off: under load, threads lose most of
+        # their time there. Queueing this process's writers on a Python lock hands the write
+        # lock over at once; only other processes still meet the busy handler.
+        local = self._write_lock if write else None
+        with self._serial or nullcontext(), local or nullcontext(), \
+                self._engine.connect() as conn:
             if write and self._sqlite:
                 # Take the write lock up front; busy_timeout then makes writers queue.
                 conn.execution_options(faqbot_begin="BEGIN IMMEDIATE")

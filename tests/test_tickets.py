@@ -683,3 +683,15 @@ class TestProcesses:
             assert len(store.list()) == 1
         finally:
             store.close()
+
+
+class TestClaimEvents:
+    """Several dedupe keys of one delivery are claimed together."""
+
+    def test_all_or_nothing(self, store) -> None:
+        """A delivery whose keys are all new is claimed; one old key claims none of them."""
+        assert store.claim_events(["event:Ev1", "msg:C1:1.0"]) is True
+        assert store.claim_events(["event:Ev2", "msg:C1:1.0"]) is False  # same message, new id
+        assert store.claim_event("event:Ev2") is True  # nothing was recorded by the refusal
+        assert store.claim_events(["event:Ev1"]) is False
+        assert store.claim_events([]) is True

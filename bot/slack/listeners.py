@@ -14,7 +14,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 from typing import Any
 
-from slack_bolt import Ack, App, BoltContext
+from slack_bolt import Ack, App, BoltContext, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -64,8 +64,12 @@ def register(app: App, bot: Faqbot, *, lazy: bool = False) -> None:
     app.event(re.compile(".*"))(_ignore)
 
     @app.error
-    def on_error(error: Exception, body: dict[str, Any]) -> None:
+    def on_error(error: Exception, body: dict[str, Any], response: BoltResponse | None) -> None:
         log.error("unhandled error for a %s request", body.get("type"), exc_info=error)
+        if response is not None and response.status >= 500:
+            # Raised before the ack (a payload our matchers could not read): a 500 makes
+            # Slack redeliver the same payload, which fails the same way.
+            response.status, response.body = 400, '{"error": "bad request"}'
 
 
 def _ignore() -> None:
@@ -288,7 +292,7 @@ class Handlers:
     def _claim(self, keys: list[str]) -> bool:
         """Claim every dedupe key; False as soon as one was claimed before (a redelivery)."""
         try:
-            return all(self.bot.store.claim_event(key) for key in keys)
+            return self.bot.store.claim_events(keys)
         except StoreError:
             # Better to risk a duplicate answer than to go silent while the store is down.
             log.exception("could not record delivery %s; answering anyway", keys)
