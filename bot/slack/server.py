@@ -19,13 +19,17 @@ from typing import Any
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
 from bot.config import Settings
 from bot.errors import FaqbotError
 from bot.knowledge import KnowledgeBase, load_knowledge
+from bot.reload import KnowledgeHolder, ReloadResult
 from bot.slack.app import KnowledgeProvider, build_app, make_client
+from bot.slack.formatting import escape
+from bot.slack.guard import RequestGuard
 from bot.slack.triage import Triage
 from bot.tickets import TicketStore, open_store
 
@@ -48,7 +52,9 @@ class HealthzWrapper:
     (which serves ``POST /slack/events`` and answers 404 to the rest)."""
 
     def __init__(self, app: App, kb_provider: KnowledgeProvider, mode: str = "http") -> None:
-        self.slack = SlackRequestHandler(app, path="/slack/events")
+        # The guard answers 401/413/400 itself: Bolt parses before it verifies, and raises.
+        self.slack = RequestGuard(SlackRequestHandler(app, path="/slack/events"),
+                                  app._signing_secret)  # noqa: SLF001 - no public getter
         self.kb_provider = kb_provider
         self.mode = mode
 
@@ -82,22 +88,60 @@ class WorkerSetup:
         self.lazy = lazy
         self.store: TicketStore | None = None
         self.triage: Triage | None = None
+        self.holder: KnowledgeHolder | None = None
+        self.client: WebClient | None = None
 
     def kb_provider(self) -> KnowledgeBase:
-        return self.kb
+        return self.holder.current if self.holder is not None else self.kb
 
     def build(self) -> App:
         settings = self.settings
-        client = make_client(settings)
+        client = self.client = make_client(settings)
         self.store = open_store(settings.database_url)
         self.triage = Triage(client, self.store, settings.support_channel_id)
-        app = build_app(settings, self.kb_provider, self.store, client, triage=self.triage,
+        # Live reload: every worker polls the file; a broken version keeps the last good
+        # knowledge in service and is announced once (see notify_broken_knowledge).
+        self.holder = KnowledgeHolder(
+            settings.knowledge_path, kb=self.kb, interval=settings.reload_interval,
+            on_error=self.notify_broken_knowledge,
+            on_reload=lambda result: log.info("%s", result.summary),
+        )
+        app = build_app(settings, self.holder, self.store, client, triage=self.triage,
                         auth_test=self.auth_test, lazy=self.lazy)
         self.triage.start()
+        self.holder.start()
         return app
+
+    def notify_broken_knowledge(self, result: ReloadResult) -> None:
+        """Post one notice per broken version to the triage channel, whichever worker (or
+        process) sees it first: the store's durable claim makes it exactly one."""
+        for problem in result.problems[:20]:
+            log.error("%s", problem)
+        channel = self.settings.support_channel_id
+        if not channel or self.client is None or self.store is None:
+            return
+        try:
+            if not self.store.claim_event(f"knowledge-broken:{result.digest}"):
+                return
+            lines = "\n".join(escape(str(p)) for p in result.problems[:10])
+            more = len(result.problems) - 10
+            text = (f":warning: The knowledge file has {len(result.problems)} problem(s); "
+                    f"the previous version stays in service.\n```{lines}```"
+                    + (f"\n…and {more} more (`faqbot kb check`)." if more > 0 else ""))
+            self.client.chat_postMessage(channel=channel, text=text)
+        except Exception:  # a notice must never take the worker down
+            log.exception("could not announce the broken knowledge file")
 
     def wsgi(self) -> HealthzWrapper:
         return HealthzWrapper(self.build(), self.kb_provider)
+
+    def close(self) -> None:
+        """At worker exit: let the triage thread finish the post it is making (it is a daemon
+        thread, so the exit would otherwise cut it off holding the ticket's posting lease)."""
+        if self.holder is not None:
+            self.holder.stop()
+        if self.triage is not None:
+            self.triage.stop()
 
 
 class GunicornServer:
@@ -107,11 +151,13 @@ class GunicornServer:
         settings: ``host``, ``port`` and ``log_level`` are used.
         load: builds the WSGI app in each worker (threads and DB connections must not be
             created before the fork).
+        on_worker_exit: called in each worker as it exits (gunicorn's ``worker_exit``).
     """
 
     def __init__(self, settings: Settings, load: Callable[[], Any], *,
                  workers: int = DEFAULT_WORKERS, worker_class: str = DEFAULT_WORKER_CLASS,
-                 threads: int = DEFAULT_THREADS) -> None:
+                 threads: int = DEFAULT_THREADS,
+                 on_worker_exit: Callable[[], None] | None = None) -> None:
         from gunicorn.app.base import BaseApplication
 
         host = settings.host
@@ -131,6 +177,8 @@ class GunicornServer:
             "proc_name": "faqbot",
             "preload_app": False,
         }
+        if on_worker_exit is not None:
+            options["worker_exit"] = lambda _arbiter, _worker: on_worker_exit()
 
         class _App(BaseApplication):  # type: ignore[misc]
             def load_config(self) -> None:
@@ -155,6 +203,7 @@ def _configure_logging(level: str) -> None:
         level=getattr(logging, level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
+        force=True,  # bot.cli.main already configured WARNING; LOG_LEVEL must win
     )
 
 
@@ -207,11 +256,10 @@ def run(settings: Settings, *, lazy: bool = DEFAULT_LAZY, workers: int = DEFAULT
         except KeyboardInterrupt:
             pass
         finally:
-            if setup.triage is not None:
-                setup.triage.stop()
+            setup.close()
         return 0
 
     log.info("serving HTTP on %s:%d (POST /slack/events, GET /healthz)",
              settings.host, settings.port)
     return GunicornServer(settings, setup.wsgi, workers=workers, worker_class=worker_class,
-                          threads=threads).run()
+                          threads=threads, on_worker_exit=setup.close).run()
