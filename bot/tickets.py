@@ -1063,7 +1063,26 @@ class SqlTicketStore:
             .returning(_tickets.c.number)
         ).scalar_one()
         self._append(conn, number, "opened", new.requester, new.reason, now)
-        return self._require(conn, number), True
+        # Everything is known: build the ticket rather than read it back (two fewer queries on
+        # the path every unanswered question takes).
+        ticket = Ticket(
+            number=number,
+            requester=new.requester,
+            question=new.question,
+            reason=new.reason,
+            status="open",
+            created_at=now,
+            updated_at=now,
+            team=new.team,
+            channel=new.channel,
+            thread_ts=new.thread_ts,
+            message_ts=new.message_ts,
+            candidates=tuple(dict(c) for c in new.candidates),
+            entry=new.entry,
+            source=new.source,
+            history=(TicketEvent("opened", new.requester, new.reason, now),),
+        )
+        return ticket, True
 
     def _unresolved_in_thread(
         self, conn: sa.Connection, channel: str | None, thread_ts: str | None

@@ -695,3 +695,17 @@ class TestClaimEvents:
         assert store.claim_event("event:Ev2") is True  # nothing was recorded by the refusal
         assert store.claim_events(["event:Ev1"]) is False
         assert store.claim_events([]) is True
+
+
+class TestOpenedTicketIsWhatIsStored:
+    """The ticket open_ticket returns equals the one read back from the store."""
+
+    def test_round_trip(self, store) -> None:
+        """Every field of a new ticket, history included, matches a fresh read."""
+        made, created = store.open_ticket(NewTicket(
+            requester="U1", question="q <!here>", reason="cap_increase", team="T1",
+            channel="C1", thread_ts="1.1", message_ts="1.2", entry="cap", source="slack",
+            candidates=({"entry": "cap", "question": "Can I?", "score": 88.5},),
+            dedupe_key="Ev9"))
+        assert created
+        assert store.get(made.number) == made
