@@ -248,26 +248,61 @@ class Vocabulary:
         """Canonical terms of ``text`` in order (function words dropped, duplicates kept)."""
         words = (text if normalized else normalize(text)).split()
         out: list[str] = []
+        memo = self._memo
+        phrases = self.phrases
         i = 0
-        while i < len(words):
+        n = len(words)
+        while i < n:
             word = words[i]
-            options = self.phrases.get(word)
-            if options:
-                matched = False
-                for phrase, joined in sorted(options.items(), key=lambda kv: -len(kv[0])):
-                    if tuple(words[i : i + len(phrase)]) == phrase:
-                        out.append(self.canonical.get(joined, joined))
-                        i += len(phrase)
-                        matched = True
-                        break
-                if matched:
+            if word in phrases:
+                joined = self._phrase_at(words, i)
+                if joined is not None:
+                    out.append(self.canonical.get(joined[0], joined[0]))
+                    i += joined[1]
                     continue
             i += 1
-            if word in FUNCTION_WORDS:
-                continue
-            stem = _stem(word)
-            out.append(self.canonical.get(stem, stem))
+            term = memo.get(word, _MISSING)
+            if term is _MISSING:
+                if word in FUNCTION_WORDS:
+                    term = None
+                else:
+                    stem = _stem(word)
+                    term = self.canonical.get(stem, stem)
+                if len(memo) < 200_000:
+                    memo[word] = term
+            if term is not None:
+                out.append(term)
         return out
+
+    def _phrase_at(self, words: list[str], i: int) -> tuple[str, int] | None:
+        """The longest synonym phrase starting at ``words[i]``, with its length in words."""
+        for phrase, joined in self._sorted_phrases[words[i]]:
+            if tuple(words[i : i + len(phrase)]) == phrase:
+                return joined, len(phrase)
+        return None
+
+    @property
+    def _sorted_phrases(self) -> dict[str, list[tuple[tuple[str, ...], str]]]:
+        cached = self.__dict__.get("_sorted")
+        if cached is None:
+            cached = {
+                first: sorted(options.items(), key=lambda kv: -len(kv[0]))
+                for first, options in self.phrases.items()
+            }
+            object.__setattr__(self, "_sorted", cached)
+        return cached
+
+    @property
+    def _memo(self) -> dict[str, str | None]:
+        """word -> term (None for a function word): a word's term never changes."""
+        memo = self.__dict__.get("_word_memo")
+        if memo is None:
+            memo = {}
+            object.__setattr__(self, "_word_memo", memo)
+        return memo
+
+
+_MISSING = object()
 
 
 def analyze_text(text: str, vocabulary: Vocabulary | None = None) -> list[str]:
