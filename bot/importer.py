@@ -285,8 +285,12 @@ def _render_answer(blocks: list[_Block], *, join_lines: bool) -> str:
         elif block.kind == "heading":
             parts.append(f"*{_mrkdwn_inline(block.text)}*")
         elif block.kind == "code":
+            # drop the fence's own indentation (a fence inside a list item), no more
             indent = len(block.info)
-            body = [line[indent:] if line[:indent].isspace() else line.lstrip() for line in block.lines]
+            body = [
+                line[indent:] if not line[:indent].strip() else line.lstrip()
+                for line in block.lines
+            ]
             parts.append("```\n" + _escape("\n".join(body)).strip("\n") + "\n```")
         # rules ("---") separate questions in many Markdown FAQs; they carry no text
     return "\n\n".join(p for p in parts if p.strip()).strip()
@@ -401,36 +405,58 @@ def parse_faq(text: str) -> ParsedFaq:
         if not answer:
             pending.append((q_block.line, question))
             continue
-        key = " ".join(question.casefold().split())
+        key = _key(question)
         if key in seen_questions:
             notes.append(
                 f"line {q_block.line}: question {question!r} is asked twice (also line "
                 f"{seen_questions[key]}); 'faqbot kb check' rejects that: merge the two entries"
             )
         seen_questions.setdefault(key, q_block.line)
-        phrasings: list[str] = []
         for line, orphan in pending:
             notes.append(
                 f"line {line}: {orphan!r} has no answer of its own; it became a phrasing of "
                 f"{question!r}"
             )
-            if orphan.casefold() != question.casefold() and orphan not in phrasings:
-                phrasings.append(orphan)
-        pending = []
         entries.append(
             {
                 "id": _unique_id(question, used_ids),
                 "question": question,
                 "answer": answer,
-                "phrasings": phrasings,
+                "phrasings": [orphan for _, orphan in pending],
                 "tags": [],
             }
         )
+        pending = []
     for line, orphan in pending:
         notes.append(f"line {line}: dropped {orphan!r}: no answer follows it")
     if not entries:
         raise ValueError("no questions found with an answer after them")
+    _drop_shared_phrasings(entries, notes)
     return ParsedFaq(title=title, entries=entries, notes=notes)
+
+
+def _key(text: str) -> str:
+    """Phrasings the loader considers the same (see ``bot.knowledge``)."""
+    return " ".join(text.lower().split())
+
+
+def _drop_shared_phrasings(entries: list[dict[str, Any]], notes: list[str]) -> None:
+    """Drop phrasings another entry also uses: the loader refuses them; questions win."""
+    owner: dict[str, str] = {}
+    for entry in entries:
+        owner.setdefault(_key(entry["question"]), entry["id"])
+    for entry in entries:
+        kept: list[str] = []
+        for phrasing in entry["phrasings"]:
+            key = _key(phrasing)
+            if owner.setdefault(key, entry["id"]) != entry["id"]:
+                notes.append(
+                    f"dropped the phrasing {phrasing!r} of {entry['question']!r}: another "
+                    "entry asks the same"
+                )
+            elif key != _key(entry["question"]) and key not in map(_key, kept):
+                kept.append(phrasing)
+        entry["phrasings"] = kept
 
 
 def entries_from_faq_text(text: str) -> list[dict[str, Any]]:

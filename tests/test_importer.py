@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bot.errors import KnowledgeError
@@ -247,6 +247,16 @@ class TestQuestionDetection:
         assert any("'Can I pay?' has no answer" in n for n in parsed.notes)
         assert any("dropped 'Why?'" in n for n in parsed.notes)
 
+    def test_a_phrasing_never_duplicates_another_entrys_question(self):
+        """An answerless question also asked elsewhere is dropped, so the YAML still loads."""
+        text = "## Section\n\n## Is it free?\n\nYes.\n\n## Section\n\nSections."
+        parsed = parse_faq(text)
+        assert [(e["question"], e["phrasings"]) for e in parsed.entries] == [
+            ("Is it free?", []), ("Section", []),
+        ]
+        assert any("another entry asks the same" in n for n in parsed.notes)
+        assert_round_trips(text)
+
     def test_only_answerless_questions_is_a_value_error(self):
         """Questions with no answer at all are not a knowledge base."""
         with pytest.raises(ValueError, match="no questions found"):
@@ -335,6 +345,8 @@ class TestMrkdwn:
             ("hard\\\nbreak", "hard\nbreak"),
             ("> quoted *text*", "> quoted _text_"),
             ("```js\nif (a < b) {}\n```", "```\nif (a &lt; b) {}\n```"),
+            ("```\nif ok:\n    run()\n\n  done()\n```", "```\nif ok:\n    run()\n\n  done()\n```"),
+            ("- item\n\n  ```\n  code\n    more\n  ```", "• item\n\n```\ncode\n  more\n```"),
             ("#### Sub heading\n\ntext", "*Sub heading*\n\ntext"),
             ("one\n\n---\n\ntwo", "one\n\ntwo"),
         ],
@@ -403,6 +415,7 @@ _line = st.one_of(
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_line, max_size=30).map("\n".join))
+@example("## Section\nIs it free?\n---\n### A question?\n## Section\n0")
 def test_any_text_gives_loadable_yaml_or_a_value_error(text):
     """Whatever the input, the importer raises ValueError or writes YAML faqbot loads."""
     try:
