@@ -164,6 +164,8 @@ class _Checker:
         if not isinstance(node, yaml.ScalarNode):
             self.error(node, f"{what} must be a single value, not {_kind(node)}")
             return None
+        if node.tag == _STR_TAG:  # most scalars: the text is the value, no constructor needed
+            return node.value
         try:
             return self._constructor.construct_object(node)
         except yaml.YAMLError as exc:
@@ -280,6 +282,7 @@ def parse_knowledge(text: str, path: str = "<string>") -> KnowledgeBase:
             gc.enable()
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
 _CORE_TAGS = frozenset(
     f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "map", "seq")
 )
