@@ -18,7 +18,6 @@ import argparse
 import http.client
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -182,9 +181,14 @@ def check(fake: Fake, sent: list, start: float, *, bare: bool, timeout: float) -
     return len(sent) / max(last - start, 1e-9), once, note
 
 
+DATABASE_URL: str | None = None
+
+
 def run_setup(setup: Setup, fake: Fake, tmp: Path, duration: float) -> Result:
     fake.control("reset", latency=0.0)
     env = h.server_env(fake.api_url, tmp / setup.name.replace(" ", "_"))
+    if DATABASE_URL:
+        env["DATABASE_URL"] = DATABASE_URL
     proc, base = h.start_server(env, Path(env["KNOWLEDGE_PATH"]).parent, code=setup.code)
     port = int(base.rsplit(":", 1)[1])
     try:
@@ -227,8 +231,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per setup")
     parser.add_argument("--quick", action="store_true", help="4 s per setup, fewer setups")
+    parser.add_argument("--database-url", help="ticket store (default: a temp SQLite file)")
     args = parser.parse_args()
     duration = 4.0 if args.quick else args.duration
+    global DATABASE_URL
+    DATABASE_URL = args.database_url
 
     def faqbot(name: str, **kw: object) -> Setup:
         return Setup(name, FAQBOT.format(**kw))

@@ -53,6 +53,7 @@ class Settings:
     log_level: str = "INFO"
     question_retention_days: int = 365
     reload_interval: float = 2.0
+    slack_api_timeout: float = 15.0  # seconds one Web API call may take
 
     def __repr__(self) -> str:  # never print secrets, even in a traceback
         return (
@@ -97,6 +98,7 @@ class Settings:
             log_level=(text("LOG_LEVEL") or "INFO").upper(),
             question_retention_days=number("QUESTION_RETENTION_DAYS", 365),
             reload_interval=number("KNOWLEDGE_RELOAD_INTERVAL", 2.0, float),
+            slack_api_timeout=number("SLACK_API_TIMEOUT", 15.0, float),
         )
 
     def with_(self, **changes) -> Settings:

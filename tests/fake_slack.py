@@ -74,6 +74,11 @@ class Call:
         return json.loads(blocks) if isinstance(blocks, str) else blocks
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # listen() backlog; the default 5 drops SYNs (1 s stalls) under load
+
+
 @dataclass
 class _Fault:
     kind: str  # "429" | "500" | "delay" | "close" | "malformed"
@@ -95,9 +100,7 @@ class FakeSlack:
         self.permalinks = True
         self.socket_acks: list[dict[str, Any]] = []
         self._sockets: list[socket.socket] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._server.request_queue_size = 128
+        self._server = _Server(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     # -------------------------------------------------------------- lifecycle

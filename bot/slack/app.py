@@ -98,7 +98,7 @@ def make_client(settings: Settings) -> WebClient:
         kwargs["base_url"] = base if base.endswith("/") else base + "/"
     return WebClient(
         token=settings.slack_bot_token,
-        timeout=API_TIMEOUT,
+        timeout=settings.slack_api_timeout or API_TIMEOUT,
         retry_handlers=retry_handlers(),
         **kwargs,
     )

@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Callable
 from typing import Any
+from urllib.error import URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -97,8 +98,10 @@ class Triage:
             response = self.client.chat_postMessage(
                 channel=self.channel, unfurl_links=False, unfurl_media=False, **message
             )
-        except Exception:  # the Web API is down or refused: retry later
+        except Exception as exc:  # the Web API is down or refused: retry later
             log.exception("could not post %s to triage; will retry", ticket.id)
+            if isinstance(exc, SlackApiError | URLError):
+                self._release(ticket)
             self._failed()
             return False
         ts = str(response.get("ts"))
@@ -110,6 +113,16 @@ class Triage:
         self._failures = 0
         log.info("posted %s to triage", ticket.id)
         return True
+
+    def _release(self, ticket: Ticket) -> None:
+        """Give the lease back at once (a zero-second lease) after Slack refused the post or
+        could not be reached: it did not land, so any worker, a restarted one included, may
+        post it now. After a timeout or a broken response the post may have landed, so the
+        lease runs its course instead."""
+        try:
+            self.store.claim_posting(ticket.number, self.worker, 0)
+        except StoreError:
+            log.warning("could not release the triage lease of %s", ticket.id)
 
     def retry_pending(self) -> int:
         """Post every pending ticket (oldest first); how many this call posted."""

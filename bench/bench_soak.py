@@ -1,0 +1,423 @@
+"""Soak `faqbot run` (HTTP, gunicorn) on 127.0.0.1: exactly once under load, retries and two apps.
+
+5,000 signed requests (mentions, DMs, /faq commands and button clicks; a third open tickets)
+from 16 concurrent senders go to the production server (`python -m bot run`) against the fake
+Web API (its own process). Then every event must have been answered exactly once, every ticket
+stored once and posted to triage once. Scenarios, each on SQLite and on PostgreSQL:
+
+- plain load;
+- 10% of the events redelivered as Slack retries (``X-Slack-Retry-Num``), half of them at once
+  (while the first delivery is still being processed), half a little later;
+- two app processes on one PostgreSQL, requests (and retries) split between them.
+
+Prints events/s, HTTP p50/p99, and the servers' RSS after 1,000 events and after all of them.
+Bounded: ``--events`` requests per scenario, ``--timeout`` seconds to wait for the answers.
+
+    .venv/bin/python bench/bench_soak.py                      # SQLite only (~2 minutes)
+    .venv/bin/python bench/bench_soak.py --database-url postgresql://postgres@127.0.0.1:5432/test
+    .venv/bin/python bench/bench_soak.py --events 1000 --quick
+
+Targets: exactly once everywhere; HTTP p99 <= 200 ms; RSS at the end within 10% of RSS at 1k.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import queue
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.bench_slack import Fake  # noqa: E402
+from bot.slack.formatting import ACTION_SOLVED, Ref  # noqa: E402
+from tests import slack_helpers as h  # noqa: E402
+
+SENDERS = 16
+SUPPORT = "CSUPPORT"
+
+
+@dataclass
+class Request:
+    n: int
+    kind: str  # mention | dm | slash | click
+    ticket: bool
+    raw: bytes
+    headers: dict[str, str]
+    key: str  # the channel (events), the user (clicks) or the trigger (slash) that identifies it
+    retry: bool = False
+
+
+@dataclass
+class Outcome:
+    scenario: str
+    events: int = 0
+    retries: int = 0
+    statuses: Counter = field(default_factory=Counter)
+    latencies: list[float] = field(default_factory=list)
+    by_kind: dict[str, list[float]] = field(default_factory=dict)
+    seconds: float = 0.0
+    rss_1k: float = 0.0
+    rss_end: float = 0.0
+    problems: list[str] = field(default_factory=list)
+    slow_acks: int = 0  # /faq tickets acked before the store answered (no id in the ack)
+
+    def pct(self, q: float) -> float:
+        data = sorted(self.latencies)
+        return data[min(len(data) - 1, int(q * len(data)))] * 1000 if data else float("nan")
+
+
+def build_requests(count: int, seed: int = 7, first: int = 0) -> list[Request]:
+    """``count`` distinct requests: kinds in turn; a third of all requests open tickets."""
+    rng = random.Random(seed)
+    requests = []
+    for n in range(first, first + count):
+        kind = ("mention", "dm", "slash", "click")[n % 4]
+        ticket = kind != "click" and (n // 4) % 9 < 4  # 4/9 of the 3/4 that ask: a third
+        question = f"{h.UNANSWERABLE} number {n}" if ticket else rng.choice(
+            [h.ANSWERABLE, "review eta", "why was my app declined"])
+        if kind == "mention":
+            body = h.mention(question, channel=f"C{n:07d}", user=f"W{n:07d}")
+            raw, headers = h.event_request(body)
+            key = body["event"]["channel"]
+        elif kind == "dm":
+            body = h.direct_message(question, user=f"W{n:07d}")
+            body["event"]["channel"] = f"D{n:07d}"
+            raw, headers = h.event_request(body)
+            key = body["event"]["channel"]
+        elif kind == "slash":
+            fields = h.slash(question, user=f"W{n:07d}", channel=f"C{n:07d}")
+            raw, headers = h.command_request(fields)
+            key = fields["trigger_id"]
+        else:
+            button = {"action_id": ACTION_SOLVED, "type": "button",
+                      "text": {"type": "plain_text", "text": "Solved"},
+                      "value": Ref(entry="review-time", question=h.ANSWERABLE,
+                                   channel=f"C{n:07d}").encode()}
+            raw, headers = h.action_request(h.click(button, user=f"W{n:07d}",
+                                                    channel=f"C{n:07d}", ephemeral=True))
+            key = f"W{n:07d}"
+        requests.append(Request(n, kind, ticket, raw, headers, key))
+    return requests
+
+
+def with_retries(requests: list[Request], share: float, seed: int = 11) -> list[Request]:
+    """Add Slack retries of ``share`` of the events: half right behind the original (processed
+    concurrently by another sender), half some hundred requests later."""
+    rng = random.Random(seed)
+    out = list(requests)
+    events = [r for r in requests if r.kind in ("mention", "dm")]
+    chosen = rng.sample(events, int(len(requests) * share))
+    for i, original in enumerate(chosen):
+        retry = Request(original.n, original.kind, original.ticket, original.raw,
+                        {**original.headers, "X-Slack-Retry-Num": "1",
+                         "X-Slack-Retry-Reason": "http_timeout"}, original.key, retry=True)
+        at = out.index(original) + (1 if i % 2 == 0 else rng.randint(50, 300))
+        out.insert(min(at, len(out)), retry)
+    return out
+
+
+def send(port: int, request: Request) -> tuple[int, float, bytes]:
+    headers = {**request.headers, **h.sign(request.raw)}
+    start = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("POST", "/slack/events", body=request.raw, headers=headers)
+        response = conn.getresponse()
+        status, body = response.status, response.read()
+    except OSError:
+        status, body = 0, b""
+    finally:
+        conn.close()
+    return status, time.perf_counter() - start, body
+
+
+def rss_mb(pids: list[int]) -> float:
+    """Resident memory of every process in the servers' process groups, in MB."""
+    total = 0
+    groups = set(pids)
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            pgid = int(stat.rsplit(")", 1)[1].split()[2])
+            if pgid not in groups:
+                continue
+            for line in Path(f"/proc/{entry}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    return total / 1024
+
+
+def start_server(env: dict[str, str], tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = h.free_port()
+    log = open(tmp / f"server-{port}.log", "wb")  # noqa: SIM115 - lives with the server
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], env={**env, "PORT": str(port)},
+                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError((tmp / f"server-{port}.log").read_text(errors="replace"))
+        try:
+            if h.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status == 200:
+                return proc, port
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+def run_scenario(name: str, fake: Fake, tmp: Path, database_url: str, *, events: int,
+                 retries: float = 0.0, servers: int = 1, timeout: float = 180.0) -> Outcome:
+    outcome = Outcome(name)
+    fake.control("reset", latency=0.0)
+    env = h.server_env(fake.api_url, tmp, DATABASE_URL=database_url)
+    procs = [start_server(env, tmp) for _ in range(servers)]
+    ports = [port for _, port in procs]
+    pids = [proc.pid for proc, _ in procs]
+    try:
+        warm = build_requests(40, seed=99, first=9_000_000)
+        for i, request in enumerate(warm):  # imports, first queries, every worker
+            send(ports[i % servers], request)
+        time.sleep(1.5)
+        fake.control("reset")
+        baseline_tickets = _ticket_count(database_url)
+        requests = with_retries(build_requests(events), retries) if retries else \
+            build_requests(events)
+        outcome.events = events
+        outcome.retries = sum(r.retry for r in requests)
+        work: queue.Queue[tuple[int, Request] | None] = queue.Queue()
+        for i, request in enumerate(requests):
+            work.put((i, request))
+        lock = threading.Lock()
+        acks: dict[str, list[bytes]] = {}
+        sent = [0]
+        one_k = threading.Event()
+
+        def sender() -> None:
+            while True:
+                try:
+                    item = work.get_nowait()
+                except queue.Empty:
+                    return
+                i, request = item
+                # split between servers by request; a retry goes to the other one
+                port = ports[(request.n + (1 if request.retry else 0)) % servers]
+                status, seconds, body = send(port, request)
+                with lock:
+                    outcome.statuses[status] += 1
+                    outcome.latencies.append(seconds)
+                    outcome.by_kind.setdefault(request.kind, []).append(seconds)
+                    if request.kind == "slash":
+                        acks.setdefault(request.key, []).append(body)
+                    sent[0] += 1
+                    if sent[0] == 1000:
+                        one_k.set()
+
+        threads = [threading.Thread(target=sender) for _ in range(SENDERS)]
+        for t in threads:
+            t.start()
+        one_k.wait(timeout)
+        outcome.rss_1k = rss_mb(pids)
+        for t in threads:
+            t.join()
+        expected_tickets = sum(r.ticket for r in requests if not r.retry)
+        deadline = time.monotonic() + timeout
+        while True:
+            calls = fake.calls()
+            posts = [c for c in calls if c["method"] == "chat.postMessage"]
+            answered = Counter(c["params"].get("channel") for c in posts)
+            triage = [c for c in posts if c["params"].get("channel") == SUPPORT]
+            ephemeral = Counter(c["params"].get("user") for c in calls
+                                if c["method"] == "chat.postEphemeral")
+            want = [r for r in requests if not r.retry]
+            done = (all(answered[r.key] >= 1 for r in want if r.kind in ("mention", "dm"))
+                    and all(ephemeral[r.key] >= 1 for r in want if r.kind == "click")
+                    and len(triage) >= expected_tickets)
+            if done or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        outcome.seconds = max((c["at"] for c in calls), default=0) - (
+            min((c["at"] for c in calls), default=0))
+        time.sleep(2.0)  # anything late (a duplicate) lands now
+        calls = fake.calls()
+        posts = [c for c in calls if c["method"] == "chat.postMessage"]
+        answered = Counter(c["params"].get("channel") for c in posts)
+        triage = [c for c in posts if c["params"].get("channel") == SUPPORT]
+        ephemeral = Counter(c["params"].get("user") for c in calls
+                            if c["method"] == "chat.postEphemeral")
+        outcome.rss_end = rss_mb(pids)
+        p = outcome.problems
+        for r in want:
+            if r.kind in ("mention", "dm") and answered[r.key] != 1:
+                p.append(f"{r.kind} {r.n}: {answered[r.key]} replies")
+            elif r.kind == "click" and ephemeral[r.key] != 1:
+                p.append(f"click {r.n}: {ephemeral[r.key]} replies")
+            elif r.kind == "slash":
+                bodies = acks.get(r.key) or []
+                if len(bodies) != 1 or b'"text"' not in bodies[0]:
+                    p.append(f"slash {r.n}: {bodies[:1]!r:.80}")
+                elif r.ticket and b"FAQ-" not in bodies[0]:
+                    outcome.slow_acks += 1  # acked before the ticket was stored (by design)
+        ids = Counter(c["params"]["text"].split(" ", 1)[0] for c in triage)
+        if len(triage) != expected_tickets or any(v != 1 for v in ids.values()):
+            p.append(f"triage posts {len(triage)} (distinct {len(ids)}), want {expected_tickets}")
+        stored = _ticket_count(database_url) - baseline_tickets
+        if stored != expected_tickets:
+            p.append(f"tickets stored {stored}, want {expected_tickets}")
+        unposted = _unposted(database_url)
+        if unposted:
+            p.append(f"{unposted} tickets not marked posted")
+        bad = sum(v for k, v in outcome.statuses.items() if k != 200)
+        if bad:
+            p.append(f"{bad} non-200 responses: {dict(outcome.statuses)}")
+        return outcome
+    finally:
+        for proc, _ in procs:
+            stop_server(proc)
+
+
+def _engine(url: str) -> sa.Engine:
+    parsed = sa.make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return sa.create_engine(parsed)
+
+
+def _ticket_count(url: str) -> int:
+    engine = _engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text("SELECT count(*) FROM tickets")).scalar() or 0)
+    finally:
+        engine.dispose()
+
+
+def _unposted(url: str) -> int:
+    engine = _engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text(
+                "SELECT count(*) FROM tickets WHERE triage_ts IS NULL")).scalar() or 0)
+    finally:
+        engine.dispose()
+
+
+def pg_schema_url(base: str, name: str) -> tuple[str, Any]:
+    """A fresh schema in ``base`` for one scenario; (its URL, a function dropping it)."""
+    url = sa.make_url(base)
+    schema = f"soak_{name}_{os.getpid()}"
+    engine = _engine(base)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+
+    def drop() -> None:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        engine.dispose()
+
+    scoped = url.set(query={**url.query, "options": f"-csearch_path={schema}"})
+    return scoped.render_as_string(hide_password=False), drop
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=5000, help="requests per scenario")
+    parser.add_argument("--timeout", type=float, default=180.0,
+                        help="seconds to wait for the answers of one scenario")
+    parser.add_argument("--database-url", help="PostgreSQL for the PostgreSQL scenarios")
+    parser.add_argument("--quick", action="store_true", help="SQLite plain load only")
+    args = parser.parse_args()
+    if args.database_url and sa.make_url(args.database_url).host not in ("127.0.0.1",
+                                                                         "localhost"):
+        parser.error("the database must be on 127.0.0.1")
+    scenarios: list[tuple[str, str, dict[str, Any]]] = [("SQLite", "sqlite", {})]
+    if not args.quick:
+        scenarios.append(("SQLite, 10% retries", "sqlite", {"retries": 0.10}))
+    if args.database_url and not args.quick:
+        scenarios += [
+            ("PostgreSQL", "pg", {}),
+            ("PostgreSQL, 10% retries", "pg", {"retries": 0.10}),
+            ("PostgreSQL, 2 apps, 10% retries", "pg", {"retries": 0.10, "servers": 2}),
+        ]
+    fake = Fake()
+    outcomes = []
+    try:
+        for i, (name, db, options) in enumerate(scenarios):
+            print(f"running {name} ({args.events} requests) …", file=sys.stderr, flush=True)
+            with tempfile.TemporaryDirectory() as tmp_name:
+                tmp = Path(tmp_name)
+                drop = None
+                if db == "pg":
+                    url, drop = pg_schema_url(args.database_url, str(i))
+                else:
+                    url = f"sqlite:///{tmp / 'tickets.sqlite3'}"
+                try:
+                    outcomes.append(run_scenario(name, fake, tmp, url, events=args.events,
+                                                 timeout=args.timeout, **options))
+                finally:
+                    if drop:
+                        drop()
+    finally:
+        fake.stop()
+
+    print(f"\n{SENDERS} senders; requests: mentions, DMs, /faq, clicks in turn, a third open "
+          f"tickets; {os.cpu_count()} CPUs\n")
+    print("| scenario | requests | retries | events/s | p50 ms | p99 ms | max ms | "
+          "RSS 1k MB | RSS end MB | exactly once |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for o in outcomes:
+        total = o.events + o.retries
+        rate = o.events / o.seconds if o.seconds else float("nan")
+        print(f"| {o.scenario} | {total} | {o.retries} | {rate:.0f} | {o.pct(0.5):.1f} | "
+              f"{o.pct(0.99):.1f} | {max(o.latencies) * 1000:.0f} | {o.rss_1k:.0f} | "
+              f"{o.rss_end:.0f} | {'yes' if not o.problems else 'NO'} |")
+    failed = False
+    for o in outcomes:
+        growth = (o.rss_end - o.rss_1k) / o.rss_1k if o.rss_1k else 0.0
+        verdict = []
+        if o.problems:
+            verdict.append(f"{len(o.problems)} problems: " + "; ".join(o.problems[:5]))
+        if o.pct(0.99) > 200:
+            verdict.append(f"p99 {o.pct(0.99):.0f} ms > 200 ms")
+        if growth > 0.10:
+            verdict.append(f"RSS grew {growth:.0%} after 1k")
+        failed |= bool(verdict)
+        print(f"{o.scenario}: " + ("; ".join(verdict) if verdict else
+                                   f"OK (RSS {growth:+.1%} from 1k to the end)"))
+        kinds = ", ".join(f"{kind} {sorted(v)[int(0.99 * (len(v) - 1))] * 1000:.0f}"
+                          for kind, v in sorted(o.by_kind.items()))
+        print(f"    p99 ms by kind: {kinds}; /faq tickets acked before stored: {o.slow_acks}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
