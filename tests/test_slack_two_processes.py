@@ -33,7 +33,8 @@ class TestTwoProcessesOnePostgres:
                 barrier = threading.Barrier(4)
                 statuses: list[int] = []
 
-                def deliver(base: str, retry: int, raw=raw, headers=headers, barrier=barrier):
+                def deliver(base: str, retry: int, raw=raw, headers=headers, barrier=barrier,
+                            statuses=statuses):
                     barrier.wait()
                     extra = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "timeout"}
                     statuses.append(h.post(base + "/slack/events", raw, headers,
