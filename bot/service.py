@@ -14,7 +14,7 @@ from bot.knowledge import KnowledgeBase
 from bot.matching import Decision, decide
 from bot.tickets import NewTicket, Ticket, TicketStore
 
-__all__ = ["Reply", "answer_question", "new_ticket_for"]
+__all__ = ["Reply", "answer_question", "log_question", "new_ticket_for"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,7 @@ def answer_question(
     dedupe_key: str | None = None,
     open_tickets: bool = True,
     record: bool = False,
+    decision: Decision | None = None,
 ) -> Reply:
     """Decide what to do with ``question``; when it is a ticket, store it (idempotently).
 
@@ -83,11 +84,13 @@ def answer_question(
         record: log the question and the decision (``store.record_question``) for the
             maintainers; with ``open_tickets`` False only answers are logged (the bot stays
             silent on the rest). A store failure here is logged, never raised.
+        decision: ``decide(question, kb)`` when the caller already made it.
     """
-    decision = decide(question, kb)
+    if decision is None:
+        decision = decide(question, kb)
     qid = None
     if record and store is not None and (open_tickets or decision.action == "answer"):
-        qid = _record(store, decision, requester=requester, channel=channel)
+        qid = log_question(store, decision, requester=requester, channel=channel)
     if decision.action != "ticket" or store is None or not open_tickets:
         return Reply(decision, question_id=qid)
     new = new_ticket_for(
@@ -108,8 +111,10 @@ def answer_question(
     return Reply(decision, ticket=ticket, ticket_created=created, question_id=qid)
 
 
-def _record(store: TicketStore, decision: Decision, *, requester: str, channel: str | None
-            ) -> int | None:
+def log_question(store: TicketStore, decision: Decision, *, requester: str,
+                 channel: str | None) -> int | None:
+    """``store.record_question`` for ``decision``: the logged question's id, or None when the
+    store failed (logged, never raised)."""
     try:
         return store.record_question(
             question=decision.question,

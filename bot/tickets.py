@@ -837,7 +837,10 @@ class SqlTicketStore:
     # triage posting
 
     def mark_posted(self, number: int, channel: str, ts: str) -> bool:
+        now = _now()
         with self._tx(write=True) as conn:
+            # Two statements: the conditional UPDATE (which also bumps updated_at, as _append
+            # would) and the history line.
             result = conn.execute(
                 sa.update(_tickets)
                 .where(_tickets.c.number == number, _tickets.c.triage_ts.is_(None))
@@ -846,11 +849,12 @@ class SqlTicketStore:
                     triage_ts=ts,
                     post_lease_owner=None,
                     post_lease_until=None,
+                    updated_at=now,
                 )
             )
             if result.rowcount != 1:
                 return False
-            self._append(conn, number, "posted", None, f"{channel} {ts}", _now())
+            self._insert_event(conn, number, "posted", None, f"{channel} {ts}", now)
             return True
 
     def claim_posting(self, number: int, worker: str, lease_seconds: float = 30) -> bool:
@@ -1023,20 +1027,10 @@ class SqlTicketStore:
     # queries (inside a transaction)
 
     def _open_once(self, conn: sa.Connection, new: NewTicket) -> tuple[Ticket, bool]:
-        if new.dedupe_key is not None:
-            number = conn.execute(
-                sa.select(_tickets.c.number).where(_tickets.c.dedupe_key == new.dedupe_key)
-            ).scalar()
-            if number is None:
-                number = conn.execute(
-                    sa.select(_ticket_events.c.ticket).where(
-                        _ticket_events.c.dedupe_key == new.dedupe_key
-                    )
-                ).scalar()
-            if number is not None:
-                return self._require(conn, number), False
+        deduped, existing = self._open_lookup(conn, new)
+        if deduped is not None:
+            return self._require(conn, deduped), False
         now = _now()
-        existing = self._unresolved_in_thread(conn, new.channel, new.thread_ts)
         if existing is not None:
             self._append(
                 conn, existing, "follow_up", new.requester, new.question, now, new.dedupe_key
@@ -1062,7 +1056,8 @@ class SqlTicketStore:
             )
             .returning(_tickets.c.number)
         ).scalar_one()
-        self._append(conn, number, "opened", new.requester, new.reason, now)
+        # A new row already carries updated_at = now: the history line is all _append adds.
+        self._insert_event(conn, number, "opened", new.requester, new.reason, now)
         # Everything is known: build the ticket rather than read it back (two fewer queries on
         # the path every unanswered question takes).
         ticket = Ticket(
@@ -1083,6 +1078,33 @@ class SqlTicketStore:
             history=(TicketEvent("opened", new.requester, new.reason, now),),
         )
         return ticket, True
+
+    def _open_lookup(self, conn: sa.Connection, new: NewTicket) -> tuple[int | None, int | None]:
+        """One statement for what opening a ticket must know first: ``(deduped, unresolved)``,
+        the ticket that already took ``new.dedupe_key`` (as its own key or a follow-up's) and
+        the unresolved ticket of ``new``'s thread, each None when there is none."""
+        parts: builtins.list[sa.Select[Any]] = []
+        if new.dedupe_key is not None:
+            parts.append(sa.select(_tickets.c.number, sa.literal_column("0").label("kind"))
+                         .where(_tickets.c.dedupe_key == new.dedupe_key))
+            parts.append(sa.select(_ticket_events.c.ticket, sa.literal_column("0"))
+                         .where(_ticket_events.c.dedupe_key == new.dedupe_key))
+        if new.channel is not None and new.thread_ts is not None:
+            parts.append(sa.select(_tickets.c.number, sa.literal_column("1")).where(
+                _tickets.c.channel == new.channel,
+                _tickets.c.thread_ts == new.thread_ts,
+                _tickets.c.status != "resolved",
+            ))
+        if not parts:
+            return None, None
+        query = parts[0] if len(parts) == 1 else sa.union_all(*parts)
+        deduped = existing = None
+        for number, kind in conn.execute(query):
+            if int(kind) == 0:
+                deduped = deduped if deduped is not None else number
+            elif existing is None:
+                existing = number
+        return deduped, existing
 
     def _unresolved_in_thread(
         self, conn: sa.Connection, channel: str | None, thread_ts: str | None
@@ -1115,13 +1137,26 @@ class SqlTicketStore:
         at: datetime,
         dedupe_key: str | None = None,
     ) -> None:
+        self._insert_event(conn, number, kind, actor, text, at, dedupe_key)
+        conn.execute(
+            sa.update(_tickets).where(_tickets.c.number == number).values(updated_at=at)
+        )
+
+    @staticmethod
+    def _insert_event(
+        conn: sa.Connection,
+        number: int,
+        kind: str,
+        actor: str | None,
+        text: str | None,
+        at: datetime,
+        dedupe_key: str | None = None,
+    ) -> None:
+        """The history line alone (:meth:`_append` also bumps the ticket's ``updated_at``)."""
         conn.execute(
             sa.insert(_ticket_events).values(
                 ticket=number, kind=kind, actor=actor, text=text, at=at, dedupe_key=dedupe_key
             )
-        )
-        conn.execute(
-            sa.update(_tickets).where(_tickets.c.number == number).values(updated_at=at)
         )
 
     def _ticket(self, conn: sa.Connection, number: int) -> Ticket | None:

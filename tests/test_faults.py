@@ -261,6 +261,32 @@ class TestStoreFaults:
             bot.close()
             read_only.close()
 
+    def test_slash_ticket_with_read_only_store(self, tmp_path: Path) -> None:
+        """/faq whose ticket cannot be stored: acked at once all the same; the asker alone is
+        then told plainly (chat.postEphemeral) that no ticket was recorded; nothing is stored
+        or posted. An answerable /faq is still answered in the ack meanwhile."""
+        path = tmp_path / "tickets.sqlite3"
+        bot = Bot(tmp_path, store=SwitchableStore)
+        read_only = SqlTicketStore(f"sqlite:///file:{path}?mode=ro&uri=true")
+        try:
+            bot.store.current = read_only
+            ack = bot.command(h.slash(h.UNANSWERABLE, user="W321"))
+            assert ack.status == 200 and ack.seconds < 1.0
+            assert "ticket" in ack.json()["text"] and "FAQ-" not in ack.json()["text"]
+            (told,) = wait_until(lambda: bot.fake.delivered("chat.postEphemeral"), 10,
+                                 "the ephemeral apology")
+            assert told.params["user"] == "W321"
+            assert told.params["text"] == store_failed_message(
+                bot.holder.current.support)["text"]
+            answer = bot.command(h.slash(h.ANSWERABLE, user="W321"))
+            assert answer.status == 200 and "several days" in answer.json()["text"]
+            time.sleep(0.3)
+            assert bot.tickets() == [] and bot.triaged() == []
+            assert len(bot.fake.delivered("chat.postEphemeral")) == 1
+        finally:
+            bot.close()
+            read_only.close()
+
     @pytest.mark.postgres
     @pytest.mark.slow
     @pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL (a PostgreSQL server)")

@@ -173,6 +173,9 @@ def build_app(
                 middleware.auth_test_result = auth_test
     if triage is None:
         triage = Triage(client, store, settings.support_channel_id)
+    if auth_test is not None and triage.workspace_url is None:
+        url = auth_test.get("url")  # permalinks without a chat.getPermalink call per ticket
+        triage.workspace_url = str(url) if url else None
     background = ThreadPoolExecutor(8, thread_name_prefix="faqbot-background")
     register(app, Faqbot(settings, kb_provider, store, triage, background), lazy=lazy)
     return app

@@ -10,17 +10,19 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 from typing import Any
 
-from slack_bolt import Ack, App, BoltContext, BoltResponse
+from slack_bolt import Ack, App, BoltContext, BoltResponse, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.errors import StoreError
-from bot.matching import decide
-from bot.service import Reply, answer_question, new_ticket_for
+from bot.knowledge import KnowledgeBase
+from bot.matching import Decision, decide
+from bot.service import Reply, answer_question, log_question, new_ticket_for
 from bot.slack import events
 from bot.slack import formatting as fmt
 from bot.slack import staff_blocks as sb
@@ -32,9 +34,15 @@ __all__ = ["register"]
 
 log = logging.getLogger(__name__)
 
-#: The slash command must be acknowledged within 3 s; opening a ticket may take this long
-#: before the ack says "I'll send you the ticket id" and finishes in the background.
-COMMAND_STORE_BUDGET = 1.5
+#: /faq answers carry the logged question's id (for feedback) when the store records it within
+#: this many seconds; the ack never waits longer on the store.
+QUESTION_LOG_BUDGET = 0.05
+#: Threads logging /faq questions (kept apart from the background pool, which may be busy
+#: posting to a slow Web API).
+QUESTION_LOG_THREADS = 4
+#: chat.postEphemeral errors after which the command's response_url is used instead.
+_NOT_IN_CHANNEL = frozenset({"channel_not_found", "not_in_channel", "user_not_in_channel",
+                             "is_archived"})
 
 
 def register(app: App, bot: Faqbot, *, lazy: bool = False) -> None:
@@ -53,7 +61,7 @@ def register(app: App, bot: Faqbot, *, lazy: bool = False) -> None:
 
     listen(app.event("app_mention"), handlers.on_message)
     listen(app.event("message"), handlers.on_message)
-    app.command("/faq")(handlers.on_faq_command)  # the answer travels in the ack body
+    app.command("/faq")(handlers.on_faq_command)  # acks itself, at once (see there)
     listen(app.action(fmt.ACTION_SOLVED), handlers.on_solved)
     listen(app.action(fmt.ACTION_NOT_HELPFUL), handlers.on_not_helpful)
     listen(app.action(re.compile(rf"^{fmt.ACTION_PICK}_\d+$")), handlers.on_pick)
@@ -86,6 +94,8 @@ class Handlers:
 
     def __init__(self, bot: Faqbot) -> None:
         self.bot = bot
+        self._question_log = ThreadPoolExecutor(QUESTION_LOG_THREADS,
+                                                thread_name_prefix="faqbot-question-log")
 
     # ------------------------------------------------------------------ messages
 
@@ -165,40 +175,94 @@ class Handlers:
 
     # ------------------------------------------------------------------ /faq
 
-    def on_faq_command(self, ack: Ack, command: dict[str, Any]) -> None:
-        """``/faq QUESTION``: the answer, ephemeral, in the ack body (no response_url call)."""
+    def on_faq_command(self, ack: Ack, command: dict[str, Any], client: WebClient,
+                       respond: Respond | None = None) -> None:
+        """``/faq QUESTION``, acknowledged at once whatever the store's speed.
+
+        An answer or "Did you mean…" travels in the ack body (ephemeral; no Web API call).
+        A ticket is acked with "Opening a ticket…"; a background thread stores it and tells
+        the asker its id (or that it could not be recorded) with ``chat.postEphemeral``.
+        """
         question = events.question_text({"text": command.get("text") or ""})
         kb = self.bot.kb
         if question.lower() in ("", "help", "?"):
             ack(response_type="ephemeral", **fmt.help_message(kb))
             return
         channel = command.get("channel_id")
-        future = self.bot.background.submit(
-            answer_question, question, kb, self.bot.store,
-            requester=command.get("user_id") or "unknown",
-            team=command.get("team_id"),
-            channel=channel,
-            source="slack",
-            dedupe_key=f"cmd:{command.get('trigger_id')}" if command.get("trigger_id") else None,
-            record=True,
-        )
-        try:
-            reply = future.result(timeout=COMMAND_STORE_BUDGET)
-        except FutureTimeout:
-            log.warning("/faq: the ticket store is slow; acking before the ticket is stored")
-            ack(response_type="ephemeral", text=(
-                "I couldn't find this in the FAQ; I'm opening a support ticket for you and "
-                "support will follow up."))
-            future.add_done_callback(lambda f: self._after_reply(f.result()))
+        user = command.get("user_id") or "unknown"
+        decision = decide(question, kb)  # well under a millisecond: no store involved
+        if decision.action != "ticket":
+            reply = Reply(decision, question_id=self._log_question(decision, user, channel))
+            ack(response_type="ephemeral",
+                **self._reply_message(reply, fmt.Ref(None, question, channel, qid=_qid(reply)),
+                                      ephemeral=True))
             return
         ack(response_type="ephemeral",
-            **self._reply_message(reply, fmt.Ref(None, question, channel, qid=_qid(reply)),
-                                  ephemeral=True))
-        self._after_reply(reply)
+            text="Opening a support ticket for you… I'll tell you its id here in a moment.")
+        self.bot.background.submit(self._faq_ticket, question, kb, decision, command, client,
+                                   respond)
 
-    def _after_reply(self, reply: Reply) -> None:
-        if reply.ticket is not None:
-            self.bot.background.submit(self.bot.triage.post, reply.ticket)
+    def _log_question(self, decision: Decision, user: str, channel: str | None) -> int | None:
+        """Log the question; its id (for the answer's feedback buttons) when the store answers
+        within ``QUESTION_LOG_BUDGET``, else None (the row is still written, later)."""
+        if self.bot.store is None:
+            return None
+        future = self._question_log.submit(log_question, self.bot.store, decision,
+                                           requester=user, channel=channel)
+        try:
+            return future.result(timeout=QUESTION_LOG_BUDGET)
+        except FutureTimeout:
+            log.info("/faq: the question log is slow; answering without feedback buttons' id")
+            return None
+
+    def _faq_ticket(self, question: str, kb: KnowledgeBase, decision: Decision,
+                    command: dict[str, Any], client: WebClient, respond: Respond | None
+                    ) -> None:
+        """After the ack: store the ticket, tell the asker (ephemeral), post it to triage."""
+        channel = command.get("channel_id")
+        user = command.get("user_id") or "unknown"
+        trigger = command.get("trigger_id")
+        try:
+            reply = answer_question(
+                question, kb, self.bot.store,
+                requester=user,
+                team=command.get("team_id"),
+                channel=channel,
+                source="slack",
+                dedupe_key=f"cmd:{trigger}" if trigger else None,
+                record=True,
+                decision=decision,
+            )
+            message = self._reply_message(
+                reply, fmt.Ref(None, question, channel, qid=_qid(reply)), ephemeral=True)
+        except Exception:
+            log.exception("/faq: could not open a ticket")
+            reply = None
+            message = fmt.store_failed_message(kb.support)
+        self._tell_asker(client, channel, user, message, respond)
+        if reply is not None and reply.ticket is not None:
+            self.bot.triage.post(reply.ticket)
+
+    @staticmethod
+    def _tell_asker(client: WebClient, channel: str | None, user: str, message: dict[str, Any],
+                    respond: Respond | None) -> None:
+        """``chat.postEphemeral``; where the bot may not post (not in the channel, someone
+        else's DM) the command's ``response_url`` instead."""
+        try:
+            client.chat_postEphemeral(channel=channel, user=user, **message)
+            return
+        except SlackApiError as exc:
+            error = exc.response.get("error")
+            if respond is None or error not in _NOT_IN_CHANNEL:
+                log.warning("/faq: could not tell %s the outcome: %s", user, error)
+                return
+        except Exception:
+            log.exception("/faq: could not tell %s the outcome", user)
+            return
+        try:
+            respond(response_type="ephemeral", replace_original=False, **message)
+        except Exception:
+            log.exception("/faq: could not tell %s the outcome via response_url", user)
 
     # ------------------------------------------------------------------ buttons
 

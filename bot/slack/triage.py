@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -29,7 +30,7 @@ from bot.errors import StoreError
 from bot.slack.formatting import triage_message
 from bot.tickets import Ticket, TicketStore
 
-__all__ = ["Triage"]
+__all__ = ["Triage", "build_permalink"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,9 @@ class Triage:
         channel: ``SUPPORT_CHANNEL_ID``; when None, tickets stay pending (and a warning says so).
         interval: seconds between sweeps of pending tickets.
         lease_seconds: how long one attempt may hold a ticket; longer than a post can take.
+        workspace_url: ``auth.test``'s ``url`` (``https://<workspace>.slack.com/``): permalinks
+            are built from it (Slack's documented format) instead of one
+            ``chat.getPermalink`` call per ticket; without it, chat.getPermalink is called.
     """
 
     def __init__(
@@ -53,8 +57,10 @@ class Triage:
         *,
         interval: float = 30.0,
         lease_seconds: float = 120.0,
+        workspace_url: str | None = None,
     ) -> None:
         self.client = client
+        self.workspace_url = workspace_url
         self.store = store
         self.channel = channel
         self.interval = interval
@@ -192,6 +198,10 @@ class Triage:
     def _permalink(self, ticket: Ticket) -> str | None:
         if not ticket.channel or not ticket.message_ts:
             return None
+        link = build_permalink(self.workspace_url, ticket.channel, ticket.message_ts,
+                               ticket.thread_ts)
+        if link is not None:
+            return link
         try:
             response = self.client.chat_getPermalink(
                 channel=ticket.channel, message_ts=ticket.message_ts
@@ -201,3 +211,26 @@ class Triage:
             return None
         link = response.get("permalink")
         return str(link) if link else None
+
+
+_TS = re.compile(r"^\d+\.\d+$")
+_CHANNEL = re.compile(r"^[A-Z0-9]+$")
+
+
+def build_permalink(workspace_url: str | None, channel: str, message_ts: str,
+                    thread_ts: str | None = None) -> str | None:
+    """The message's permalink in Slack's documented format, built without a Web API call:
+    ``{url}archives/{channel}/p{ts without the dot}``, plus ``?thread_ts=…&cid=…`` for a reply
+    inside a thread. None when ``workspace_url`` (``auth.test``'s ``url``) is unknown or an
+    id does not look like Slack's (then ask ``chat.getPermalink``)."""
+    if not workspace_url or not workspace_url.startswith("https://"):
+        return None
+    if not _CHANNEL.match(channel) or not _TS.match(message_ts):
+        return None
+    base = workspace_url if workspace_url.endswith("/") else workspace_url + "/"
+    link = f"{base}archives/{channel}/p{message_ts.replace('.', '')}"
+    if thread_ts and thread_ts != message_ts:
+        if not _TS.match(thread_ts):
+            return None
+        link += f"?thread_ts={thread_ts}&cid={channel}"
+    return link
