@@ -49,6 +49,9 @@ API_TIMEOUT = 15
 MAX_RETRY_AFTER = 30.0
 #: Threads running listeners after the ack: Web API calls are I/O, so many can wait at once.
 LISTENER_THREADS = 32
+#: Threads answering messages and finishing work after the ack. Bolt's listener threads only
+#: hand work over to these, so an ack never queues behind answers being written.
+BACKGROUND_THREADS = 16
 
 
 class BoundedRateLimitRetryHandler(RateLimitErrorRetryHandler):
@@ -139,6 +142,7 @@ def build_app(
     triage: Triage | None = None,
     auth_test: SlackResponse | None = None,
     lazy: bool = False,
+    background: ThreadPoolExecutor | None = None,
 ) -> App:
     """A Bolt app answering mentions, DMs, ``/faq`` and the answer buttons.
 
@@ -151,6 +155,8 @@ def build_app(
         lazy: ack in the request thread and answer in Bolt lazy listeners
             (``process_before_response=True``) instead of Bolt's default (ack first, run the
             listener on a thread pool). Both ack within milliseconds; see ``bench/``.
+        background: the pool that answers messages and finishes work after acks; the caller
+            owns it (and drains it at shutdown). Default: a new one.
     """
     from bot.slack.listeners import register
 
@@ -176,6 +182,7 @@ def build_app(
     if auth_test is not None and triage.workspace_url is None:
         url = auth_test.get("url")  # permalinks without a chat.getPermalink call per ticket
         triage.workspace_url = str(url) if url else None
-    background = ThreadPoolExecutor(8, thread_name_prefix="faqbot-background")
+    if background is None:
+        background = ThreadPoolExecutor(BACKGROUND_THREADS, thread_name_prefix="faqbot-background")
     register(app, Faqbot(settings, kb_provider, store, triage, background), lazy=lazy)
     return app

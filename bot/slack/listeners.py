@@ -59,8 +59,8 @@ def register(app: App, bot: Faqbot, *, lazy: bool = False) -> None:
         else:  # Bolt acks events itself; actions ack first thing in the handler
             matcher(handler)
 
-    listen(app.event("app_mention"), handlers.on_message)
-    listen(app.event("message"), handlers.on_message)
+    listen(app.event("app_mention"), handlers.hand_over_message)
+    listen(app.event("message"), handlers.hand_over_message)
     app.command("/faq")(handlers.on_faq_command)  # acks itself, at once (see there)
     listen(app.action(fmt.ACTION_SOLVED), handlers.on_solved)
     listen(app.action(fmt.ACTION_NOT_HELPFUL), handlers.on_not_helpful)
@@ -98,6 +98,23 @@ class Handlers:
                                                 thread_name_prefix="faqbot-question-log")
 
     # ------------------------------------------------------------------ messages
+
+    def hand_over_message(
+        self, body: dict[str, Any], context: BoltContext, client: WebClient
+    ) -> None:
+        """Bolt's listener thread only hands the message over: Bolt acks events from the same
+        thread pool, so answering here would make acks wait behind answers under load."""
+        if not events.should_answer(body.get("event") or {}, context.bot_user_id,
+                                    self.bot.settings.faq_channels):
+            return
+        self.bot.background.submit(self._on_message_logged, body, context, client)
+
+    def _on_message_logged(self, body: dict[str, Any], context: BoltContext,
+                           client: WebClient) -> None:
+        try:
+            self.on_message(body, context, client)
+        except Exception:  # a pool swallows exceptions: log them like Bolt would
+            log.exception("could not handle %s", body.get("event_id"))
 
     def on_message(self, body: dict[str, Any], context: BoltContext, client: WebClient) -> None:
         """A mention, a DM, or (``FAQ_CHANNELS``) a channel message: answer it once."""

@@ -15,6 +15,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import App
@@ -27,7 +28,7 @@ from bot.config import Settings
 from bot.errors import FaqbotError
 from bot.knowledge import KnowledgeBase, load_knowledge
 from bot.reload import KnowledgeHolder, ReloadResult
-from bot.slack.app import KnowledgeProvider, build_app, make_client
+from bot.slack.app import BACKGROUND_THREADS, KnowledgeProvider, build_app, make_client
 from bot.slack.formatting import escape
 from bot.slack.guard import RequestGuard
 from bot.slack.triage import Triage
@@ -89,6 +90,7 @@ class WorkerSetup:
         self.store: TicketStore | None = None
         self.triage: Triage | None = None
         self.holder: KnowledgeHolder | None = None
+        self.background: ThreadPoolExecutor | None = None
         self.client: WebClient | None = None
 
     def kb_provider(self) -> KnowledgeBase:
@@ -106,8 +108,10 @@ class WorkerSetup:
             on_error=self.notify_broken_knowledge,
             on_reload=lambda result: log.info("%s", result.summary),
         )
+        self.background = ThreadPoolExecutor(BACKGROUND_THREADS,
+                                             thread_name_prefix="faqbot-background")
         app = build_app(settings, self.holder, self.store, client, triage=self.triage,
-                        auth_test=self.auth_test, lazy=self.lazy)
+                        auth_test=self.auth_test, lazy=self.lazy, background=self.background)
         self.triage.start()
         self.holder.start()
         return app
@@ -140,6 +144,9 @@ class WorkerSetup:
         thread, so the exit would otherwise cut it off holding the ticket's posting lease)."""
         if self.holder is not None:
             self.holder.stop()
+        if self.background is not None:
+            # Answers and tickets handed over after their ack: finish them before exiting.
+            self.background.shutdown(wait=True)
         if self.triage is not None:
             self.triage.stop()
 
