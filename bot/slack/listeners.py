@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
@@ -40,6 +41,8 @@ QUESTION_LOG_BUDGET = 0.05
 #: Threads logging /faq questions (kept apart from the background pool, which may be busy
 #: posting to a slow Web API).
 QUESTION_LOG_THREADS = 4
+#: Messages handed over and not yet answered, at most; past it they are answered inline.
+MESSAGE_QUEUE_LIMIT = 256
 #: chat.postEphemeral errors after which the command's response_url is used instead.
 _NOT_IN_CHANNEL = frozenset({"channel_not_found", "not_in_channel", "user_not_in_channel",
                              "is_archived"})
@@ -96,6 +99,7 @@ class Handlers:
         self.bot = bot
         self._question_log = ThreadPoolExecutor(QUESTION_LOG_THREADS,
                                                 thread_name_prefix="faqbot-question-log")
+        self._queue_slots = threading.BoundedSemaphore(MESSAGE_QUEUE_LIMIT)
 
     # ------------------------------------------------------------------ messages
 
@@ -107,7 +111,18 @@ class Handlers:
         if not events.should_answer(body.get("event") or {}, context.bot_user_id,
                                     self.bot.settings.faq_channels):
             return
-        self.bot.background.submit(self._on_message_logged, body, context, client)
+        if not self._queue_slots.acquire(blocking=False):
+            # Over capacity: answer in this thread. Acks slow down (back-pressure) instead of
+            # an unbounded queue growing in memory.
+            self._on_message_logged(body, context, client)
+            return
+        try:
+            future = self.bot.background.submit(self._on_message_logged, body, context, client)
+        except RuntimeError:  # the pool is shut down (worker exiting): finish it here
+            self._queue_slots.release()
+            self._on_message_logged(body, context, client)
+            return
+        future.add_done_callback(lambda _: self._queue_slots.release())
 
     def _on_message_logged(self, body: dict[str, Any], context: BoltContext,
                            client: WebClient) -> None:
