@@ -9,6 +9,7 @@ from typing import TextIO
 from bot.errors import StoreError
 from bot.knowledge import KnowledgeBase
 from bot.service import answer_question
+from bot.smalltalk import small_talk
 
 __all__ = ["run_chat"]
 
@@ -73,6 +74,11 @@ def run_chat(
                 offered = []
                 if entry:
                     say(f"bot> *{entry.question}*\n{_render(entry.answer)}\n")
+                continue
+            chat = small_talk(question)
+            if chat is not None:  # "hi" / "thanks": no FAQ answer, no ticket
+                say("bot> You're welcome!" if chat == "thanks" else "bot> Hi! " + HELP)
+                say()
                 continue
             reply = answer_question(
                 question, kb, store, requester=requester, source="cli", channel="cli",

@@ -70,3 +70,16 @@ class TestChat:
         assert result.returncode == 0 and "FAQ-1" in result.stdout
         listed = faqbot("tickets", "list", "--json", DATABASE_URL=url)
         assert json.loads(listed.stdout.splitlines()[0])["question"] == "bake bread?"
+
+    def test_small_talk_opens_no_ticket(self, small_kb, tmp_path):
+        """'hi' and 'thanks!' get a short reply and leave the store empty."""
+        url = f"sqlite:///{tmp_path / 'chat.sqlite3'}"
+        out = io.StringIO()
+        run_chat(small_kb, database_url=url, stdin=io.StringIO("hi\nthanks, that fixed it\n"),
+                 stdout=out)
+        assert "You're welcome!" in out.getvalue() and "Hi!" in out.getvalue()
+        store = open_store(url)
+        try:
+            assert store.list() == []
+        finally:
+            store.close()

@@ -119,3 +119,15 @@ class TestRouteAndKeys:
         """A delivery is keyed by its event id and by the message (channel + ts)."""
         body = payload("event_app_mention_basic")
         assert events.dedupe_keys(body) == ["event:Ev111", "msg:C111:1595926230.009600"]
+
+
+class TestSmallTalk:
+    @pytest.mark.parametrize(("text", "kind"), [
+        ("hi", "greeting"), ("Hello team!", "greeting"), ("good morning 👋", "greeting"),
+        ("thanks, that fixed it", "thanks"), ("ok cool 👍", "thanks"), ("thank you so much", "thanks"),
+        ("how long does review take? thanks", None), ("thanks but why was my app rejected", None),
+        ("ok", "thanks"), ("", None), ("<@U1>", None), ("fixed", "thanks"),
+    ])
+    def test_small_talk(self, text, kind):
+        """Only messages made of greeting or thanks words are small talk."""
+        assert events.small_talk(text) == kind

@@ -197,6 +197,20 @@ class TestDirectMessages:
         (reply,) = slack.fake.wait_for("chat.postMessage", 1)
         assert reply.params["thread_ts"] == "1726133698.626339"
 
+    @pytest.mark.parametrize(("text", "expected"), [
+        ("thanks, that fixed it!", "You're welcome"),
+        ("hi 👋", "/faq"),
+    ])
+    def test_small_talk_gets_a_short_reply_and_no_ticket(
+        self, slack: Server, text: str, expected: str
+    ) -> None:
+        """Greetings and thanks in a DM get a short reply: no FAQ answer, no ticket."""
+        slack.event(h.direct_message(text))
+        (reply,) = slack.fake.wait_for("chat.postMessage", 1)
+        assert expected in str(reply.params)
+        slack.quiet(0.3)
+        assert [c.params["channel"] for c in slack.fake.calls("chat.postMessage")] == ["D111"]
+
 
 class TestIgnored:
     @pytest.mark.parametrize("name", [

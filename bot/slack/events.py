@@ -14,6 +14,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from bot.smalltalk import small_talk  # noqa: E402,F401 - pure; re-exported for the listeners
+
 __all__ = [
     "ANSWERABLE_SUBTYPES",
     "dedupe_keys",
@@ -140,3 +142,4 @@ def dedupe_keys(body: Mapping[str, Any]) -> list[str]:
     if event.get("channel") and event.get("ts"):
         keys.append(f"msg:{event['channel']}:{event['ts']}")
     return keys
+

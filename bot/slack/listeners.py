@@ -163,6 +163,12 @@ class Handlers:
             if kind != "channel":
                 self._post(client, channel, thread_ts, fmt.help_message(kb))
             return
+        chat = events.small_talk(question)
+        if chat is not None:  # "hi" / "thanks!": no FAQ answer, no ticket
+            if kind != "channel":
+                self._post(client, channel, thread_ts, fmt.help_message(kb) if chat == "greeting"
+                           else {"text": "You're welcome! Ask me anything else any time."})
+            return
         reply = answer_question(
             question, kb, self.bot.store,
             requester=event["user"],

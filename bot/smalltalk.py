@@ -1,0 +1,39 @@
+"""Messages that only greet or thank: not questions, so neither answered from the FAQ nor
+turned into tickets (pure)."""
+
+from __future__ import annotations
+
+from bot.normalize import words
+
+__all__ = ["small_talk"]
+
+
+# Words of a message that only greets or thanks ("hi!", "thanks, that fixed it", "ok cool 👍").
+_GREETING_WORDS = frozenset(
+    "hi hello hey heya hiya yo howdy morning afternoon evening good gm there all team folks "
+    "everyone bot faqbot".split()
+)
+_THANKS_CORE = frozenset(
+    "thanks thank thx ty tysm tyvm cheers appreciated appreciate perfect great awesome cool "
+    "nice ok okay kk k got solved fixed sorted worked works helped".split()
+)
+_THANKS_WORDS = _THANKS_CORE | frozenset(
+    "you u so very much a lot the that this it that's thats now all good super makes sense "
+    "sounds was has have just it's its yes yep yeah 👍 🙏 great".split()
+)
+
+
+def small_talk(text: str) -> str | None:
+    """``"greeting"`` or ``"thanks"`` when ``text`` only greets or thanks; else None.
+
+    Such messages are not questions: answering them from the FAQ, or opening a ticket, would
+    be noise (a DM "thanks, that fixed it" must not become a support ticket).
+    """
+    found = words(text)
+    if not found or len(found) > 8:
+        return None
+    if all(w in _GREETING_WORDS for w in found):
+        return "greeting"
+    if all(w in _THANKS_WORDS for w in found) and any(w in _THANKS_CORE for w in found):
+        return "thanks"
+    return None
