@@ -130,15 +130,22 @@ def cmd_chat(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- kb
 
 
-def cmd_kb_check(args: argparse.Namespace) -> int:
+def _load_or_report(args: argparse.Namespace, hint: str = "") -> tuple[str, KnowledgeBase | None]:
+    """The knowledge at ``kb check``/``kb lint``'s PATH; None after printing every problem."""
     path = args.path or args.knowledge or _settings().knowledge_path
     try:
-        kb = load_knowledge(path)
+        return path, load_knowledge(path)
     except KnowledgeError as exc:
         for problem in exc.problems:
             print(problem)
         n = len(exc.problems)
-        print(f"{path}: {n} problem{'s' if n != 1 else ''}", file=sys.stderr)
+        print(f"{path}: {n} problem{'s' if n != 1 else ''}{hint}", file=sys.stderr)
+        return path, None
+
+
+def cmd_kb_check(args: argparse.Namespace) -> int:
+    path, kb = _load_or_report(args)
+    if kb is None:
         return 1
     phrasings = sum(len(e.all_phrasings) for e in kb)
     print(f"{path}: ok ({len(kb)} entries, {phrasings} phrasings)")

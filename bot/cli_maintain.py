@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.cli import _add_knowledge_option, _knowledge, _settings
+from bot.cli import _add_knowledge_option, _knowledge, _load_or_report, _settings
 from bot.errors import KnowledgeError
 
 __all__ = ["cmd_kb_gaps", "cmd_kb_lint", "cmd_kb_stats", "parse_duration", "register"]
@@ -50,18 +50,10 @@ def _since(args: argparse.Namespace) -> datetime:
 
 
 def cmd_kb_lint(args: argparse.Namespace) -> int:
-    from bot.knowledge import load_knowledge
     from bot.maintain import lint
 
-    path = args.path or args.knowledge or _settings().knowledge_path
-    try:
-        kb = load_knowledge(path)
-    except KnowledgeError as exc:
-        for problem in exc.problems:
-            print(problem)
-        n = len(exc.problems)
-        print(f"{path}: {n} problem{'s' if n != 1 else ''}; fix them first (faqbot kb check)",
-              file=sys.stderr)
+    path, kb = _load_or_report(args, "; fix them first (faqbot kb check)")
+    if kb is None:
         return 1
     report = lint(kb, text=Path(path).read_text(encoding="utf-8"))
     if args.json:

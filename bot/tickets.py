@@ -106,6 +106,27 @@ class Ticket:
     details: dict[str, str] = field(default_factory=dict)  # cap-increase form answers
     history: tuple[TicketEvent, ...] = ()
 
+    @classmethod
+    def opened(cls, number: int, new: NewTicket, at: datetime) -> Ticket:
+        """The ticket ``new`` becomes when stored as ``number`` at ``at``."""
+        return cls(
+            number=number,
+            requester=new.requester,
+            question=new.question,
+            reason=new.reason,
+            status="open",
+            created_at=at,
+            updated_at=at,
+            team=new.team,
+            channel=new.channel,
+            thread_ts=new.thread_ts,
+            message_ts=new.message_ts,
+            candidates=tuple(dict(c) for c in new.candidates),
+            entry=new.entry,
+            source=new.source,
+            history=(TicketEvent("opened", new.requester, new.reason, at),),
+        )
+
     @property
     def id(self) -> str:
         return format_ticket_id(self.number)
@@ -312,23 +333,7 @@ class MemoryTicketStore:
                     self._dedupe[new.dedupe_key] = ticket.number
                 return ticket, False
             number = max(self._tickets, default=0) + 1
-            ticket = Ticket(
-                number=number,
-                requester=new.requester,
-                question=new.question,
-                reason=new.reason,
-                status="open",
-                created_at=now,
-                updated_at=now,
-                team=new.team,
-                channel=new.channel,
-                thread_ts=new.thread_ts,
-                message_ts=new.message_ts,
-                candidates=tuple(dict(c) for c in new.candidates),
-                entry=new.entry,
-                source=new.source,
-                history=(TicketEvent("opened", new.requester, new.reason, now),),
-            )
+            ticket = Ticket.opened(number, new, now)
             self._tickets[number] = ticket
             if new.dedupe_key is not None:
                 self._dedupe[new.dedupe_key] = number
@@ -1060,24 +1065,7 @@ class SqlTicketStore:
         self._insert_event(conn, number, "opened", new.requester, new.reason, now)
         # Everything is known: build the ticket rather than read it back (two fewer queries on
         # the path every unanswered question takes).
-        ticket = Ticket(
-            number=number,
-            requester=new.requester,
-            question=new.question,
-            reason=new.reason,
-            status="open",
-            created_at=now,
-            updated_at=now,
-            team=new.team,
-            channel=new.channel,
-            thread_ts=new.thread_ts,
-            message_ts=new.message_ts,
-            candidates=tuple(dict(c) for c in new.candidates),
-            entry=new.entry,
-            source=new.source,
-            history=(TicketEvent("opened", new.requester, new.reason, now),),
-        )
-        return ticket, True
+        return Ticket.opened(number, new, now), True
 
     def _open_lookup(self, conn: sa.Connection, new: NewTicket) -> tuple[int | None, int | None]:
         """One statement for what opening a ticket must know first: ``(deduped, unresolved)``,
