@@ -249,6 +249,10 @@ class TicketStore(Protocol):
     def purge_questions(self, older_than: datetime) -> int:
         """Delete logged questions from before ``older_than``; how many were deleted."""
 
+    def purge_events(self, older_than: datetime) -> int:
+        """Forget delivery keys claimed before ``older_than`` (Slack retries within the hour);
+        how many were deleted."""
+
     def close(self) -> None: ...
 
 
@@ -314,7 +318,7 @@ class MemoryTicketStore:
         self._tickets: dict[int, Ticket] = {}
         self._dedupe: dict[str, int] = {}  # ticket and follow-up dedupe keys -> ticket number
         self._leases: dict[int, tuple[str, datetime]] = {}
-        self._events: set[str] = set()
+        self._events: dict[str, datetime] = {}  # claimed key -> when
         self._questions: dict[int, dict[str, Any]] = {}
         self._next_question = 1
 
@@ -437,7 +441,8 @@ class MemoryTicketStore:
         with self._lock:
             if any(key in self._events for key in keys):
                 return False
-            self._events.update(keys)
+            now = _now()
+            self._events.update(dict.fromkeys(keys, now))
             return True
 
     # question log
@@ -489,6 +494,13 @@ class MemoryTicketStore:
             old = [i for i, q in self._questions.items() if q["at"] < _utc(older_than)]
             for qid in old:
                 del self._questions[qid]
+            return len(old)
+
+    def purge_events(self, older_than: datetime) -> int:
+        with self._lock:
+            old = [key for key, at in self._events.items() if at < _utc(older_than)]
+            for key in old:
+                del self._events[key]
             return len(old)
 
     def close(self) -> None:
@@ -958,6 +970,11 @@ class SqlTicketStore:
     def purge_questions(self, older_than: datetime) -> int:
         with self._tx(write=True) as conn:
             return conn.execute(sa.delete(_questions).where(_questions.c.at < older_than)).rowcount
+
+    def purge_events(self, older_than: datetime) -> int:
+        query = sa.delete(_processed_events).where(_processed_events.c.at < older_than)
+        with self._tx(write=True) as conn:
+            return conn.execute(query).rowcount
 
     def close(self) -> None:
         self._engine.dispose()

@@ -86,3 +86,22 @@ class TestLiveReload:
         else:
             pytest.fail("the fixed file was not served")
         assert "several days" in ask(base, fake, h.ANSWERABLE)
+
+
+class TestDeliveryKeyRetention:
+    def test_worker_start_forgets_week_old_delivery_keys(self, small_kb):
+        """At worker start, delivery keys older than a week are purged; recent ones stay."""
+        from datetime import UTC, datetime, timedelta
+
+        from bot.config import Settings
+        from bot.slack.server import DELIVERY_KEYS_KEPT_DAYS, WorkerSetup
+        from bot.tickets import MemoryTicketStore
+
+        setup = WorkerSetup(Settings(), small_kb, None)
+        store = MemoryTicketStore()
+        store.claim_events(["event:Old", "event:New"])
+        store._events["event:Old"] = datetime.now(UTC) - timedelta(days=DELIVERY_KEYS_KEPT_DAYS + 1)
+        setup.store = store
+        setup._forget_old_deliveries()
+        assert store.claim_event("event:Old") is True
+        assert store.claim_event("event:New") is False

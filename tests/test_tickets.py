@@ -709,3 +709,18 @@ class TestOpenedTicketIsWhatIsStored:
             dedupe_key="Ev9"))
         assert created
         assert store.get(made.number) == made
+
+
+class TestPurgeEvents:
+    """Old delivery keys are forgotten; recent ones still deduplicate."""
+
+    def test_purge_events(self, store) -> None:
+        """Keys claimed before the cut-off are deleted and can be claimed again; newer ones stay."""
+        from datetime import UTC, datetime, timedelta
+
+        assert store.claim_events(["event:Old1", "msg:C1:1.0"])
+        deleted = store.purge_events(datetime.now(UTC) + timedelta(seconds=1))
+        assert deleted == 2
+        assert store.claim_event("event:Old1") is True  # forgotten: claimable again
+        assert store.purge_events(datetime.now(UTC) - timedelta(days=1)) == 0
+        assert store.claim_event("event:Old1") is False  # recent: still deduplicated

@@ -16,6 +16,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_bolt import App
@@ -25,7 +26,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
 from bot.config import Settings
-from bot.errors import FaqbotError
+from bot.errors import FaqbotError, StoreError
 from bot.knowledge import KnowledgeBase, load_knowledge
 from bot.reload import KnowledgeHolder, ReloadResult
 from bot.slack.app import BACKGROUND_THREADS, KnowledgeProvider, build_app, make_client
@@ -35,6 +36,9 @@ from bot.slack.triage import Triage
 from bot.tickets import TicketStore, open_store
 
 __all__ = ["GunicornServer", "HealthzWrapper", "WorkerSetup", "run"]
+
+#: Days a processed delivery's key is kept for deduplication (Slack retries within the hour).
+DELIVERY_KEYS_KEPT_DAYS = 7
 
 log = logging.getLogger("faqbot")
 
@@ -100,6 +104,7 @@ class WorkerSetup:
         settings = self.settings
         client = self.client = make_client(settings)
         self.store = open_store(settings.database_url)
+        self._forget_old_deliveries()
         self.triage = Triage(client, self.store, settings.support_channel_id)
         # Live reload: every worker polls the file; a broken version keeps the last good
         # knowledge in service and is announced once (see notify_broken_knowledge).
@@ -115,6 +120,19 @@ class WorkerSetup:
         self.triage.start()
         self.holder.start()
         return app
+
+    def _forget_old_deliveries(self) -> None:
+        """Delivery keys only matter while Slack may retry (within the hour): keep a week."""
+        assert self.store is not None
+        try:
+            cutoff = datetime.now(UTC) - timedelta(days=DELIVERY_KEYS_KEPT_DAYS)
+            deleted = self.store.purge_events(cutoff)
+        except StoreError:
+            log.exception("could not purge old delivery keys; will try at the next start")
+            return
+        if deleted:
+            log.info("forgot %d delivery keys older than %d days", deleted,
+                     DELIVERY_KEYS_KEPT_DAYS)
 
     def notify_broken_knowledge(self, result: ReloadResult) -> None:
         """Post one notice per broken version to the triage channel, whichever worker (or
