@@ -177,7 +177,7 @@ class SwitchableStore:
         return getattr(self.current, name)
 
 
-class Bot:
+class Bot(h.SignedRequests):
     """faqbot in this process, as ``faqbot run`` builds it (the real Bolt app behind the real
     WSGI wrapper and guard), served on 127.0.0.1 against :class:`RecordingFake`.
 
@@ -231,18 +231,6 @@ class Bot:
         self._httpd.server_close()
         self.fake.stop()
         self.raw_store.close()
-
-    def event(self, body: dict[str, Any], **kwargs: Any) -> h.Response:
-        raw, headers = h.event_request(body)
-        return h.post(self.url, raw, headers, **kwargs)
-
-    def command(self, fields: dict[str, str]) -> h.Response:
-        raw, headers = h.command_request(fields)
-        return h.post(self.url, raw, headers)
-
-    def action(self, body: dict[str, Any]) -> h.Response:
-        raw, headers = h.action_request(body)
-        return h.post(self.url, raw, headers)
 
     def replies(self, channel: str = "C111") -> list[Call]:
         return self.fake.delivered("chat.postMessage", channel)

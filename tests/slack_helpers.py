@@ -260,3 +260,21 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(5)
+
+
+class SignedRequests:
+    """Send signed events, commands and interactivity to ``self.url`` (an in-process app)."""
+
+    url: str
+
+    def event(self, body: dict[str, Any], **kwargs: Any) -> Response:
+        raw, headers = event_request(body)
+        return post(self.url, raw, headers, **kwargs)
+
+    def command(self, fields: dict[str, str]) -> Response:
+        raw, headers = command_request(fields)
+        return post(self.url, raw, headers)
+
+    def action(self, body: dict[str, Any]) -> Response:
+        raw, headers = action_request(body)
+        return post(self.url, raw, headers)

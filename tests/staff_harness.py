@@ -56,7 +56,7 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-class StaffServer:
+class StaffServer(h.SignedRequests):
     """faqbot served in process; :meth:`close` stops it."""
 
     def __init__(self, tmp: Path, *, lazy: bool = False, holder: bool = True) -> None:
@@ -93,18 +93,6 @@ class StaffServer:
         self.store.close()
 
     # ------------------------------------------------------------------ requests
-
-    def event(self, body: dict[str, Any], **kwargs: Any) -> h.Response:
-        raw, headers = h.event_request(body)
-        return h.post(self.url, raw, headers, **kwargs)
-
-    def command(self, fields: dict[str, str]) -> h.Response:
-        raw, headers = h.command_request(fields)
-        return h.post(self.url, raw, headers)
-
-    def action(self, body: dict[str, Any]) -> h.Response:
-        raw, headers = h.action_request(body)
-        return h.post(self.url, raw, headers)
 
     # ------------------------------------------------------------------ inspection
 
