@@ -125,6 +125,9 @@ class KnowledgeHolder:
         interval: seconds between checks of the polling thread (:meth:`start`).
         kb: knowledge already loaded from ``path`` (default: load it now; a broken file raises
             :class:`~bot.errors.KnowledgeError`, since there is nothing to serve yet).
+        digest: with ``kb``, the :attr:`digest` of the bytes it was loaded from. When the file
+            no longer has those bytes (or ``digest`` is None) it is checked at once, so knowledge
+            handed to a process started after an edit is never served as if it were current.
         settle: seconds to wait before re-reading a file that was modified a moment ago.
         confirm: seconds to wait before reading a broken file again, to tell a write in
             progress from a broken version (only broken versions are reported).
@@ -138,6 +141,7 @@ class KnowledgeHolder:
         on_reload: Callback | None = None,
         interval: float = 2.0,
         kb: KnowledgeBase | None = None,
+        digest: str | None = None,
         settle: float = 0.05,
         confirm: float = 0.2,
     ) -> None:
@@ -159,10 +163,14 @@ class KnowledgeHolder:
         if kb is None:
             if data is None:
                 raise KnowledgeError.single(self.path, 0, "cannot read the file")
-            kb = self._parse(data)
+            kb, digest = self._parse(data), seen.digest
         self._current = kb
-        self._digest = seen.digest  # of the version in service
+        self._digest = digest  # of the version in service (None: not known)
         self._seen = seen  # the version last read (in service, or broken)
+        if digest != seen.digest:
+            # The file changed after ``kb`` was loaded from it (a worker forked, or restarted,
+            # after an edit): serve the file as it is now, or report it if it is broken.
+            self._check(force=True)
 
     # ------------------------------------------------------------------ serving
 
@@ -174,6 +182,11 @@ class KnowledgeHolder:
     def __call__(self) -> KnowledgeBase:
         """The holder is a knowledge provider: ``holder()`` is ``holder.current``."""
         return self._current
+
+    @property
+    def digest(self) -> str | None:
+        """BLAKE2b of the file version in service (None when not known)."""
+        return self._digest
 
     @property
     def last_failure(self) -> ReloadResult | None:

@@ -89,6 +89,34 @@ class TestKnowledgeHolder:
             KnowledgeHolder(path)
         assert any("answr" in str(p) for p in info.value.problems)
 
+    def test_knowledge_loaded_before_an_edit_is_not_served_as_current(self, kb_file):
+        """A worker handed knowledge loaded before an edit (forked or restarted after it)
+        serves the file as it is now; handed the current version, it does not parse again."""
+        first = KnowledgeHolder(kb_file)
+        same = KnowledgeHolder(kb_file, kb=first.current, digest=first.digest)
+        assert same.current is first.current and same.digest == first.digest
+
+        write_atomically(kb_file, BASE.format(title="v2") + NEW_ENTRY)
+        reloaded = Recorder()
+        late = KnowledgeHolder(kb_file, kb=first.current, digest=first.digest,
+                               on_reload=reloaded)
+        assert late.current.title == "v2" and late.digest != first.digest
+        assert [r.status for r in reloaded.results] == ["reloaded"]
+        assert late.check().status == "unchanged"
+
+    def test_knowledge_loaded_before_a_broken_edit_stays_and_is_reported(self, kb_file):
+        """Handed good knowledge while the file is now broken: it serves what it was handed and
+        reports the broken version (the worker's notice), as a poll would."""
+        first = KnowledgeHolder(kb_file)
+        write_atomically(kb_file, BROKEN)
+        errors = Recorder()
+        late = KnowledgeHolder(kb_file, kb=first.current, digest=first.digest,
+                               on_error=errors, confirm=0.0)
+        assert late.current is first.current and late.digest == first.digest
+        assert len(errors.results) == 1 and errors.results[0].first_report
+        assert late.last_failure is not None
+        assert late.check().status == "failed" and len(errors.results) == 1
+
     def test_edit_is_answered_after_a_check(self, kb_file):
         """A new entry written to the file is answered once a check has run."""
         reloaded = Recorder()

@@ -27,7 +27,7 @@ from slack_sdk.web import SlackResponse
 
 from bot.config import Settings
 from bot.errors import FaqbotError, StoreError
-from bot.knowledge import KnowledgeBase, load_knowledge
+from bot.knowledge import KnowledgeBase
 from bot.reload import KnowledgeHolder, ReloadResult
 from bot.slack.app import BACKGROUND_THREADS, KnowledgeProvider, build_app, make_client
 from bot.slack.formatting import escape
@@ -86,9 +86,10 @@ class WorkerSetup:
     connections, the Bolt app with its thread pools, and the triage retry thread."""
 
     def __init__(self, settings: Settings, kb: KnowledgeBase, auth_test: SlackResponse | None,
-                 *, lazy: bool = DEFAULT_LAZY) -> None:
+                 *, lazy: bool = DEFAULT_LAZY, kb_digest: str | None = None) -> None:
         self.settings = settings
         self.kb = kb
+        self.kb_digest = kb_digest  # of the file bytes ``kb`` was loaded from
         self.auth_test = auth_test
         self.lazy = lazy
         self.store: TicketStore | None = None
@@ -109,7 +110,8 @@ class WorkerSetup:
         # Live reload: every worker polls the file; a broken version keeps the last good
         # knowledge in service and is announced once (see notify_broken_knowledge).
         self.holder = KnowledgeHolder(
-            settings.knowledge_path, kb=self.kb, interval=settings.reload_interval,
+            settings.knowledge_path, kb=self.kb, digest=self.kb_digest,
+            interval=settings.reload_interval,
             on_error=self.notify_broken_knowledge,
             on_reload=lambda result: log.info("%s", result.summary),
         )
@@ -254,7 +256,8 @@ def run(settings: Settings, *, lazy: bool = DEFAULT_LAZY, workers: int = DEFAULT
     """
     settings.require_for_run()
     _configure_logging(settings.log_level)
-    kb = load_knowledge(settings.knowledge_path)
+    loaded = KnowledgeHolder(settings.knowledge_path)  # raises KnowledgeError when broken
+    kb = loaded.current
     log.info("loaded %d knowledge entries from %s", len(kb), settings.knowledge_path)
     open_store(settings.database_url).close()  # fail fast; each worker opens its own
     try:
@@ -268,7 +271,9 @@ def run(settings: Settings, *, lazy: bool = DEFAULT_LAZY, workers: int = DEFAULT
         raise FaqbotError(f"cannot reach the Slack Web API: {exc}") from None
     if not settings.support_channel_id:
         log.warning("SUPPORT_CHANNEL_ID is not set: tickets are stored but not posted")
-    setup = WorkerSetup(settings, kb, auth_test, lazy=lazy)
+    # Workers start with this knowledge; one forked (or restarted) after an edit sees that the
+    # file's digest differs and loads the file as it is then.
+    setup = WorkerSetup(settings, kb, auth_test, lazy=lazy, kb_digest=loaded.digest)
 
     if settings.socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
