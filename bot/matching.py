@@ -166,6 +166,17 @@ EVERYDAY_WORDS = frozenset(
 
 _STEMMER = snowballstemmer.stemmer("english")
 _SENTENCE = re.compile(r"(?<=[.?!])\s+|\n+")
+# Salutations and sign-offs at either end of a (normalised) message carry no topic, even when
+# the knowledge happens to use their words ("a good description", "the TikTok team").
+_SALUTATION = (
+    r"(?:good (?:morning|afternoon|evening|day)|morning|afternoon|evening|gm|hi|hello|hey|heya"
+    r"|hiya|howdy|greetings|dear)(?: (?:team|all|everyone|folks|guys|there|people|yall|support))?"
+)
+_SIGN_OFF = (
+    r"(?:thanks|thank you|thx|ty|cheers|regards|best regards|kind regards|many thanks"
+    r"|thanks in advance|tia)(?: (?:team|all|everyone|folks|guys|a lot|so much|again))?"
+)
+_GREETING_EDGES = re.compile(rf"^(?:{_SALUTATION} )*{_SALUTATION}\b|\b{_SIGN_OFF}$")
 _MAX_TERMS = 60  # a question longer than this is reduced to its sentences
 
 
@@ -613,10 +624,10 @@ def _unknown_mass(n_unknown: int) -> float:
 def _readings(question: str) -> list[str]:
     """The whole message, and for long ones also each sentence (the question is often one)."""
     cleaned = strip_slack_markup(question[:MAX_INPUT_CHARS])
-    whole = normalize(cleaned)
+    whole = _GREETING_EDGES.sub("", normalize(cleaned)).strip()
     readings = [whole]
     if len(whole.split()) > 12:
-        sentences = [normalize(s) for s in _SENTENCE.split(cleaned)]
+        sentences = [_GREETING_EDGES.sub("", normalize(s)).strip() for s in _SENTENCE.split(cleaned)]
         sentences = [s for s in sentences if len(s.split()) >= 2]
         if len(sentences) > 1:
             asks = [s for s, raw in zip(sentences, _SENTENCE.split(cleaned), strict=False)

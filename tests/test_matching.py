@@ -56,6 +56,21 @@ class TestBundledDecisions:
         d = decide(question, bundled_kb)
         assert (d.action, d.reason) == ("ticket", "no_match")
 
+    @pytest.mark.parametrize("greeting", ["good morning team ☀️", "hi all", "hey team!",
+                                          "thanks team", "good afternoon everyone"])
+    def test_greetings_alone_are_not_answered(self, bundled_kb, greeting):
+        """Salutations carry no topic, even when the knowledge uses their words ("team")."""
+        d = decide(greeting, bundled_kb)
+        assert (d.action, d.reason) == ("ticket", "no_match"), d
+
+    def test_greetings_around_a_question_do_not_change_it(self, bundled_kb):
+        """A question wrapped in a greeting and a sign-off is decided as the bare question."""
+        bare = decide("how long does the app review take?", bundled_kb)
+        wrapped = decide("Good morning team! how long does the app review take? thanks a lot",
+                         bundled_kb)
+        assert (wrapped.action, wrapped.entry) == (bare.action, bare.entry)
+        assert abs(wrapped.score - bare.score) < 1e-9
+
     def test_asking_for_a_person_is_a_requested_ticket(self, bundled_kb):
         """An explicit ask for a human becomes a ticket with reason requested."""
         d = decide("can I talk to a human please", bundled_kb)
