@@ -154,3 +154,35 @@ class TestLeakGuard:
                     # name only our phrasing: the dev questions stay unseen by whoever reads this
                     too_close.append(f"{entry.id}: {phrasing!r}")
         assert not too_close, "phrasings too close to dev questions: " + "; ".join(too_close)
+
+
+# The figures reported in docs/quality.md (round 4), as floors and ceilings: a change to the
+# matcher or the knowledge that loses any of them fails here. Rates are percentages; each part
+# is checked on its own (part 1 tuned on, part 2 held out).
+DEV_FLOORS = {
+    (1, 120): {"in_scope_right": 91.6, "oos_not_answered": 96.4, "wrong": 1.7,
+               "cap_ticket": 100.0, "clarify_hit": 90.0},
+    (121, 301): {"in_scope_right": 72.2, "oos_not_answered": 93.3, "wrong": 1.7,
+                 "cap_ticket": 100.0, "clarify_hit": 90.0},
+}
+
+
+class TestDevAccuracy:
+    @pytest.mark.parametrize("part", sorted(DEV_FLOORS), ids=lambda p: f"{p[0]}-{p[1]}")
+    def test_dev_figures_do_not_regress(self, kb: KnowledgeBase, part: tuple[int, int]) -> None:
+        """Each part of the dev set keeps the figures docs/quality.md reports."""
+        from bot.evaluation import evaluate, parse_cases
+
+        path = _eval_file("dev.yaml")
+        cases = parse_cases(path.read_text(encoding="utf-8"), str(path))
+        figures = evaluate(cases[part[0] - 1 : part[1]], kb).figures()
+        floors = DEV_FLOORS[part]
+        worse = {}
+        for name, limit in floors.items():
+            value = figures[name]
+            if value is None:
+                continue  # e.g. no clarification asked on this part
+            ok = value <= limit + 0.05 if name == "wrong" else value >= limit - 0.05
+            if not ok:
+                worse[name] = (round(value, 4), limit)
+        assert not worse, f"dev questions {part[0]}-{part[1]}: {worse}"
