@@ -6,9 +6,15 @@ Usage::
     faqbot tickets list --json | jq .id
     faqbot tickets show FAQ-3
     faqbot tickets resolve FAQ-3
+    faqbot tickets resolve FAQ-3 --no-slack
 
 Each handler takes the parsed ``args`` and returns an exit code: 0, or 1 with ``error: …`` on
 stderr when the store fails or the ticket does not exist.
+
+``resolve`` also does in Slack what the triage message's *Resolve* button does, when
+``SLACK_BOT_TOKEN`` is set (and ``--no-slack`` is not given): the triage message is updated in
+place and the requester is told in their thread. A Slack failure is a ``warning: …`` line on
+stderr; the ticket stays resolved and the exit code stays 0.
 """
 
 from __future__ import annotations
@@ -36,6 +42,9 @@ from bot.tickets import (
 __all__ = ["cmd_list", "cmd_resolve", "cmd_show", "register"]
 
 _QUESTION_WIDTH = 60
+#: The actor of ``tickets resolve`` (``bot.slack.staff_blocks.CLI_ACTOR``: "resolved by support").
+CLI_ACTOR = "cli"
+_STATUS_WORDS = {"open": "open", "in_progress": "in progress"}
 
 
 def register(subparsers: Any) -> None:
@@ -57,8 +66,14 @@ def register(subparsers: Any) -> None:
     _add_database_option(show)
     show.set_defaults(func=cmd_show)
 
-    resolve = sub.add_parser("resolve", help="mark a ticket resolved")
+    resolve = sub.add_parser(
+        "resolve", help="mark a ticket resolved (and, with SLACK_BOT_TOKEN, say so in Slack)",
+        description="Mark a ticket resolved (actor: cli). With SLACK_BOT_TOKEN set, also update "
+                    "its triage message in Slack and tell the requester in their thread, as the "
+                    "Resolve button does.")
     resolve.add_argument("id", help="the ticket's id: FAQ-12 (or 12)")
+    resolve.add_argument("--no-slack", action="store_true",
+                         help="only change the store; leave Slack alone")
     _add_database_option(resolve)
     resolve.set_defaults(func=cmd_resolve)
 
@@ -93,20 +108,82 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_resolve(args: argparse.Namespace) -> int:
-    """Set a ticket's status to resolved (actor ``cli``) and print the outcome."""
+    """Set a ticket's status to resolved (actor ``cli``), update Slack, print the outcome:
+    ``FAQ-3 resolved (was open); triage message updated; requester notified``."""
     def run(store: TicketStore) -> int:
         number = _number(args.id)
+        # Settings first: a malformed variable fails before anything changes.
+        settings = None if args.no_slack else Settings.from_env()
         before = store.get(number)
         if before is None:
             raise UnknownTicketError(number)
         if before.status == "resolved":
             print(f"{before.id} was already resolved")
             return 0
-        ticket = store.set_status(number, "resolved", actor="cli")
-        print(f"{ticket.id} resolved (was {before.status})")
-        return 0
+        ticket = store.set_status(number, "resolved", actor=CLI_ACTOR)
+        done, notes = _resolve_in_slack(settings, ticket, before.status) if settings else ([], [])
+        print("; ".join([f"{ticket.id} resolved (was {before.status})", *done]))
+        for note in notes:
+            print(note, file=sys.stderr)
+        return 0  # the ticket is resolved: a Slack failure is a warning, not a failure
 
     return _with_store(args, run)
+
+
+def _resolve_in_slack(settings: Settings, ticket: Ticket, was: str
+                      ) -> tuple[list[str], list[str]]:
+    """What the *Resolve* button does besides the store: update the triage message and tell
+    the requester. ``(done, notes)``: phrases for the outcome line, and lines for stderr
+    (``warning: …`` for each failed call); never raises."""
+    # Imported here: the other tickets commands never load the Slack packages.
+    from bot.slack import staff
+    from bot.slack import staff_blocks as sb
+    from bot.slack.app import make_client
+
+    triage = bool(ticket.triage_channel and ticket.triage_ts)
+    requester = staff.has_requester_thread(ticket)
+    if not (triage or requester):
+        return [], []  # never posted, no Slack requester: nothing in Slack shows it
+    token = settings.slack_bot_token
+    if not token:
+        return [], [f"note: SLACK_BOT_TOKEN is not set, so Slack still shows {ticket.id} "
+                    f"{_STATUS_WORDS.get(was, was)} (see faqbot tickets resolve --help)"]
+    client = make_client(settings)
+    done: list[str] = []
+    warnings: list[str] = []
+    if triage:
+        try:
+            permalink = staff.fetch_permalink(client, ticket)
+        except Exception:  # the update still goes ahead, as the button's does
+            permalink = None
+        try:
+            staff.update_triage(client, ticket, permalink, kb=None)
+            done.append("triage message updated")
+        except Exception as exc:
+            warnings.append(
+                f"warning: {ticket.id}: could not update its triage message in Slack "
+                f"({_why(exc, token)}); it still shows the ticket {_STATUS_WORDS.get(was, was)}")
+    if requester:
+        try:
+            staff.notify_requester(client, ticket, sb.resolved_notice(ticket, sb.CLI_ACTOR))
+            done.append("requester notified")
+        except Exception as exc:
+            warnings.append(f"warning: {ticket.id}: could not tell the requester in Slack "
+                            f"({_why(exc, token)})")
+    return done, warnings
+
+
+def _why(exc: Exception, token: str) -> str:
+    """A short reason for a failed Web API call: Slack's error code, or the network error
+    (never the token, whatever the exception's text holds)."""
+    from slack_sdk.errors import SlackApiError
+
+    if isinstance(exc, SlackApiError):
+        reason = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
+    else:
+        reason = str(getattr(exc, "reason", None) or exc or type(exc).__name__)
+    reason = _one_line(reason, 120)
+    return reason.replace(token, "***") if token else reason
 
 
 # formatting

@@ -41,7 +41,16 @@ from bot.slack.app import Faqbot
 from bot.slack.home import Home, is_home_opened
 from bot.tickets import Ticket, UnknownTicketError, format_ticket_id
 
-__all__ = ["StaffDirectory", "StaffHandlers", "draft_faq", "register_staff"]
+__all__ = [
+    "StaffDirectory",
+    "StaffHandlers",
+    "draft_faq",
+    "fetch_permalink",
+    "has_requester_thread",
+    "notify_requester",
+    "register_staff",
+    "update_triage",
+]
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +169,48 @@ def draft_faq(kb: KnowledgeBase, question: str, *, staff_reply: str | None,
         if isinstance(value, str):
             return value
     return str(result)
+
+
+# ---------------------------------------------------------------------------- Slack side of a ticket
+# Shared by the buttons below and ``faqbot tickets resolve`` (bot.cli_tickets). They raise what the
+# Web API call raises: each caller decides how to report a failure.
+
+
+def fetch_permalink(client: WebClient, ticket: Ticket) -> str | None:
+    """The permalink of the requester's message (``chat.getPermalink``); None without one."""
+    if not ticket.channel or not ticket.message_ts:
+        return None
+    response = client.chat_getPermalink(channel=ticket.channel, message_ts=ticket.message_ts)
+    return response.get("permalink")
+
+
+def update_triage(client: WebClient, ticket: Ticket, permalink: str | None,
+                  kb: KnowledgeBase | None, *, channel: str | None = None,
+                  ts: str | None = None) -> bool:
+    """Update the triage message in place (``chat.update``) to show ``ticket`` as it is now
+    (:func:`bot.slack.staff_blocks.triage_post`). ``channel``/``ts`` default to the ticket's
+    ``triage_channel``/``triage_ts``; False, and no call, when there is no triage message."""
+    channel = channel or ticket.triage_channel
+    ts = ts or ticket.triage_ts
+    if not channel or not ts:
+        return False
+    message = sb.triage_post(ticket, permalink, kb)
+    client.chat_update(channel=channel, ts=ts, text=message["text"], blocks=message["blocks"])
+    return True
+
+
+def has_requester_thread(ticket: Ticket) -> bool:
+    """The ticket came from Slack, so there is a requester's thread to tell (not faqbot chat)."""
+    return ticket.source == "slack" and bool(ticket.channel)
+
+
+def notify_requester(client: WebClient, ticket: Ticket, message: dict[str, Any]) -> bool:
+    """Post ``message`` in the requester's thread; False, and no call, when there is none."""
+    if not has_requester_thread(ticket):
+        return False
+    client.chat_postMessage(channel=ticket.channel, thread_ts=ticket.thread_ts,
+                            unfurl_links=False, unfurl_media=False, **message)
+    return True
 
 
 # ---------------------------------------------------------------------------- handlers
@@ -531,8 +582,13 @@ class StaffHandlers:
         channel, ts = self._triage_target(body, ticket)
         if not channel or not ts:
             return  # not posted yet: Triage posts it as it is then
-        message = sb.triage_post(ticket, self._permalink(ticket), self.bot.kb)
-        self._update(channel, ts, message["text"], message["blocks"])
+        permalink = self._permalink(ticket)
+        try:
+            update_triage(self.client, ticket, permalink, self.bot.kb, channel=channel, ts=ts)
+        except SlackApiError as exc:
+            log.warning("could not update %s in %s: %s", ts, channel, exc.response.get("error"))
+        except Exception:
+            log.exception("could not update %s in %s", ts, channel)
 
     def _permalink(self, ticket: Ticket) -> str | None:
         if ticket.number in self._permalinks:
@@ -540,9 +596,7 @@ class StaffHandlers:
         link = None
         if ticket.channel and ticket.message_ts:
             try:
-                response = self.client.chat_getPermalink(channel=ticket.channel,
-                                                         message_ts=ticket.message_ts)
-                link = response.get("permalink")
+                link = fetch_permalink(self.client, ticket)
             except Exception:
                 log.warning("no permalink for %s", ticket.id, exc_info=True)
                 return None
@@ -550,9 +604,10 @@ class StaffHandlers:
         return link
 
     def _to_requester(self, ticket: Ticket, message: dict[str, Any]) -> None:
-        if ticket.source != "slack" or not ticket.channel:
-            return  # e.g. opened from faqbot chat: nobody to tell in Slack
-        self._post(ticket.channel, ticket.thread_ts, message)
+        try:
+            notify_requester(self.client, ticket, message)  # nobody to tell for faqbot chat
+        except Exception:
+            log.exception("could not post to %s", ticket.channel)
 
     def _tell(self, body: dict[str, Any], message: dict[str, Any] | str) -> None:
         """An ephemeral reply to the request's user where they clicked (a DM from the App Home)."""

@@ -28,6 +28,7 @@ __all__ = [
     "ACTION_REOPEN",
     "ACTION_RESOLVE",
     "ACTION_TAKE",
+    "CLI_ACTOR",
     "DETAIL_LABELS",
     "INTERNAL_PREFIX",
     "REQUESTER_ACTIONS",
@@ -95,6 +96,8 @@ MAX_OPTION_TEXT = 75
 MAX_OPTION_VALUE = 150
 MAX_HOME_TICKETS = 20
 _USER_ID_RE = re.compile(r"^[UW][A-Z0-9]{2,}$")
+#: The actor ``faqbot tickets resolve`` records: support staff at the command line.
+CLI_ACTOR = "cli"
 
 
 # ---------------------------------------------------------------------------- small pieces
@@ -169,7 +172,9 @@ def status_line(ticket: Ticket) -> str:
     line = f"*{label}*"
     if ticket.status == "resolved":
         resolver = _last_actor(ticket, "resolved")
-        if resolver:
+        if resolver == CLI_ACTOR:
+            line += " by support (command line)"
+        elif resolver:
             line += f" by {_person(resolver)}"
         answered = _last_event_text(ticket, "answered")
         if answered:
@@ -323,9 +328,15 @@ def taken_notice(ticket: Ticket, staff: str) -> Message:
     return {"text": text, "blocks": [_section(text)]}
 
 
-def resolved_notice(ticket: Ticket, staff: str) -> Message:
-    text = (f"{_person(staff)} resolved *{ticket.id}*. If you still need help, reply in this "
-            "thread.")
+def resolved_notice(ticket: Ticket, staff: str | None = None) -> Message:
+    """Tells the requester their ticket is resolved: by ``staff`` (a Slack user, mentioned), or,
+    when None or :data:`CLI_ACTOR` (``faqbot tickets resolve``), "by support", nobody named."""
+    if staff and staff != CLI_ACTOR:
+        text = (f"{_person(staff)} resolved *{ticket.id}*. If you still need help, reply in "
+                "this thread.")
+    else:
+        text = (f"*{ticket.id}* was resolved by support. If you still need help, reply in "
+                "this thread.")
     return {"text": text, "blocks": [_section(text)]}
 
 
