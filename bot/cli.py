@@ -85,6 +85,10 @@ def _print_decision(decision, *, explain: bool, batch: bool) -> None:
         print(f"  typos:     {fixed or '-'}")
         print(f"  ignored:   {', '.join(ex.get('common', [])) or '-'} (everyday words)")
         print(f"  unknown:   {', '.join(ex.get('unknown', [])) or '-'} (count against a match)")
+        if "confidence" in ex:
+            which = "an unfamiliar word: answer" if ex.get("unknown") else "all words known: familiar"
+            print(f"  confidence {ex['confidence']} (top score × √share, share {ex['share']}); "
+                  f"answers at ≥ {ex['answer_at']:g} ({which})")
         for row in ex.get("ranked", []):
             print(
                 f"  {row['score']:5.1f} {row['entry']:<18} entry-coverage {row['entry_coverage']}"
@@ -201,8 +205,30 @@ _FIGURES = (
 )
 
 
+def _print_sweep(parts: list[tuple[str, list]], kb: KnowledgeBase, moving: str,
+                 variants: list) -> None:
+    """One sweep table: a row per thresholds variant, figures per part of the cases."""
+    from bot.evaluation import sweep
+
+    print(f"moving `{moving}`:")
+    print(f"{'answer':>6} {'famil.':>6} {'clarify':>7} | " + " | ".join(
+        f"{label}: right  clar  tick  wrong  oos-ok" for label, _ in parts))
+    results = [sweep(subset, kb, variants) for _, subset in parts]
+    for i, th in enumerate(variants):
+        cells = []
+        for rows in results:
+            f = rows[i][1]
+            cells.append(
+                f"{' ' * len(parts[0][0])}  {_fmt(f['in_scope_right']):>6} "
+                f"{_fmt(f['in_scope_clarify']):>5} {_fmt(f['in_scope_ticket']):>5} "
+                f"{_fmt(f['wrong']):>5} {_fmt(f['oos_not_answered']):>6}"
+            )
+        print(f"{th.answer:6.1f} {th.answer_familiar:6.1f} {th.clarify:7.1f} | "
+              + " | ".join(cells))
+
+
 def cmd_kb_eval(args: argparse.Namespace) -> int:
-    from bot.evaluation import evaluate, parse_cases, sweep
+    from bot.evaluation import answer_steps, evaluate, familiar_steps, parse_cases
 
     kb = _knowledge(args)
     cases = parse_cases(Path(args.cases).read_text(encoding="utf-8"), args.cases)
@@ -217,22 +243,10 @@ def cmd_kb_eval(args: argparse.Namespace) -> int:
         parts = [(f"1-{len(cases)}", cases)]
 
     if args.sweep:
-        print(f"{'answer':>6} {'clarify':>7} | " + " | ".join(
-            f"{label}: right  clar  tick  wrong  oos-ok" for label, _ in parts))
-        steps = [kb.thresholds.answer + d for d in range(-20, 21, 4)]
-        results = [sweep(subset, kb, steps, kb.thresholds.answer - kb.thresholds.clarify)
-                   for _, subset in parts]
-        for i, answer in enumerate(steps):
-            cells = []
-            for rows in results:
-                f = rows[i][1]
-                cells.append(
-                    f"{' ' * len(parts[0][0])}  {_fmt(f['in_scope_right']):>6} "
-                    f"{_fmt(f['in_scope_clarify']):>5} {_fmt(f['in_scope_ticket']):>5} "
-                    f"{_fmt(f['wrong']):>5} {_fmt(f['oos_not_answered']):>6}"
-                )
-            gap = kb.thresholds.answer - kb.thresholds.clarify
-            print(f"{answer:6.1f} {max(0, answer - gap):7.1f} | " + " | ".join(cells))
+        th = kb.thresholds
+        _print_sweep(parts, kb, "answer", answer_steps(th, range(-20, 21, 4)))
+        print()
+        _print_sweep(parts, kb, "familiar", familiar_steps(th, range(-12, 13, 2)))
         return 0
 
     reports = [(label, evaluate(subset, kb)) for label, subset in parts]

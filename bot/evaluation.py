@@ -139,16 +139,28 @@ def evaluate(cases: Iterable[Case], kb: KnowledgeBase) -> EvalReport:
 
 
 def sweep(
-    cases: Sequence[Case], kb: KnowledgeBase, answers: Iterable[float], clarify_gap: float
-) -> list[tuple[float, dict]]:
-    """Figures for each answer threshold (clarify = answer - ``clarify_gap``)."""
-    rows = []
-    for answer in answers:
-        th = replace(
-            kb.thresholds, answer=float(answer), clarify=max(0.0, float(answer) - clarify_gap)
-        )
-        rows.append((answer, evaluate(cases, _with_thresholds(kb, th)).figures()))
-    return rows
+    cases: Sequence[Case], kb: KnowledgeBase, variants: Iterable[Thresholds]
+) -> list[tuple[Thresholds, dict]]:
+    """Figures for each of the threshold ``variants`` (the knowledge otherwise unchanged)."""
+    return [(th, evaluate(cases, _with_thresholds(kb, th)).figures()) for th in variants]
+
+
+def answer_steps(current: Thresholds, deltas: Iterable[float]) -> list[Thresholds]:
+    """``answer`` moved by each delta, with ``clarify`` and ``familiar`` keeping their distance
+    from it: the whole decision made stricter or looser."""
+    out = []
+    for d in deltas:
+        answer = current.answer + d
+        out.append(replace(
+            current, answer=answer, clarify=max(0.0, current.clarify + d),
+            familiar=None if current.familiar is None else max(0.0, current.familiar + d),
+        ))
+    return out
+
+
+def familiar_steps(current: Thresholds, deltas: Iterable[float]) -> list[Thresholds]:
+    """``familiar`` (questions with no unfamiliar word) moved by each delta, the rest kept."""
+    return [replace(current, familiar=max(0.0, current.answer_familiar + d)) for d in deltas]
 
 
 def _with_thresholds(kb: KnowledgeBase, thresholds: Thresholds) -> KnowledgeBase:

@@ -61,6 +61,12 @@ class Thresholds:
     clarify: float = 50.0
     margin: float = 8.0
     candidates: int = 3
+    familiar: float | None = None  # `answer` for questions with no unfamiliar word (None: same)
+
+    @property
+    def answer_familiar(self) -> float:
+        """The answer threshold for a question every content word of which the knowledge knows."""
+        return self.answer if self.familiar is None else self.familiar
 
 
 @dataclass(frozen=True)
@@ -254,7 +260,7 @@ _TOP_REQUIRED = ("entries",)
 _TOP_OPTIONAL = ("version", "title", "source", "support", "thresholds", "synonyms", "handoff")
 _ENTRY_REQUIRED = ("id", "question", "answer")
 _ENTRY_OPTIONAL = ("phrasings", "tags", "links", "ticket")
-_THRESHOLD_KEYS = ("answer", "clarify", "margin", "candidates")
+_THRESHOLD_KEYS = ("answer", "familiar", "clarify", "margin", "candidates")
 
 
 def parse_knowledge(text: str, path: str = "<string>") -> KnowledgeBase:
@@ -404,7 +410,7 @@ def _thresholds(c: _Checker, node: yaml.Node) -> Thresholds:
         return Thresholds()
     c.keys(fields, node, "thresholds", (), _THRESHOLD_KEYS)
     values: dict[str, Any] = {}
-    for key, high in (("answer", 100), ("clarify", 100), ("margin", 100)):
+    for key, high in (("answer", 100), ("familiar", 100), ("clarify", 100), ("margin", 100)):
         if key in fields:
             value = c.number(fields[key][1], f"thresholds.{key}", 0, high)
             if value is not None:
@@ -416,12 +422,13 @@ def _thresholds(c: _Checker, node: yaml.Node) -> Thresholds:
                 c.error(fields["candidates"][1], "thresholds.candidates must be a whole number")
             values["candidates"] = int(value)
     result = Thresholds(**values)
-    if result.clarify > result.answer:
-        c.error(
-            node,
-            f"thresholds.clarify ({result.clarify:g}) must not be above thresholds.answer "
-            f"({result.answer:g})",
-        )
+    for name, value in (("answer", result.answer), ("familiar", result.familiar)):
+        if value is not None and result.clarify > value:
+            c.error(
+                node,
+                f"thresholds.clarify ({result.clarify:g}) must not be above thresholds.{name} "
+                f"({value:g})",
+            )
     return result
 
 

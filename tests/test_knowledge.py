@@ -152,6 +152,18 @@ class TestProblemsWithLines:
         assert "kb.yaml:1: thresholds.candidates must be between 2 and 5, got 9" in found
         assert "kb.yaml:1: thresholds.clarify (70) must not be above thresholds.answer (50)" in found
 
+    def test_familiar_threshold_is_checked_and_defaults_to_answer(self):
+        """`familiar` is optional (then it is `answer`), 0-100, and not below `clarify`."""
+        found = problems(
+            "thresholds: {answer: 60, familiar: 30, clarify: 40}\nentries:\n" + VALID_ENTRY
+        )
+        assert "kb.yaml:1: thresholds.clarify (40) must not be above thresholds.familiar (30)" in found
+        found = problems("thresholds: {familiar: 120}\nentries:\n" + VALID_ENTRY)
+        assert "kb.yaml:1: thresholds.familiar must be between 0 and 100, got 120" in found
+        kb = parse_knowledge("thresholds: {answer: 60, clarify: 40}\nentries:\n" + VALID_ENTRY,
+                             "kb.yaml")
+        assert kb.thresholds.familiar is None and kb.thresholds.answer_familiar == 60
+
     def test_unknown_ticket_reason_and_bad_link(self):
         """Entry fields with fixed vocabularies are checked."""
         found = problems(

@@ -160,9 +160,9 @@ class TestLeakGuard:
 # matcher or the knowledge that loses any of them fails here. Rates are percentages; each part
 # is checked on its own (part 1 tuned on, part 2 held out).
 DEV_FLOORS = {
-    (1, 120): {"in_scope_right": 91.6, "oos_not_answered": 96.4, "wrong": 1.7,
+    (1, 120): {"in_scope_right": 95.2, "oos_not_answered": 100.0, "wrong": 0.8,
                "cap_ticket": 100.0, "clarify_hit": 90.0},
-    (121, 301): {"in_scope_right": 72.2, "oos_not_answered": 93.3, "wrong": 1.7,
+    (121, 301): {"in_scope_right": 79.4, "oos_not_answered": 91.1, "wrong": 2.2,
                  "cap_ticket": 100.0, "clarify_hit": 90.0},
 }
 

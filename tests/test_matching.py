@@ -263,3 +263,41 @@ class TestRoundTwo:
         idx = bundled_kb.index
         for p in idx.phrasings[:50]:
             assert p.mass == sum(idx.weight[t] for t in sorted(p.terms))
+
+
+class TestFamiliarThreshold:
+    """`thresholds.familiar`: a question made only of words the knowledge knows may be
+    answered at a lower confidence than one with a word it has never seen."""
+
+    @staticmethod
+    def _kb(answer: float, familiar: float | None):
+        from bot.knowledge import parse_knowledge
+        from tests.conftest import SMALL_KB
+
+        extra = "" if familiar is None else f", familiar: {familiar}"
+        text = SMALL_KB.replace(
+            "thresholds: {answer: 60, clarify: 40, margin: 6, candidates: 3}",
+            f"thresholds: {{answer: {answer}, clarify: 0, margin: 0, candidates: 3{extra}}}")
+        return parse_knowledge(text, "kb.yaml")
+
+    def test_all_known_words_answer_at_familiar(self, small_kb):
+        """Below `answer` but at `familiar`, a question of known words is answered."""
+        question = "when is the review done"
+        d = decide(question, small_kb, explain=True)
+        assert d.explain["unknown"] == [] and d.candidates[0].entry_id == "review-time"
+        c = d.score
+        strict = decide(question, self._kb(answer=c + 1, familiar=None))
+        assert strict.action != "answer"
+        loose = decide(question, self._kb(answer=c + 1, familiar=c - 1), explain=True)
+        assert (loose.action, loose.entry.id) == ("answer", "review-time")
+        assert loose.explain["answer_at"] == c - 1
+
+    def test_an_unfamiliar_word_needs_the_answer_threshold(self, small_kb):
+        """However low `familiar` is, a question with an unknown word needs `answer`."""
+        question = "when is the review of my zebra done"
+        d = decide(question, small_kb, explain=True)
+        assert d.explain["unknown"] == ["zebra"]
+        c = d.score
+        kb = self._kb(answer=c + 1, familiar=0)
+        got = decide(question, kb, explain=True)
+        assert got.action != "answer" and got.explain["answer_at"] == c + 1
