@@ -15,12 +15,14 @@ How a question is scored (``faqbot ask --explain`` shows each part):
 4. An entry's score (0-100) blends how much of the question the entry explains (over all its
    phrasings), how well the best single phrasing fits (an F-measure of coverage both ways), word
    pairs shared with a phrasing, and rapidfuzz's character similarity to that phrasing.
-5. Long messages are also scored sentence by sentence; the best reading counts.
+5. Long messages are also scored sentence by sentence; the best reading counts. Greetings and
+   sign-offs at either end ("good morning team", "thanks a lot") are cut first.
 
 The decision uses a *calibrated confidence*: the top entry's score times the square root of its
 softmax share among the entries' scores (:func:`confidence`), so a question that four entries
-explain equally well is not confident. A confidence at or above ``thresholds.answer`` with a raw
-lead of ``thresholds.margin`` answers; otherwise, when at least two entries near the top one
+explain equally well is not confident. A confidence at or above ``thresholds.answer`` (for a
+question with no unknown word: ``thresholds.familiar``, usually lower) with a raw lead of
+``thresholds.margin`` answers; otherwise, when at least two entries near the top one
 each score at or above ``thresholds.clarify`` (real evidence for two or more entries), the bot
 offers them; else a ticket (``no_match``): a question only one entry half-explains is more
 often about something else. Requests for a human
