@@ -2,7 +2,9 @@
 
 It records every call (method, parsed form/JSON body, headers) and answers canned JSON. It can be
 told to misbehave for the next K calls (429 with Retry-After, 500, a delay, a dropped connection,
-malformed JSON), or to stay down until :meth:`FakeSlack.recover`::
+malformed JSON, or ``lost``: the call takes effect but its response never arrives), or to stay
+down until :meth:`FakeSlack.recover`. Messages posted with ``chat.postMessage`` (and edited with
+``chat.update``) are kept per channel and served back by ``conversations.history``::
 
     with FakeSlack() as slack:
         env["SLACK_API_URL"] = slack.api_url          # http://127.0.0.1:PORT/api/
@@ -96,6 +98,7 @@ class FakeSlack:
         self._calls: list[Call] = []
         self._faults: list[_Fault] = []
         self._ts = itertools.count(1)
+        self._history: dict[str, list[dict[str, Any]]] = {}  # channel -> messages, oldest first
         self.latency = 0.0  # seconds added to every Web API call (benchmarks)
         self.permalinks = True
         self.socket_acks: list[dict[str, Any]] = []
@@ -154,6 +157,7 @@ class FakeSlack:
         with self._lock:
             self._calls.clear()
             self._faults.clear()
+            self._history.clear()
             self.socket_acks.clear()
             self.latency = 0.0
 
@@ -236,9 +240,21 @@ class FakeSlack:
                     "bot_id": BOT_ID, "is_enterprise_install": False}
         if method in ("chat.postMessage", "chat.update"):
             ts = params.get("ts") if method == "chat.update" else self._new_ts()
-            return {"ok": True, "channel": params.get("channel"), "ts": ts,
-                    "message": {"text": params.get("text"), "ts": ts, "user": BOT_USER_ID,
-                                "bot_id": BOT_ID}}
+            message = {"type": "message", "text": params.get("text"), "ts": ts,
+                       "user": BOT_USER_ID, "bot_id": BOT_ID}
+            for key in ("blocks", "thread_ts", "metadata"):
+                value = params.get(key)
+                if isinstance(value, str) and key != "thread_ts":
+                    try:
+                        value = json.loads(value)
+                    except ValueError:
+                        pass
+                if value:
+                    message[key] = value
+            self._keep(str(params.get("channel")), message, update=method == "chat.update")
+            return {"ok": True, "channel": params.get("channel"), "ts": ts, "message": message}
+        if method == "conversations.history":
+            return self._read_history(params)
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": self._new_ts()}
         if method == "chat.getPermalink":
@@ -259,6 +275,40 @@ class FakeSlack:
         if method == "apps.connections.open":
             return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/link/?ticket=fake"}
         return {"ok": True}
+
+    def _keep(self, channel: str, message: dict[str, Any], *, update: bool) -> None:
+        with self._lock:
+            messages = self._history.setdefault(channel, [])
+            if update:
+                for i, old in enumerate(messages):
+                    if old["ts"] == message["ts"]:
+                        messages[i] = {**old, **message}
+                return
+            messages.append(message)
+
+    def _read_history(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Top-level messages of a channel, newest first, within ``oldest``/``latest``, in pages
+        of ``limit`` (``cursor`` is the offset), as Slack's ``conversations.history``."""
+        oldest = float(params.get("oldest") or 0)
+        latest = float(params.get("latest") or 9e12)
+        limit = int(params.get("limit") or 100)
+        start = int(params.get("cursor") or 0)
+        with self._lock:
+            found = [dict(m) for m in reversed(self._history.get(str(params.get("channel")), []))
+                     if oldest < float(m["ts"]) < latest
+                     and m.get("thread_ts") in (None, m["ts"])]
+        if str(params.get("include_all_metadata")).lower() not in ("1", "true"):
+            for m in found:
+                m.pop("metadata", None)
+        page = found[start : start + limit]
+        more = start + limit < len(found)
+        return {"ok": True, "messages": page, "has_more": more,
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+
+    def messages(self, channel: str) -> list[dict[str, Any]]:
+        """Messages the app posted to ``channel`` (thread replies too), oldest first."""
+        with self._lock:
+            return [dict(m) for m in self._history.get(channel, [])]
 
     def _new_ts(self) -> str:
         n = next(self._ts)
@@ -326,6 +376,14 @@ class FakeSlack:
                         return
                     elif fault.kind == "malformed":
                         self._send(200, b'{"ok": tru')
+                        return
+                    elif fault.kind == "lost":  # done, but the response never arrives
+                        fake._answer(method, params)
+                        self.close_connection = True
+                        try:
+                            self.connection.shutdown(socket.SHUT_RDWR)
+                        except OSError:
+                            pass
                         return
                 self._send(200, json.dumps(fake._answer(method, params)).encode())
 
