@@ -481,7 +481,8 @@ _Dumper.add_representer(str, _represent_str)
 
 def _threshold_defaults() -> dict[str, float | int]:
     values = dataclasses.asdict(Thresholds())
-    return {k: int(v) if float(v).is_integer() else v for k, v in values.items()}
+    return {k: int(v) if float(v).is_integer() else v
+            for k, v in values.items() if v is not None}  # unset optional ones stay out
 
 
 def faq_to_yaml(text: str, *, title: str | None = None, source: str | None = None) -> str:
