@@ -1,9 +1,10 @@
 """Benchmark ticket creation + triage post against the fake Slack Web API (127.0.0.1 only).
 
-Each of 8 concurrent senders opens tickets the way the Slack app does (``service.answer_question``
-on an unanswerable question, then ``Triage.post``: claim, permalink, ``chat.postMessage``, mark
-posted). Afterwards it counts, in the store and in the fake's recorded posts, that no ticket was
-lost or duplicated. Prints a table per store.
+Each of 8 concurrent senders opens tickets the way the Slack app does
+(``service.answer_delivery`` on an unanswerable question: the delivery's claim, the question
+log and the ticket in one transaction; then ``Triage.post``: claim, permalink,
+``chat.postMessage``, mark posted). Afterwards it counts, in the store and in the fake's
+recorded posts, that no ticket was lost or duplicated. Prints a table per store.
 
 Usage::
 
@@ -31,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.config import Settings  # noqa: E402
 from bot.knowledge import load_knowledge  # noqa: E402
-from bot.service import answer_question  # noqa: E402
+from bot.service import answer_delivery  # noqa: E402
 from bot.slack.app import make_client  # noqa: E402
 from bot.slack.triage import Triage  # noqa: E402
 from bot.tickets import SqlTicketStore  # noqa: E402
@@ -58,12 +59,13 @@ def run(url: str, total: int, kb, fake: FakeSlack) -> dict:
             if n is None:
                 return
             started = time.perf_counter()
-            reply = answer_question(
+            reply = answer_delivery(
+                [f"event:{run_id}:{n}", f"msg:C111:{run_id}.{n}"],
                 f"what is the weather like on mars today, run {run_id} #{n}", kb, store,
                 requester="W222", channel="C111", thread_ts=f"{run_id}.{n}",
-                message_ts=f"{run_id}.{n}", dedupe_key=f"bench:{run_id}:{n}",
+                message_ts=f"{run_id}.{n}", dedupe_key=f"msg:C111:{run_id}.{n}",
             )
-            assert reply.ticket is not None and reply.ticket_created, reply
+            assert reply is not None and reply.ticket is not None and reply.ticket_created, reply
             triage.post(reply.ticket)
             elapsed = time.perf_counter() - started
             with lock:

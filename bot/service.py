@@ -1,20 +1,24 @@
 """The one place a question becomes a reply: decide, and open a ticket when the decision says so.
 
-Slack and ``faqbot chat`` both call :func:`answer_question`, so they make the same decision as
-``faqbot ask`` (which calls :func:`bot.matching.decide` alone) by construction.
+Slack and ``faqbot chat`` both call :func:`answer_question` (Slack messages through
+:func:`answer_delivery`, which also claims the delivery in the same store transaction), so they
+make the same decision as ``faqbot ask`` (which calls :func:`bot.matching.decide` alone) by
+construction.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.errors import StoreError
 from bot.knowledge import KnowledgeBase
 from bot.matching import Decision, decide
-from bot.tickets import NewTicket, Ticket, TicketStore
+from bot.tickets import LoggedQuestion, NewTicket, Ticket, TicketStore
 
-__all__ = ["Reply", "answer_question", "log_question", "new_ticket_for"]
+__all__ = ["Reply", "answer_delivery", "answer_question", "log_question", "logged_question",
+           "new_ticket_for"]
 
 log = logging.getLogger(__name__)
 
@@ -111,20 +115,84 @@ def answer_question(
     return Reply(decision, ticket=ticket, ticket_created=created, question_id=qid)
 
 
+def answer_delivery(
+    keys: Sequence[str],
+    question: str,
+    kb: KnowledgeBase,
+    store: TicketStore,
+    *,
+    requester: str,
+    team: str | None = None,
+    channel: str | None = None,
+    thread_ts: str | None = None,
+    message_ts: str | None = None,
+    source: str = "slack",
+    dedupe_key: str | None = None,
+    open_tickets: bool = True,
+    decision: Decision | None = None,
+) -> Reply | None:
+    """:func:`answer_question` with ``record=True`` for one Slack delivery, whose ``keys`` are
+    claimed in the same store transaction as the question log and the ticket
+    (``store.take_delivery``): one write instead of three. None when the delivery was claimed
+    before (a redelivery: do nothing, not even reply).
+
+    When the store fails, the delivery is answered anyway (better a rare duplicate than
+    silence) through :func:`answer_question`, whose own writes may still get through.
+    """
+    if decision is None:
+        decision = decide(question, kb)
+    logged = None
+    if open_tickets or decision.action == "answer":
+        logged = logged_question(decision, requester=requester, channel=channel)
+    new = None
+    if decision.action == "ticket" and open_tickets:
+        new = new_ticket_for(
+            decision,
+            requester=requester,
+            team=team,
+            channel=channel,
+            thread_ts=thread_ts,
+            message_ts=message_ts,
+            source=source,
+            dedupe_key=dedupe_key,
+        )
+    try:
+        intake = store.take_delivery(keys, question=logged, ticket=new)
+    except StoreError:
+        log.exception("could not record delivery %s; answering anyway", list(keys))
+        return answer_question(
+            question, kb, store,
+            requester=requester, team=team, channel=channel, thread_ts=thread_ts,
+            message_ts=message_ts, source=source, dedupe_key=dedupe_key,
+            open_tickets=open_tickets, record=True, decision=decision,
+        )
+    if not intake.claimed:
+        return None
+    return Reply(decision, ticket=intake.ticket, ticket_created=intake.ticket_created,
+                 question_id=intake.question_id)
+
+
+def logged_question(decision: Decision, *, requester: str | None,
+                    channel: str | None) -> LoggedQuestion:
+    """The question log's line for ``decision``."""
+    return LoggedQuestion(
+        question=decision.question,
+        action=decision.action,
+        entry=decision.entry.id if decision.entry else None,
+        score=round(decision.score, 1),
+        reason=decision.reason,
+        requester=requester,
+        channel=channel,
+    )
+
+
 def log_question(store: TicketStore, decision: Decision, *, requester: str,
                  channel: str | None) -> int | None:
     """``store.record_question`` for ``decision``: the logged question's id, or None when the
     store failed (logged, never raised)."""
+    logged = logged_question(decision, requester=requester, channel=channel)
     try:
-        return store.record_question(
-            question=decision.question,
-            action=decision.action,
-            entry=decision.entry.id if decision.entry else None,
-            score=round(decision.score, 1),
-            reason=decision.reason,
-            requester=requester,
-            channel=channel,
-        )
+        return store.record_question(**vars(logged))
     except StoreError:
         log.exception("could not log a question")
         return None

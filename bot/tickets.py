@@ -13,7 +13,9 @@ UPDATEs for the right to post to triage), never a check in Python followed by a 
 from __future__ import annotations
 
 import builtins
+import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
@@ -22,11 +24,18 @@ from typing import Any, Literal, Protocol
 
 import sqlalchemy as sa
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: writers queue on SQLite's busy handler
+    fcntl = None  # type: ignore[assignment]
+
 from bot.config import DEFAULT_DATABASE_URL
 from bot.errors import StoreError
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Intake",
+    "LoggedQuestion",
     "MemoryTicketStore",
     "NewTicket",
     "SqlTicketStore",
@@ -156,6 +165,31 @@ class Ticket:
         }
 
 
+@dataclass(frozen=True)
+class LoggedQuestion:
+    """One line of the question log: a question and the bot's decision
+    (:meth:`TicketStore.record_question`'s arguments)."""
+
+    question: str
+    action: str
+    entry: str | None
+    score: float | None
+    reason: str | None
+    requester: str | None = None
+    channel: str | None = None
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What :meth:`TicketStore.take_delivery` recorded."""
+
+    claimed: bool  # False: the delivery was claimed before (a redelivery); nothing recorded
+    question_id: int | None = None  # the logged question, when one was given
+    ticket: Ticket | None = None  # the ticket opened (or the thread's, or the deduped one)
+    ticket_created: bool = False
+
+
 class UnknownTicketError(LookupError):
     """No ticket has that number."""
 
@@ -221,6 +255,19 @@ class TicketStore(Protocol):
     def claim_events(self, keys: Sequence[str]) -> bool:
         """Claim several keys of one delivery at once: True only when none was claimed before
         (then all are recorded); otherwise nothing is recorded. One write for the lot."""
+
+    def take_delivery(
+        self,
+        keys: Sequence[str],
+        *,
+        question: LoggedQuestion | None = None,
+        ticket: NewTicket | None = None,
+    ) -> Intake:
+        """One Slack delivery in one transaction: claim ``keys`` (as :meth:`claim_events`) and,
+        only when the claim is new, log ``question`` (as :meth:`record_question`) and open
+        ``ticket`` (as :meth:`open_ticket`). All or nothing: a redelivery (a key claimed
+        before) records nothing and returns ``Intake(claimed=False)``; a failure raises
+        :class:`StoreError` with nothing recorded."""
 
     def record_question(
         self,
@@ -445,6 +492,22 @@ class MemoryTicketStore:
             self._events.update(dict.fromkeys(keys, now))
             return True
 
+    def take_delivery(
+        self,
+        keys: Sequence[str],
+        *,
+        question: LoggedQuestion | None = None,
+        ticket: NewTicket | None = None,
+    ) -> Intake:
+        with self._lock:  # nothing in here can fail half-way
+            if not self.claim_events(keys):
+                return Intake(claimed=False)
+            qid = self.record_question(**vars(question)) if question is not None else None
+            if ticket is None:
+                return Intake(claimed=True, question_id=qid)
+            opened, created = self.open_ticket(ticket)
+            return Intake(claimed=True, question_id=qid, ticket=opened, ticket_created=created)
+
     # question log
 
     def record_question(
@@ -668,6 +731,118 @@ _MIGRATIONS: tuple[Callable[[sa.Connection], None], ...] = (
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
+# -- statements built once ---------------------------------------------------------------------
+# The hot paths execute these with parameters instead of building a new statement per call:
+# SQLAlchemy then finds the compiled form by a memoised cache key rather than constructing the
+# statement and walking it for its key every time (that was most of a write's Python time).
+
+
+def _param(name: str, type_: Any = None) -> sa.BindParameter[Any]:
+    return sa.bindparam(name, type_=type_)
+
+
+_P_NUMBER = _param("p_number", sa.Integer)
+_P_NOW = _param("p_now", _when())
+_P_WORKER = _param("p_worker", sa.String)
+
+_INSERT_KEYS = sa.insert(_processed_events)
+_INSERT_QUESTION = sa.insert(_questions).returning(_questions.c.id)
+_INSERT_TICKET = sa.insert(_tickets).returning(_tickets.c.number)
+_INSERT_EVENT = sa.insert(_ticket_events)
+_TOUCH_TICKET = (
+    sa.update(_tickets).where(_tickets.c.number == _P_NUMBER).values(updated_at=_P_NOW)
+)
+_CLAIM_POSTING = (
+    sa.update(_tickets)
+    .where(
+        _tickets.c.number == _P_NUMBER,
+        _tickets.c.triage_ts.is_(None),
+        sa.or_(
+            _tickets.c.post_lease_until.is_(None),
+            _tickets.c.post_lease_until <= _P_NOW,
+            _tickets.c.post_lease_owner == _P_WORKER,
+        ),
+    )
+    .values(post_lease_owner=_P_WORKER, post_lease_until=_param("p_until", _when()))
+)
+_MARK_POSTED = (
+    sa.update(_tickets)
+    .where(_tickets.c.number == _P_NUMBER, _tickets.c.triage_ts.is_(None))
+    .values(
+        triage_channel=_param("p_channel", sa.String),
+        triage_ts=_param("p_ts", sa.String),
+        post_lease_owner=None,
+        post_lease_until=None,
+        updated_at=_P_NOW,
+    )
+)
+_TICKET_BY_NUMBER = sa.select(_tickets).where(_tickets.c.number == _P_NUMBER)
+_EVENTS_OF_TICKETS = (
+    sa.select(_ticket_events)
+    .where(_ticket_events.c.ticket.in_(sa.bindparam("p_numbers", expanding=True)))
+    .order_by(_ticket_events.c.id)
+)
+
+
+def _lookup_statement(dedupe: bool, thread: bool) -> sa.Select[Any] | sa.CompoundSelect:
+    """What opening a ticket must know first, in one statement (see ``_open_lookup``)."""
+    key = _param("p_dedupe", sa.String)
+    parts: builtins.list[sa.Select[Any]] = []
+    if dedupe:
+        parts.append(sa.select(_tickets.c.number, sa.literal_column("0").label("kind"))
+                     .where(_tickets.c.dedupe_key == key))
+        parts.append(sa.select(_ticket_events.c.ticket, sa.literal_column("0"))
+                     .where(_ticket_events.c.dedupe_key == key))
+    if thread:
+        parts.append(sa.select(_tickets.c.number, sa.literal_column("1")).where(
+            _tickets.c.channel == _param("p_channel", sa.String),
+            _tickets.c.thread_ts == _param("p_thread", sa.String),
+            _tickets.c.status != "resolved",
+        ))
+    return parts[0] if len(parts) == 1 else sa.union_all(*parts)
+
+
+_OPEN_LOOKUPS = {
+    (dedupe, thread): _lookup_statement(dedupe, thread)
+    for dedupe in (False, True) for thread in (False, True) if dedupe or thread
+}
+
+
+class _Raw:
+    """One of the statements above compiled once for a dialect and run straight on the DBAPI
+    cursor: the same SQL and the same type conversions as ``conn.execute`` (each parameter
+    goes through its SQLAlchemy type's bind processor), without SQLAlchemy's per-execution
+    work, which was most of the time a write held SQLite's write lock. Only for statements
+    whose parameters are all plain bind parameters (no expanding IN); results are raw rows.
+    """
+
+    def __init__(self, statement: sa.Executable, dialect: sa.Dialect,
+                 column_keys: builtins.list[str] | None = None) -> None:
+        compiled = statement.compile(dialect=dialect, column_keys=column_keys)
+        if getattr(compiled, "escaped_bind_names", None):  # pragma: no cover - our names
+            raise ValueError(f"bind names need escaping in {compiled.string!r}")
+        self.sql = compiled.string
+        self.order: tuple[str, ...] | None = (
+            tuple(compiled.positiontup or ()) if compiled.positional else None
+        )
+        self.fixed: dict[str, Any] = {}  # literal values in the statement ('resolved', NULL…)
+        self.processors: dict[str, Callable[[Any], Any]] = {}
+        for bind, name in compiled.bind_names.items():
+            if bind.value is not None or not bind.required:
+                self.fixed[name] = bind.effective_value
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None:
+                self.processors[name] = processor
+
+    def args(self, params: dict[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+        values = {**self.fixed, **params}
+        for name, processor in self.processors.items():
+            values[name] = processor(values.get(name))
+        if self.order is None:
+            return values
+        return tuple(values[name] for name in self.order)
+
+
 def _engine_url(url: str) -> sa.URL:
     """Parse ``url`` and pick the psycopg 3 driver for ``postgresql://`` (and ``postgres://``)."""
     try:
@@ -708,7 +883,90 @@ def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _on_sqlite_begin(conn: sa.Connection) -> None:
-    conn.exec_driver_sql(conn.get_execution_options().get("faqbot_begin", "BEGIN"))
+    # Straight to the driver: BEGIN has no parameters and no result, and this runs once per
+    # transaction, inside the write lock. A failure (e.g. the database is locked past
+    # busy_timeout) is still wrapped by SQLAlchemy, which calls this from its own begin.
+    begin = conn.get_execution_options().get("faqbot_begin", "BEGIN")
+    conn.connection.driver_connection.execute(begin)  # type: ignore[union-attr]
+
+
+_WRITER_LOCK_SUFFIX = "-writers.lock"
+
+
+class _WriterQueue:
+    """An exclusive ``flock`` on a file beside a SQLite database, held around each write
+    transaction, so that faqbot processes sharing the file (gunicorn workers) hand the write
+    lock to each other within a fraction of a millisecond. Without it a writer that finds
+    the database locked sleeps in SQLite's busy handler, whose back-off (1, 2, 5, 10, …, 100
+    ms) leaves the database idle while writers of the other process wait.
+
+    It only orders faqbot's own writers: SQLite's locks still decide, and a writer outside
+    faqbot is still waited for by ``busy_timeout``. The wait here is bounded by the same
+    timeout (a process stopped while holding the lock cannot block the others for longer),
+    after which the writer goes on without it. The kernel drops the lock of a process that
+    dies. Where the file cannot be opened (a read-only directory) or there is no ``flock``,
+    writers go without it.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._pid = 0
+        self._broken = False
+        self._held = False
+
+    def __enter__(self) -> None:
+        fd = self._open()
+        if fd is None:
+            return
+        deadline = time.monotonic() + _BUSY_TIMEOUT_SECONDS
+        pause = 0.00005
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return  # go on without it: SQLite's busy_timeout has the last word
+                time.sleep(pause)
+                pause = min(pause * 2, 0.001)
+                continue
+            except OSError:
+                self._broken = True
+                return
+            self._held = True
+            return
+
+    def __exit__(self, *exc: object) -> None:
+        if self._held:
+            self._held = False
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)  # type: ignore[arg-type]
+            except OSError:
+                self._broken = True
+
+    def _open(self) -> int | None:
+        """This process's descriptor (a forked child opens its own: a lock taken through an
+        inherited descriptor would be shared with the parent)."""
+        if self._broken or fcntl is None:
+            return None
+        if self._fd is not None and self._pid == os.getpid():
+            return self._fd
+        try:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError:
+            self._broken = True
+            return None
+        self._pid = os.getpid()
+        return self._fd
+
+    def close(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            os.close(self._fd)
+        self._fd = None
+
+
+class _AlreadyClaimed(Exception):
+    """Raised inside ``take_delivery``'s transaction to roll it back: a key was taken."""
 
 
 class SqlTicketStore:
@@ -738,12 +996,16 @@ class SqlTicketStore:
         # sqlite:// (in memory) is one connection shared by every thread: take turns on it.
         self._serial: threading.Lock | None = None
         self._write_lock: threading.Lock | None = None
+        self._writers: _WriterQueue | None = None
         if self._sqlite:
             connect_args = {"check_same_thread": False, "timeout": _BUSY_TIMEOUT_SECONDS}
             self._write_lock = threading.Lock()
             if parsed.database in (None, "", ":memory:"):
                 options["poolclass"] = sa.pool.StaticPool
                 self._serial = threading.Lock()
+            elif not parsed.database.startswith("file:"):  # a URI (e.g. mode=ro): left alone
+                self._writers = _WriterQueue(
+                    os.path.abspath(parsed.database + _WRITER_LOCK_SUFFIX))
         elif "connect_timeout" not in parsed.query:
             connect_args = {"connect_timeout": _CONNECT_TIMEOUT_SECONDS}
         try:
@@ -753,7 +1015,12 @@ class SqlTicketStore:
             )
         except (sa.exc.SQLAlchemyError, ImportError) as exc:
             raise StoreError(self._describe(exc)) from exc
-        self._dbapi_error: type[Exception] = self._engine.dialect.loaded_dbapi.Error
+        dbapi = self._engine.dialect.loaded_dbapi
+        self._dbapi_error: type[Exception] = dbapi.Error
+        # Statements run through _Raw raise the driver's own errors.
+        self._integrity_errors: tuple[type[Exception], ...] = (
+            sa.exc.IntegrityError, dbapi.IntegrityError)
+        self._raw: dict[tuple[int, tuple[str, ...]], _Raw] = {}
         if self._sqlite:
             sa.event.listen(self._engine, "connect", _on_sqlite_connect)
             sa.event.listen(self._engine, "begin", _on_sqlite_begin)
@@ -774,7 +1041,7 @@ class SqlTicketStore:
                 try:
                     with self._begin(write=True) as conn:
                         return self._open_once(conn, new)
-                except sa.exc.IntegrityError:
+                except self._integrity_errors:
                     # Another process took the dedupe key or the thread first; look again.
                     continue
             raise StoreError(f"{self.url}: could not open a ticket: too much contention")
@@ -858,18 +1125,10 @@ class SqlTicketStore:
         with self._tx(write=True) as conn:
             # Two statements: the conditional UPDATE (which also bumps updated_at, as _append
             # would) and the history line.
-            result = conn.execute(
-                sa.update(_tickets)
-                .where(_tickets.c.number == number, _tickets.c.triage_ts.is_(None))
-                .values(
-                    triage_channel=channel,
-                    triage_ts=ts,
-                    post_lease_owner=None,
-                    post_lease_until=None,
-                    updated_at=now,
-                )
-            )
-            if result.rowcount != 1:
+            result = self._run(conn, _MARK_POSTED, {
+                "p_number": number, "p_channel": channel, "p_ts": ts, "p_now": now,
+            })
+            if result[0] != 1:
                 return False
             self._insert_event(conn, number, "posted", None, f"{channel} {ts}", now)
             return True
@@ -877,23 +1136,10 @@ class SqlTicketStore:
     def claim_posting(self, number: int, worker: str, lease_seconds: float = 30) -> bool:
         now = _now()
         # One conditional UPDATE: the database lets exactly one of the racing workers match.
-        claim = (
-            sa.update(_tickets)
-            .where(
-                _tickets.c.number == number,
-                _tickets.c.triage_ts.is_(None),
-                sa.or_(
-                    _tickets.c.post_lease_until.is_(None),
-                    _tickets.c.post_lease_until <= now,
-                    _tickets.c.post_lease_owner == worker,
-                ),
-            )
-            .values(
-                post_lease_owner=worker, post_lease_until=now + timedelta(seconds=lease_seconds)
-            )
-        )
+        params = {"p_number": number, "p_now": now, "p_worker": worker,
+                  "p_until": now + timedelta(seconds=lease_seconds)}
         with self._tx(write=True) as conn:
-            return conn.execute(claim).rowcount == 1
+            return self._run(conn, _CLAIM_POSTING, params)[0] == 1
 
     def pending(self, limit: int = 100) -> builtins.list[Ticket]:
         query = (
@@ -909,20 +1155,42 @@ class SqlTicketStore:
         return self.claim_events([key])
 
     def claim_events(self, keys: Sequence[str]) -> bool:
-        unique = list(dict.fromkeys(keys))
-        if not unique:
-            return True
+        return self.take_delivery(keys).claimed
+
+    def take_delivery(
+        self,
+        keys: Sequence[str],
+        *,
+        question: LoggedQuestion | None = None,
+        ticket: NewTicket | None = None,
+    ) -> Intake:
         at = _now()
+        rows = [{"key": key, "at": at} for key in dict.fromkeys(keys)]
+        if not rows and question is None and ticket is None:
+            return Intake(claimed=True)  # nothing to write
         with self._translate():
-            try:
-                with self._begin(write=True) as conn:
-                    # A key seen before raises here and rolls back the whole claim.
-                    conn.execute(
-                        sa.insert(_processed_events), [{"key": key, "at": at} for key in unique]
-                    )
-            except sa.exc.IntegrityError:
-                return False
-            return True
+            for _ in range(_OPEN_ATTEMPTS):
+                try:
+                    with self._begin(write=True) as conn:
+                        if rows:
+                            try:
+                                self._run_many(conn, _INSERT_KEYS, rows)
+                            except self._integrity_errors:
+                                # A key seen before: the whole transaction rolls back.
+                                raise _AlreadyClaimed from None
+                        qid = self._insert_question(conn, question) if question else None
+                        if ticket is None:
+                            return Intake(claimed=True, question_id=qid)
+                        opened, created = self._open_once(conn, ticket)
+                        return Intake(claimed=True, question_id=qid, ticket=opened,
+                                      ticket_created=created)
+                except _AlreadyClaimed:
+                    return Intake(claimed=False)
+                except self._integrity_errors:
+                    # Another process took the ticket's dedupe key or thread first (the keys
+                    # were ours): roll back and look again, as open_ticket does.
+                    continue
+            raise StoreError(f"{self.url}: could not open a ticket: too much contention")
 
     # question log
 
@@ -938,19 +1206,10 @@ class SqlTicketStore:
         channel: str | None = None,
         at: datetime | None = None,
     ) -> int:
-        values = {
-            "at": at if at is not None else _now(),
-            "requester": requester,
-            "channel": channel,
-            "question": question,
-            "action": action,
-            "entry": entry,
-            "score": score,
-            "reason": reason,
-        }
+        logged = LoggedQuestion(question=question, action=action, entry=entry, score=score,
+                                reason=reason, requester=requester, channel=channel, at=at)
         with self._tx(write=True) as conn:
-            insert = sa.insert(_questions).values(values).returning(_questions.c.id)
-            return int(conn.execute(insert).scalar_one())
+            return self._insert_question(conn, logged)
 
     def set_feedback(self, question_id: int, feedback: str) -> None:
         update = (
@@ -978,6 +1237,8 @@ class SqlTicketStore:
 
     def close(self) -> None:
         self._engine.dispose()
+        if self._writers is not None:
+            self._writers.close()
 
     # schema
 
@@ -1024,8 +1285,11 @@ class SqlTicketStore:
         # SQLite's busy handler with a growing back-off: under load, threads lose most of
         # their time there. Queueing this process's writers on a Python lock hands the write
         # lock over at once; only other processes still meet the busy handler.
+        # Other processes on the same file queue on an flock (see _WriterQueue) for the same
+        # reason.
         local = self._write_lock if write else None
-        with self._serial or nullcontext(), local or nullcontext(), \
+        shared = self._writers if write else None
+        with self._serial or nullcontext(), local or nullcontext(), shared or nullcontext(), \
                 self._engine.connect() as conn:
             if write and self._sqlite:
                 # Take the write lock up front; busy_timeout then makes writers queue.
@@ -1048,6 +1312,35 @@ class SqlTicketStore:
 
     # queries (inside a transaction)
 
+    def _compiled(self, statement: sa.Executable, keys: tuple[str, ...]) -> _Raw:
+        raw = self._raw.get((id(statement), keys))
+        if raw is None:
+            columns = builtins.list(keys) if isinstance(statement, sa.Insert) else None
+            raw = self._raw[id(statement), keys] = _Raw(statement, self._engine.dialect, columns)
+        return raw
+
+    def _run(self, conn: sa.Connection, statement: sa.Executable,
+             params: dict[str, Any]) -> tuple[int, builtins.list[Any]]:
+        """Execute one of the module's prepared statements (see :class:`_Raw`):
+        ``(rowcount, rows)``, the rows read to the end (RETURNING included)."""
+        raw = self._compiled(statement, tuple(params))
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(raw.sql, raw.args(params))
+            rows = cursor.fetchall() if cursor.description else []
+            return cursor.rowcount, rows
+        finally:
+            cursor.close()
+
+    def _run_many(self, conn: sa.Connection, statement: sa.Executable,
+                  rows: builtins.list[dict[str, Any]]) -> None:
+        raw = self._compiled(statement, tuple(rows[0]))
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(raw.sql, [raw.args(row) for row in rows])
+        finally:
+            cursor.close()
+
     def _open_once(self, conn: sa.Connection, new: NewTicket) -> tuple[Ticket, bool]:
         deduped, existing = self._open_lookup(conn, new)
         if deduped is not None:
@@ -1058,26 +1351,23 @@ class SqlTicketStore:
                 conn, existing, "follow_up", new.requester, new.question, now, new.dedupe_key
             )
             return self._require(conn, existing), False
-        number = conn.execute(
-            sa.insert(_tickets).values(
-                requester=new.requester,
-                team=new.team,
-                channel=new.channel,
-                thread_ts=new.thread_ts,
-                message_ts=new.message_ts,
-                question=new.question,
-                candidates=[dict(c) for c in new.candidates],
-                entry=new.entry,
-                reason=new.reason,
-                status="open",
-                source=new.source,
-                details={},
-                dedupe_key=new.dedupe_key,
-                created_at=now,
-                updated_at=now,
-            )
-            .returning(_tickets.c.number)
-        ).scalar_one()
+        number = self._run(conn, _INSERT_TICKET, {
+            "requester": new.requester,
+            "team": new.team,
+            "channel": new.channel,
+            "thread_ts": new.thread_ts,
+            "message_ts": new.message_ts,
+            "question": new.question,
+            "candidates": [dict(c) for c in new.candidates],
+            "entry": new.entry,
+            "reason": new.reason,
+            "status": "open",
+            "source": new.source,
+            "details": {},
+            "dedupe_key": new.dedupe_key,
+            "created_at": now,
+            "updated_at": now,
+        })[1][0][0]
         # A new row already carries updated_at = now: the history line is all _append adds.
         self._insert_event(conn, number, "opened", new.requester, new.reason, now)
         # Everything is known: build the ticket rather than read it back (two fewer queries on
@@ -1088,23 +1378,14 @@ class SqlTicketStore:
         """One statement for what opening a ticket must know first: ``(deduped, unresolved)``,
         the ticket that already took ``new.dedupe_key`` (as its own key or a follow-up's) and
         the unresolved ticket of ``new``'s thread, each None when there is none."""
-        parts: builtins.list[sa.Select[Any]] = []
-        if new.dedupe_key is not None:
-            parts.append(sa.select(_tickets.c.number, sa.literal_column("0").label("kind"))
-                         .where(_tickets.c.dedupe_key == new.dedupe_key))
-            parts.append(sa.select(_ticket_events.c.ticket, sa.literal_column("0"))
-                         .where(_ticket_events.c.dedupe_key == new.dedupe_key))
-        if new.channel is not None and new.thread_ts is not None:
-            parts.append(sa.select(_tickets.c.number, sa.literal_column("1")).where(
-                _tickets.c.channel == new.channel,
-                _tickets.c.thread_ts == new.thread_ts,
-                _tickets.c.status != "resolved",
-            ))
-        if not parts:
+        dedupe = new.dedupe_key is not None
+        thread = new.channel is not None and new.thread_ts is not None
+        if not dedupe and not thread:
             return None, None
-        query = parts[0] if len(parts) == 1 else sa.union_all(*parts)
+        query = _OPEN_LOOKUPS[dedupe, thread]
+        params = {"p_dedupe": new.dedupe_key, "p_channel": new.channel, "p_thread": new.thread_ts}
         deduped = existing = None
-        for number, kind in conn.execute(query):
+        for number, kind in self._run(conn, query, params)[1]:
             if int(kind) == 0:
                 deduped = deduped if deduped is not None else number
             elif existing is None:
@@ -1143,12 +1424,10 @@ class SqlTicketStore:
         dedupe_key: str | None = None,
     ) -> None:
         self._insert_event(conn, number, kind, actor, text, at, dedupe_key)
-        conn.execute(
-            sa.update(_tickets).where(_tickets.c.number == number).values(updated_at=at)
-        )
+        self._run(conn, _TOUCH_TICKET, {"p_number": number, "p_now": at})
 
-    @staticmethod
     def _insert_event(
+        self,
         conn: sa.Connection,
         number: int,
         kind: str,
@@ -1158,14 +1437,25 @@ class SqlTicketStore:
         dedupe_key: str | None = None,
     ) -> None:
         """The history line alone (:meth:`_append` also bumps the ticket's ``updated_at``)."""
-        conn.execute(
-            sa.insert(_ticket_events).values(
-                ticket=number, kind=kind, actor=actor, text=text, at=at, dedupe_key=dedupe_key
-            )
-        )
+        self._run(conn, _INSERT_EVENT, {
+            "ticket": number, "kind": kind, "actor": actor, "text": text, "at": at,
+            "dedupe_key": dedupe_key,
+        })
+
+    def _insert_question(self, conn: sa.Connection, logged: LoggedQuestion) -> int:
+        return int(self._run(conn, _INSERT_QUESTION, {
+            "at": logged.at if logged.at is not None else _now(),
+            "requester": logged.requester,
+            "channel": logged.channel,
+            "question": logged.question,
+            "action": logged.action,
+            "entry": logged.entry,
+            "score": logged.score,
+            "reason": logged.reason,
+        })[1][0][0])
 
     def _ticket(self, conn: sa.Connection, number: int) -> Ticket | None:
-        found = self._load(conn, sa.select(_tickets).where(_tickets.c.number == number))
+        found = self._load(conn, _TICKET_BY_NUMBER, {"p_number": number})
         return found[0] if found else None
 
     def _require(self, conn: sa.Connection, number: int) -> Ticket:
@@ -1174,16 +1464,13 @@ class SqlTicketStore:
             raise UnknownTicketError(number)
         return ticket
 
-    def _load(self, conn: sa.Connection, query: sa.Select[Any]) -> builtins.list[Ticket]:
+    def _load(self, conn: sa.Connection, query: sa.Select[Any],
+              params: dict[str, Any] | None = None) -> builtins.list[Ticket]:
         """The tickets ``query`` selects, in its order, each with its history."""
-        rows = conn.execute(query).all()
+        rows = conn.execute(query, params).all()
         history: dict[int, list[TicketEvent]] = {row.number: [] for row in rows}
         if history:
-            events = conn.execute(
-                sa.select(_ticket_events)
-                .where(_ticket_events.c.ticket.in_(list(history)))
-                .order_by(_ticket_events.c.id)
-            )
+            events = conn.execute(_EVENTS_OF_TICKETS, {"p_numbers": list(history)})
             for event in events:
                 history[event.ticket].append(
                     TicketEvent(event.kind, event.actor, event.text, event.at)

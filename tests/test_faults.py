@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from bot.errors import StoreError
 from bot.slack.formatting import store_failed_message
 from bot.slack.triage import Triage
 from bot.tickets import NewTicket, SqlTicketStore, open_store
@@ -286,6 +287,26 @@ class TestStoreFaults:
         finally:
             bot.close()
             read_only.close()
+
+    def test_failed_delivery_transaction_still_answers_and_stores(self, tmp_path: Path) -> None:
+        """The one transaction that claims a delivery and records it fails (a connection lost
+        at that moment): the event is answered anyway, its ticket and its question are still
+        stored by the separate writes, and the ticket is posted once."""
+
+        class FailingIntake(SwitchableStore):
+            def take_delivery(self, *args: object, **kwargs: object) -> object:
+                raise StoreError("ticket store: connection lost")
+
+        bot = Bot(tmp_path, store=FailingIntake)
+        try:
+            _ticket_flow(bot)
+            wait_until(lambda: bot.replies(), 10, "the reply")
+            _posted_once(bot)
+            (ticket,) = bot.tickets()
+            assert ticket.id in bot.replies()[0].params["text"]
+            assert [q["question"] for q in bot.raw_store.questions()] == [ticket.question]
+        finally:
+            bot.close()
 
     @pytest.mark.postgres
     @pytest.mark.slow

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 
 from bot.knowledge import parse_knowledge
 from bot.matching import decide
+from bot.tickets import open_store
 from tests import slack_helpers as h
 from tests.fake_slack import Call, FakeSlack
 
@@ -22,10 +24,11 @@ KB = parse_knowledge(h.SLACK_KB)
 
 
 class Server:
-    def __init__(self, fake: FakeSlack, base: str) -> None:
+    def __init__(self, fake: FakeSlack, base: str, database_url: str = "") -> None:
         self.fake = fake
         self.base = base
         self.url = base + "/slack/events"
+        self.database_url = database_url  # the server's ticket store (read it, never write)
 
     def event(self, body: dict, **kwargs: object) -> h.Response:
         raw, headers = h.event_request(body)
@@ -55,7 +58,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         env = h.server_env(fake.api_url, tmp, FAQ_CHANNELS=FAQ_CHANNEL)
         proc, base = h.start_server(env, tmp)
         try:
-            yield Server(fake, base)
+            yield Server(fake, base, env["DATABASE_URL"])
         finally:
             h.stop_server(proc)
 
@@ -259,6 +262,33 @@ class TestDedupe:
         slack.quiet()
         assert len(slack.replies("C111")) == 1
         assert len(slack.replies("CSUPPORT")) == 1
+
+    def test_concurrent_redeliveries_record_once(self, slack: Server) -> None:
+        """A ticket-opening mention delivered four times at once (two event ids for the same
+        message, each retried) gets one reply and one triage post, and the store has one
+        ticket and one logged question for it."""
+        question = f"{h.UNANSWERABLE} concurrently {time.time_ns()}"
+        body = h.mention(question)
+        other = json.loads(json.dumps(body))
+        other["event_id"] = body["event_id"] + "X"
+        sends = [(body, {}), (body, {"X-Slack-Retry-Num": "1"}), (other, {}),
+                 (other, {"X-Slack-Retry-Num": "1"})]
+        threads = [threading.Thread(target=slack.event, args=(b,), kwargs={"extra": extra})
+                   for b, extra in sends]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        slack.fake.wait_for("chat.postMessage", 2)  # reply + triage
+        slack.quiet()
+        assert len(slack.replies("C111")) == 1
+        assert len(slack.replies("CSUPPORT")) == 1
+        store = open_store(slack.database_url)
+        try:
+            assert [t.question for t in store.list(limit=1000)].count(question) == 1
+            assert [q["question"] for q in store.questions()].count(question) == 1
+        finally:
+            store.close()
 
     def test_same_message_new_event_id(self, slack: Server) -> None:
         """The same message redelivered under a new event_id produces one reply."""

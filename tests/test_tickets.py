@@ -10,6 +10,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,8 @@ import sqlalchemy as sa
 from bot.errors import StoreError
 from bot.tickets import (
     SCHEMA_VERSION,
+    Intake,
+    LoggedQuestion,
     MemoryTicketStore,
     NewTicket,
     SqlTicketStore,
@@ -724,3 +727,122 @@ class TestPurgeEvents:
         assert store.claim_event("event:Old1") is True  # forgotten: claimable again
         assert store.purge_events(datetime.now(UTC) - timedelta(days=1)) == 0
         assert store.claim_event("event:Old1") is False  # recent: still deduplicated
+
+
+def logged(question: str = "Why was my app rejected?", action: str = "ticket") -> LoggedQuestion:
+    return LoggedQuestion(question=question, action=action, entry=None, score=12.0,
+                          reason="no_match", requester="U1", channel="C1")
+
+
+class TestTakeDelivery:
+    """One Slack delivery in one transaction: the claim, the question log and the ticket, all or
+    nothing, with the same semantics as claim_events + record_question + open_ticket."""
+
+    KEYS = ("event:Ev1", "msg:C1:1.0")
+
+    def test_answer_claims_and_logs(self, store: TicketStore) -> None:
+        """A new delivery is claimed and its question logged; nothing else is stored."""
+        intake = store.take_delivery(self.KEYS, question=logged("how long?", "answer"))
+        assert intake.claimed and intake.ticket is None and not intake.ticket_created
+        (row,) = store.questions()
+        assert row["id"] == intake.question_id
+        assert (row["question"], row["action"], row["requester"], row["channel"]) == (
+            "how long?", "answer", "U1", "C1")
+        assert store.list() == []
+        assert store.claim_events(self.KEYS) is False  # the keys are taken
+
+    def test_ticket_opened_with_the_claim(self, store: TicketStore) -> None:
+        """A ticket delivery opens the ticket (as open_ticket would) and logs the question."""
+        ask = new(channel="C1", thread_ts="1.0", message_ts="1.0", dedupe_key="msg:C1:1.0")
+        intake = store.take_delivery(self.KEYS, question=logged(), ticket=ask)
+        assert intake.claimed and intake.ticket_created and intake.ticket is not None
+        assert store.get(intake.ticket.number) == intake.ticket
+        assert [t.number for t in store.list()] == [intake.ticket.number]
+        assert [q["id"] for q in store.questions()] == [intake.question_id]
+
+    @pytest.mark.parametrize("again", [("event:Ev1", "msg:C1:1.0"), ("event:Ev2", "msg:C1:1.0"),
+                                       ("event:Ev1",)])
+    def test_duplicate_delivery_records_nothing(self, store: TicketStore, again) -> None:
+        """The same event again (same event_id, or the same message under a new one) is not
+        claimed, and records no question, no ticket, no follow-up."""
+        ask = new(channel="C1", thread_ts="1.0", message_ts="1.0", dedupe_key="msg:C1:1.0")
+        first = store.take_delivery(self.KEYS, question=logged(), ticket=ask)
+        assert store.take_delivery(again, question=logged(), ticket=ask) == Intake(claimed=False)
+        assert len(store.questions()) == 1
+        (ticket,) = store.list()
+        assert ticket == first.ticket and len(ticket.history) == 1
+        if "event:Ev2" in again:
+            assert store.claim_event("event:Ev2") is True  # the refusal recorded none of its keys
+
+    def test_second_question_in_thread_is_a_follow_up(self, store: TicketStore) -> None:
+        """A new delivery in a thread with an unresolved ticket adds a follow-up to it."""
+        first = store.take_delivery(self.KEYS, question=logged(), ticket=new(
+            channel="C1", thread_ts="1.0", message_ts="1.0", dedupe_key="msg:C1:1.0"))
+        second = store.take_delivery(["event:Ev2", "msg:C1:2.0"], question=logged("more?"),
+                                     ticket=new("more?", channel="C1", thread_ts="1.0",
+                                                message_ts="2.0", dedupe_key="msg:C1:2.0"))
+        assert second.claimed and not second.ticket_created
+        assert second.ticket is not None and first.ticket is not None
+        assert second.ticket.number == first.ticket.number
+        assert [e.kind for e in second.ticket.history] == ["opened", "follow_up"]
+        assert len(store.questions()) == 2
+
+    def test_ticket_key_already_used(self, store: TicketStore) -> None:
+        """Fresh delivery keys but a ticket dedupe key already taken (its delivery key was
+        forgotten): claimed, and the existing ticket is returned, not a second one."""
+        made, _ = store.open_ticket(new(dedupe_key="msg:C1:1.0"))
+        intake = store.take_delivery(self.KEYS, question=logged(),
+                                     ticket=new(dedupe_key="msg:C1:1.0"))
+        assert intake.claimed and not intake.ticket_created
+        assert intake.ticket == made and len(store.list()) == 1
+
+    def test_no_keys_and_nothing_else(self, store: TicketStore) -> None:
+        """No keys is a claim like claim_events([]); with nothing to record, nothing is."""
+        assert store.take_delivery([]) == Intake(claimed=True)
+        assert store.questions() == [] and store.list() == []
+
+    def test_threads_racing(self, store: TicketStore) -> None:
+        """Eight threads deliver the same event at once: one claims it; one ticket, one
+        question."""
+        ask = new(channel="C1", thread_ts="1.0", message_ts="1.0", dedupe_key="msg:C1:1.0")
+        outcomes = race(8, lambda i: store.take_delivery(
+            [f"event:Ev{i}", "msg:C1:1.0"], question=logged(), ticket=ask))
+        assert sum(o.claimed for o in outcomes) == 1
+        assert len(store.list()) == 1 and len(store.questions()) == 1
+
+    def test_failure_records_nothing(self, store: TicketStore) -> None:
+        """When the ticket cannot be stored, the claim and the question are rolled back with
+        it, so that Slack's retry of the delivery is processed in full."""
+        if isinstance(store, MemoryTicketStore):
+            pytest.skip("the memory store cannot fail half-way")
+        broken = NewTicket(requester="U1", question="q", reason=None)  # type: ignore[arg-type]
+        with pytest.raises(StoreError):
+            store.take_delivery(self.KEYS, question=logged(), ticket=broken)
+        assert store.questions() == [] and store.list() == []
+        assert store.claim_events(self.KEYS) is True
+
+
+class TestSqliteWriterQueue:
+    """faqbot's processes writing one SQLite file queue on an flock beside it (instead of
+    SQLite's sleeping busy handler); a lock holder that never lets go delays a write by at
+    most the busy timeout."""
+
+    def test_waits_for_the_holder_then_writes(self, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+        fcntl = pytest.importorskip("fcntl")
+        monkeypatch.setattr("bot.tickets._BUSY_TIMEOUT_SECONDS", 0.5)
+        store = SqlTicketStore(f"sqlite:///{tmp_path / 't.sqlite3'}")
+        fd = os.open(tmp_path / "t.sqlite3-writers.lock", os.O_RDWR)  # made by the store
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # another process's writer holds it
+            threading.Timer(0.2, fcntl.flock, (fd, fcntl.LOCK_UN)).start()
+            started = time.monotonic()
+            assert store.claim_event("Ev1")
+            assert 0.15 <= time.monotonic() - started < 0.45  # waited for the release only
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held and never released (a stopped process)
+            started = time.monotonic()
+            assert store.claim_event("Ev2")
+            assert 0.45 <= time.monotonic() - started < 3
+        finally:
+            os.close(fd)
+            store.close()

@@ -1,6 +1,6 @@
 """Thin Slack handlers, registered in one place by :func:`register`.
 
-Each handler turns a payload into a call to :func:`bot.service.answer_question` (or the store)
+Each handler turns a payload into a call to :func:`bot.service.answer_delivery` (or the store)
 and the reply into Web API calls. Whether to answer at all is decided by the pure predicates in
 :mod:`bot.slack.events`; what to post is built by :mod:`bot.slack.formatting`.
 """
@@ -23,7 +23,7 @@ from slack_sdk.errors import SlackApiError
 from bot.errors import StoreError
 from bot.knowledge import KnowledgeBase
 from bot.matching import Decision, decide
-from bot.service import Reply, answer_question, log_question, new_ticket_for
+from bot.service import Reply, answer_delivery, log_question, new_ticket_for
 from bot.slack import events
 from bot.slack import formatting as fmt
 from bot.slack import staff_blocks as sb
@@ -132,54 +132,76 @@ class Handlers:
             log.exception("could not handle %s", body.get("event_id"))
 
     def on_message(self, body: dict[str, Any], context: BoltContext, client: WebClient) -> None:
-        """A mention, a DM, or (``FAQ_CHANNELS``) a channel message: answer it once."""
+        """A mention, a DM, or (``FAQ_CHANNELS``) a channel message: answer it once.
+
+        One store transaction claims the delivery and records what it needs (the question log,
+        the ticket): see :func:`bot.service.answer_delivery`. The decision is made first; it is
+        pure and takes well under a millisecond.
+        """
         event = body.get("event") or {}
         bot_user_id = context.bot_user_id
         if not events.should_answer(event, bot_user_id, self.bot.settings.faq_channels):
             return
-        if not self._claim(events.dedupe_keys(body)):
+        keys = events.dedupe_keys(body)
+        try:
+            intake = self._take_event(body, event, bot_user_id, keys)
+        except Exception:
+            log.exception("could not answer %s in %s", body.get("event_id"), event["channel"])
+            # Whether the claim was taken is unknown: take it now, so that a redelivery of an
+            # event that failed this way is not apologised for twice.
+            if self._claim(keys):
+                self._apologise(event, client)
+            return
+        if intake is None:
             log.info("skipping a repeated delivery of %s", body.get("event_id"))
             return
-        channel, thread_ts = event["channel"], events.reply_thread_ts(event)
         try:
-            self._answer_event(body, event, bot_user_id, client)
+            self._answer_event(event, intake, client)
         except Exception:
-            log.exception("could not answer %s in %s", body.get("event_id"), channel)
-            if events.route(event) != "channel":
-                self._post(client, channel, thread_ts, {
-                    "text": "Sorry, something went wrong on my side. Please try again shortly."
-                })
+            log.exception("could not answer %s in %s", body.get("event_id"), event["channel"])
+            self._apologise(event, client)
 
-    def _answer_event(
+    def _apologise(self, event: dict[str, Any], client: WebClient) -> None:
+        if events.route(event) != "channel":
+            self._post(client, event["channel"], events.reply_thread_ts(event), {
+                "text": "Sorry, something went wrong on my side. Please try again shortly."
+            })
+
+    def _take_event(
         self, body: dict[str, Any], event: dict[str, Any], bot_user_id: str | None,
-        client: WebClient,
-    ) -> None:
+        keys: list[str],
+    ) -> _Taken | None:
+        """Claim the delivery (None: claimed before) and record what it needs."""
         kind = events.route(event)
         channel, ts = event["channel"], event["ts"]
-        thread_ts = events.reply_thread_ts(event)
         question = events.question_text(event, bot_user_id)
         kb = self.bot.kb
-        if not question:
-            if kind != "channel":
-                self._post(client, channel, thread_ts, fmt.help_message(kb))
-            return
-        chat = events.small_talk(question)
-        if chat is not None:  # "hi" / "thanks!": no FAQ answer, no ticket
-            if kind != "channel":
-                self._post(client, channel, thread_ts, fmt.help_message(kb) if chat == "greeting"
-                           else {"text": "You're welcome! Ask me anything else any time."})
-            return
-        reply = answer_question(
-            question, kb, self.bot.store,
+        chat = events.small_talk(question) if question else None
+        if not question or chat is not None:  # help, "hi", "thanks!": no log, no ticket
+            return _Taken(question, chat, None, kb) if self._claim(keys) else None
+        reply = answer_delivery(
+            keys, question, kb, self.bot.store,
             requester=event["user"],
             team=body.get("team_id"),
             channel=channel,
-            thread_ts=thread_ts,
+            thread_ts=events.reply_thread_ts(event),
             message_ts=ts,
             dedupe_key=f"msg:{channel}:{ts}",
             open_tickets=kind != "channel",
-            record=True,
         )
+        return None if reply is None else _Taken(question, chat, reply, kb)
+
+    def _answer_event(self, event: dict[str, Any], intake: _Taken, client: WebClient) -> None:
+        kind = events.route(event)
+        channel, ts = event["channel"], event["ts"]
+        thread_ts = events.reply_thread_ts(event)
+        question, kb, reply = intake.question, intake.kb, intake.reply
+        if reply is None:
+            if kind != "channel":
+                self._post(client, channel, thread_ts,
+                           fmt.help_message(kb) if not question or intake.chat == "greeting"
+                           else {"text": "You're welcome! Ask me anything else any time."})
+            return
         if kind == "channel" and reply.decision.action != "answer":
             return  # FAQ_CHANNELS: speak only when confident, never open tickets unasked
         ref = fmt.Ref(None, question, channel, thread_ts, ts, qid=_qid(reply))
@@ -261,16 +283,18 @@ class Handlers:
         user = command.get("user_id") or "unknown"
         trigger = command.get("trigger_id")
         try:
-            reply = answer_question(
-                question, kb, self.bot.store,
+            # No delivery keys (the trigger id dedupes the ticket): the question log and the
+            # ticket in one transaction.
+            reply = answer_delivery(
+                [], question, kb, self.bot.store,
                 requester=user,
                 team=command.get("team_id"),
                 channel=channel,
                 source="slack",
                 dedupe_key=f"cmd:{trigger}" if trigger else None,
-                record=True,
                 decision=decision,
             )
+            assert reply is not None  # nothing to claim: never a redelivery
             message = self._reply_message(
                 reply, fmt.Ref(None, question, channel, qid=_qid(reply)), ephemeral=True)
         except Exception:
@@ -427,6 +451,17 @@ class Handlers:
             log.warning("could not update the message: %s", exc.response.get("error"))
         except Exception:
             log.exception("could not update the message")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Taken:
+    """A claimed delivery, ready to answer: the question, its small talk ("greeting"…), the
+    reply (None for help and small talk), and the knowledge it was decided with."""
+
+    question: str
+    chat: str | None
+    reply: Reply | None
+    kb: KnowledgeBase
 
 
 def _with_entry(ref: fmt.Ref, entry_id: str) -> fmt.Ref:
