@@ -98,6 +98,7 @@ class FakeSlack:
         self._calls: list[Call] = []
         self._faults: list[_Fault] = []
         self._ts = itertools.count(1)
+        self._epoch = int(time.time()) - 1
         self._history: dict[str, list[dict[str, Any]]] = {}  # channel -> messages, oldest first
         self.latency = 0.0  # seconds added to every Web API call (benchmarks)
         self.permalinks = True
@@ -311,8 +312,9 @@ class FakeSlack:
             return [dict(m) for m in self._history.get(channel, [])]
 
     def _new_ts(self) -> str:
+        """Unique and increasing, and near the real clock (as Slack's: history is by time)."""
         n = next(self._ts)
-        return f"{1700000000 + n}.{n:06d}"
+        return f"{self._epoch + n // 1_000_000}.{n % 1_000_000:06d}"
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         fake = self

@@ -3,7 +3,14 @@
 A ticket is stored first (``TicketStore.open_ticket``) and posted second. Posting takes a lease
 (``claim_posting``), posts the message, then records it (``mark_posted``); a post that fails
 leaves the ticket ``pending`` and a background thread retries every pending ticket, at start
-and then every ``interval`` seconds (sooner, with backoff, right after a failure)::
+and then every ``interval`` seconds (sooner, with backoff, right after a failure).
+
+A post whose response was lost (a timeout, a dropped connection, a process killed before
+``mark_posted``) may have landed. So the post itself is never retried on a connection error,
+and a retry first looks for the ticket's message in the channel's recent history (each
+triage post carries the ticket's id in its message metadata and starts its text with it): found,
+it is recorded instead of posted again. When the history cannot be read, the retry posts
+anyway: a ticket must reach triage::
 
     triage = Triage(client, store, "C0SUPPORT")
     triage.start()                 # retry loop
@@ -25,6 +32,7 @@ from urllib.error import URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 
 from bot.errors import StoreError
 from bot.slack.formatting import triage_message
@@ -33,6 +41,10 @@ from bot.tickets import Ticket, TicketStore
 __all__ = ["Triage", "build_permalink"]
 
 log = logging.getLogger(__name__)
+
+METADATA_EVENT = "faqbot_ticket"  # the event_type of a triage post's message metadata
+_LOOKUP_PAGES = 10  # at most this many pages of 200 messages are searched for a lost post
+_LOOKUP_SLACK_SECONDS = 120.0  # history searched from this long before the ticket was opened
 
 
 class Triage:
@@ -60,6 +72,9 @@ class Triage:
         workspace_url: str | None = None,
     ) -> None:
         self.client = client
+        # Posting must not be retried blindly after a dropped connection (the post may have
+        # landed): the same client without that retry; the lookup below decides instead.
+        self._poster = _without_connection_retries(client)
         self.workspace_url = workspace_url
         self.store = store
         self.channel = channel
@@ -76,8 +91,9 @@ class Triage:
         self._due = 0.0
         self._inflight: set[int] = set()
 
-    def post(self, ticket: Ticket) -> bool:
-        """Post ``ticket`` unless it is posted or being posted; True when this call posted it."""
+    def post(self, ticket: Ticket, *, look_first: bool = False) -> bool:
+        """Post ``ticket`` unless it is posted or being posted; True when this call posted it
+        (or, with ``look_first``, found it already posted and recorded it)."""
         if self.channel is None or ticket.posted:
             return False
         # The store's lease keeps other processes out; threads of this process share one
@@ -87,22 +103,28 @@ class Triage:
                 return False
             self._inflight.add(ticket.number)
         try:
-            return self._post(ticket)
+            return self._post(ticket, look_first=look_first)
         finally:
             with self._lock:
                 self._inflight.discard(ticket.number)
 
-    def _post(self, ticket: Ticket) -> bool:
+    def _post(self, ticket: Ticket, *, look_first: bool = False) -> bool:
         try:
             if not self.store.claim_posting(ticket.number, self.worker, self.lease_seconds):
                 return False
         except StoreError:
             log.exception("could not claim %s for triage", ticket.id)
             return False
+        found = self._find_posted(ticket) if look_first else None
+        if found is not None:
+            log.info("%s was already in triage (a lost response); recording it", ticket.id)
+            return self._record(ticket, found)
         try:
             message = self.message_builder(ticket, self._permalink(ticket))
-            response = self.client.chat_postMessage(
-                channel=self.channel, unfurl_links=False, unfurl_media=False, **message
+            response = self._poster.chat_postMessage(
+                channel=self.channel, unfurl_links=False, unfurl_media=False,
+                metadata={"event_type": METADATA_EVENT, "event_payload": {"ticket": ticket.id}},
+                **message,
             )
         except Exception as exc:  # the Web API is down or refused: retry later
             log.exception("could not post %s to triage; will retry", ticket.id)
@@ -110,15 +132,40 @@ class Triage:
                 self._release(ticket)
             self._failed()
             return False
-        ts = str(response.get("ts"))
+        log.info("posted %s to triage", ticket.id)
+        return self._record(ticket, str(response.get("ts")))
+
+    def _record(self, ticket: Ticket, ts: str) -> bool:
+        assert self.channel is not None
         try:
             if not self.store.mark_posted(ticket.number, self.channel, ts):
                 log.warning("%s was already posted by another worker", ticket.id)
         except StoreError:
             log.exception("posted %s (ts %s) but could not record it", ticket.id, ts)
         self._failures = 0
-        log.info("posted %s to triage", ticket.id)
         return True
+
+    def _find_posted(self, ticket: Ticket) -> str | None:
+        """The ts of ``ticket``'s triage post if an earlier attempt landed it; None when it is
+        not there or the history cannot be read (then the caller posts)."""
+        oldest = max(0.0, ticket.created_at.timestamp() - _LOOKUP_SLACK_SECONDS)
+        cursor = None
+        try:
+            for _ in range(_LOOKUP_PAGES):
+                page = self.client.conversations_history(
+                    channel=self.channel, oldest=f"{oldest:.6f}", limit=200, cursor=cursor,
+                    include_all_metadata=True,
+                )
+                for message in page.get("messages") or ():
+                    if _is_post_of(message, ticket.id):
+                        return str(message["ts"])
+                cursor = (page.get("response_metadata") or {}).get("next_cursor")
+                if not page.get("has_more") or not cursor:
+                    return None
+        except Exception:
+            log.warning("could not read the triage channel's history to check whether %s was "
+                        "posted; posting it", ticket.id, exc_info=True)
+        return None
 
     def _release(self, ticket: Ticket) -> None:
         """Give the lease back at once (a zero-second lease) after Slack refused the post or
@@ -144,7 +191,7 @@ class Triage:
         for ticket in pending:
             if self._stop.is_set():
                 break
-            if self.post(ticket):
+            if self.post(ticket, look_first=True):
                 posted += 1
             elif self._failures:
                 break  # the Web API is failing: back off instead of hammering it
@@ -234,3 +281,25 @@ def build_permalink(workspace_url: str | None, channel: str, message_ts: str,
             return None
         link += f"?thread_ts={thread_ts}&cid={channel}"
     return link
+
+
+def _is_post_of(message: dict[str, Any], ticket_id: str) -> bool:
+    """Whether a history message is a triage post of ``ticket_id``: an app's message with our
+    metadata for it, or (when Slack leaves the metadata out) one whose text starts with
+    ``"<id> from "``, as every triage post's does."""
+    if not message.get("bot_id"):
+        return False  # people's messages never count, whatever they say
+    metadata = message.get("metadata") or {}
+    if metadata.get("event_type") == METADATA_EVENT:
+        return (metadata.get("event_payload") or {}).get("ticket") == ticket_id
+    return str(message.get("text", "")).startswith(f"{ticket_id} from ")
+
+
+def _without_connection_retries(client: WebClient) -> WebClient:
+    """``client``, minus the retry of calls whose connection failed mid-way."""
+    handlers = [h for h in client.retry_handlers
+                if not isinstance(h, ConnectionErrorRetryHandler)]
+    if len(handlers) == len(client.retry_handlers):
+        return client
+    return WebClient(token=client.token, base_url=client.base_url, timeout=client.timeout,
+                     retry_handlers=handlers, logger=client.logger)
