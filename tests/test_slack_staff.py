@@ -360,6 +360,55 @@ class TestRelay:
         srv.quiet()
         assert srv.posts() == []
 
+    def test_dm_ticket_conversation_runs_in_a_thread_on_the_question(self, srv: StaffServer
+                                                                     ) -> None:
+        """A top-level DM that becomes a ticket: the notice (in place) says where support
+        will reply; staff replies arrive in a thread on the question, and the requester's
+        replies there reach the triage thread instead of opening new tickets."""
+        body = h.direct_message(h.UNANSWERABLE, user=REQUESTER)
+        dm, ts = body["event"]["channel"], body["event"]["ts"]
+        srv.event(body)
+        (notice,) = srv.wait(lambda: srv.posts(dm))
+        assert notice.params.get("thread_ts") is None  # a DM is answered in place
+        assert "support will reply in a thread on your message" in notice.params["text"]
+        ticket = srv.wait(lambda: srv._posted(dm, ts))
+        assert ticket.thread_ts == ts
+        srv.fake.reset()
+
+        srv.event(thread_reply("Which app id is it?", channel=SUPPORT,
+                               thread_ts=ticket.triage_ts, user=STAFF))
+        (relay,) = srv.wait(lambda: srv.posts(dm, ts))
+        assert "Which app id is it?" in relay.params["text"]
+
+        srv.event(thread_reply("it is app 42", channel=dm, thread_ts=ts, user=REQUESTER,
+                               channel_type="im"))
+        (back,) = srv.wait(lambda: srv.posts(SUPPORT, ticket.triage_ts))
+        assert "it is app 42" in back.params["text"]
+        srv.quiet()
+        assert len(srv.store.list()) == len({t.number for t in srv.store.list()})
+        assert [t.number for t in srv.store.list() if t.channel == dm] == [ticket.number]
+
+    def test_slash_command_ticket_is_followed_up_in_a_dm(self, srv: StaffServer) -> None:
+        """/faq is private: its ticket's notice says support replies in a DM, and staff
+        replies and the resolved notice go to the asker's DM, never to the channel where
+        the command was typed."""
+        fields = h.slash(h.UNANSWERABLE + " via slash", user=REQUESTER, channel="C777")
+        assert srv.command(fields).status == 200
+        (told,) = srv.fake.wait_for("chat.postEphemeral", 1)
+        assert "support will reply in a direct message" in told.params["text"]
+        ticket = srv.wait(lambda: next((t for t in srv.store.list()
+                                        if t.channel == "C777" and t.posted), None))
+        srv.fake.reset()
+        srv.event(thread_reply("Looking into it", channel=SUPPORT,
+                               thread_ts=ticket.triage_ts, user=STAFF))
+        (relay,) = srv.wait(lambda: srv.posts(REQUESTER))
+        assert relay.params.get("thread_ts") is None and "Looking into it" in relay.params["text"]
+        _click(srv, ticket, sb.ACTION_RESOLVE, STAFF)
+        srv.wait(lambda: len(srv.posts(REQUESTER)) == 2)
+        assert "resolved" in srv.posts(REQUESTER)[1].params["text"]
+        srv.quiet()
+        assert srv.posts("C777") == []
+
     def test_dm_thread_without_ticket_still_answered(self, srv: StaffServer) -> None:
         """A DM thread reply with no ticket behind it is still answered as a question."""
         body = h.payload("event_message_im_thread")

@@ -161,16 +161,25 @@ def _entry_text(entry: Entry) -> str:
     return text
 
 
+# Where support's replies to a ticket reach its requester (bot.slack.relay.requester_destination)
+_SUPPORT_REPLIES = {
+    "here": "support will reply here.",  # in the thread this message is in
+    "thread": "support will reply in a thread on your message.",  # a top-level DM
+    "dm": "support will reply in a direct message.",  # /faq: only the asker saw it
+}
+
+
 def answer_message(entry: Entry, ref: Ref, *, ticket: Ticket | None = None,
-                   ephemeral: bool = False) -> Message:
+                   ephemeral: bool = False, replies: str = "here") -> Message:
     """An FAQ answer with *Solved* / *Not helpful* (and, for ``/faq``, *Post to channel*).
 
-    With ``ticket`` (an entry that also opens one, e.g. a cap increase) the ticket id follows.
+    With ``ticket`` (an entry that also opens one, e.g. a cap increase) the ticket id follows,
+    and where support will reply (``replies``: a key of ``_SUPPORT_REPLIES``).
     """
     blocks = _entry_blocks(entry)
     text = _entry_text(entry)
     if ticket is not None:
-        note = f"I've also opened ticket *{ticket.id}*; support will reply here."
+        note = f"I've also opened ticket *{ticket.id}*; {_SUPPORT_REPLIES[replies]}"
         blocks.append(_section(note))
         text += "\n" + note
     if ephemeral and ref.question:
@@ -212,13 +221,14 @@ def clarify_message(decision: Decision, ref: Ref) -> Message:
     return {"text": text, "blocks": blocks}
 
 
-def ticket_message(ticket: Ticket, *, created: bool = True) -> Message:
-    """The requester's reply when a question became a ticket."""
+def ticket_message(ticket: Ticket, *, created: bool = True, replies: str = "here") -> Message:
+    """The requester's reply when a question became a ticket (``replies``: where support's
+    replies will reach them, a key of ``_SUPPORT_REPLIES``)."""
+    where = _SUPPORT_REPLIES[replies]
     if created:
-        text = (f"I couldn't find this in the FAQ — I've opened ticket *{ticket.id}*; "
-                "support will reply here.")
+        text = f"I couldn't find this in the FAQ — I've opened ticket *{ticket.id}*; {where}"
     else:
-        text = f"I've added this to ticket *{ticket.id}*; support will reply here."
+        text = f"I've added this to ticket *{ticket.id}*; {where}"
     return {"text": text, "blocks": [_section(text)]}
 
 

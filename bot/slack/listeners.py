@@ -184,7 +184,8 @@ class Handlers:
             requester=event["user"],
             team=body.get("team_id"),
             channel=channel,
-            thread_ts=events.reply_thread_ts(event),
+            # a ticket lives in a thread: a top-level DM's is the thread on that message
+            thread_ts=events.reply_thread_ts(event) or ts,
             message_ts=ts,
             dedupe_key=f"msg:{channel}:{ts}",
             open_tickets=kind != "channel",
@@ -226,12 +227,14 @@ class Handlers:
                 answer["text"] += "\n" + message["text"]
                 return answer
             return message
+        replies = "here" if ref.thread_ts else ("dm" if ephemeral else "thread")
         if decision.entry is not None:  # e.g. a cap increase: the answer and the ticket
             return sb.with_requester_actions(fmt.answer_message(
                 decision.entry, _with_entry(ref, decision.entry.id), ticket=reply.ticket,
-                ephemeral=ephemeral), reply.ticket)
+                ephemeral=ephemeral, replies=replies), reply.ticket)
         return sb.with_requester_actions(
-            fmt.ticket_message(reply.ticket, created=reply.ticket_created), reply.ticket)
+            fmt.ticket_message(reply.ticket, created=reply.ticket_created, replies=replies),
+            reply.ticket)
 
     # ------------------------------------------------------------------ /faq
 

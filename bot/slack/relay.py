@@ -28,7 +28,8 @@ from bot.slack import events
 from bot.slack import staff_blocks as sb
 from bot.tickets import Ticket, TicketStore
 
-__all__ = ["Relay", "is_relay_candidate", "is_triage_reply", "relay_text"]
+__all__ = ["Relay", "is_relay_candidate", "is_triage_reply", "relay_text",
+           "requester_destination"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,21 @@ def is_relay_candidate(event: Event, bot_user_id: str | None) -> bool:
 def is_triage_reply(event: Event, support_channel: str | None) -> bool:
     """A reply in the triage channel (a staff member answering a ticket's triage thread)."""
     return bool(support_channel) and event.get("channel") == support_channel
+
+
+def requester_destination(ticket: Ticket) -> tuple[str, str | None] | None:
+    """Where the requester hears about their ticket: ``(channel, thread_ts)``, or None (a
+    ticket from ``faqbot chat`` has nobody in Slack to tell).
+
+    Their thread when the ticket has one (a mention, a DM). A ticket without a thread outside
+    a DM came from ``/faq``, whose exchange only the asker saw: the bot's DM with them (a
+    user id as the channel), never the channel the command was typed in.
+    """
+    if ticket.source != "slack" or not ticket.channel:
+        return None
+    if ticket.thread_ts or ticket.channel.startswith("D"):
+        return ticket.channel, ticket.thread_ts
+    return ticket.requester, None
 
 
 def relay_text(event: Event) -> str:
@@ -123,11 +139,12 @@ class Relay:
     def _to_requester(self, ticket: Ticket, staff: str, text: str) -> bool:
         if text.startswith(sb.INTERNAL_PREFIX) or not text:
             return False  # an internal note among staff
-        if not ticket.channel or ticket.source != "slack":
+        where = requester_destination(ticket)
+        if where is None:
             log.info("%s has no Slack thread to relay to", ticket.id)
             return False
         self._record(ticket, "staff_reply", staff, text)
-        return self._post(ticket.channel, ticket.thread_ts, sb.relay_to_requester(staff, text))
+        return self._post(*where, sb.relay_to_requester(staff, text))
 
     def _to_triage(self, ticket: Ticket, user: str, text: str) -> bool:
         if not ticket.triage_channel or not ticket.triage_ts or not text:

@@ -200,15 +200,18 @@ def update_triage(client: WebClient, ticket: Ticket, permalink: str | None,
 
 
 def has_requester_thread(ticket: Ticket) -> bool:
-    """The ticket came from Slack, so there is a requester's thread to tell (not faqbot chat)."""
-    return ticket.source == "slack" and bool(ticket.channel)
+    """The ticket came from Slack, so there is a requester to tell (not faqbot chat)."""
+    return relays.requester_destination(ticket) is not None
 
 
 def notify_requester(client: WebClient, ticket: Ticket, message: dict[str, Any]) -> bool:
-    """Post ``message`` in the requester's thread; False, and no call, when there is none."""
-    if not has_requester_thread(ticket):
+    """Post ``message`` where the requester follows the ticket (their thread; for ``/faq``,
+    their DM with the bot: see :func:`~bot.slack.relay.requester_destination`); False, and
+    no call, when there is nobody in Slack to tell."""
+    where = relays.requester_destination(ticket)
+    if where is None:
         return False
-    client.chat_postMessage(channel=ticket.channel, thread_ts=ticket.thread_ts,
+    client.chat_postMessage(channel=where[0], thread_ts=where[1],
                             unfurl_links=False, unfurl_media=False, **message)
     return True
 
