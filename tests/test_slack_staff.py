@@ -483,6 +483,27 @@ class TestQuestionLog:
         srv.wait(lambda: [q for q in srv.store.questions()
                           if q["id"] == logged[0]["id"] and q["feedback"] == "helpful"])
 
+    def test_feedback_on_an_answer_picked_from_a_clarification(self, srv: StaffServer) -> None:
+        """"Did you mean…" → a pick → *Solved*: the feedback lands on the logged question."""
+        body = h.mention(h.CLARIFY)
+        srv.event(body)
+        (clarify,) = srv.fake.wait_for("chat.postMessage", 1)
+        logged = [q for q in srv.store.questions() if q["action"] == "clarify"]
+        assert logged, "the clarified question is logged"
+        pick = next(b for a, b in h.buttons(clarify.blocks).items() if a.startswith("faq_pick"))
+        message = {"type": "message", "ts": "1700000004.000004",
+                   "text": clarify.params["text"], "blocks": clarify.blocks}
+        srv.action(h.click(pick, message=message, message_ts="1700000004.000004",
+                           thread_ts=body["event"]["ts"]))
+        answer = srv.wait(lambda: [c for c in srv.fake.calls("chat.postMessage")
+                                   if "faq_solved" in h.buttons(c.blocks)])[0]
+        message = {"type": "message", "ts": "1700000005.000005", "text": answer.params["text"],
+                   "blocks": answer.blocks}
+        srv.action(h.click(h.buttons(answer.blocks)["faq_solved"], message=message,
+                           message_ts="1700000005.000005", thread_ts=body["event"]["ts"]))
+        srv.wait(lambda: [q for q in srv.store.questions()
+                          if q["id"] == logged[-1]["id"] and q["feedback"] == "helpful"])
+
     def test_ticket_questions_recorded(self, srv: StaffServer) -> None:
         """A question that becomes a ticket is logged with its reason."""
         srv.open_ticket(h.UNANSWERABLE + " (logged ticket)")

@@ -212,8 +212,9 @@ def clarify_message(decision: Decision, ref: Ref) -> Message:
     blocks: list[dict[str, Any]] = [_section("I'm not sure which of these you mean. Did you mean…")]
     buttons = []
     for i, candidate in enumerate(decision.candidates):
+        # the logged question's id rides along: feedback on the picked answer is recorded
         value = Ref(candidate.entry_id, ref.question, ref.channel, ref.thread_ts,
-                    ref.message_ts).encode()
+                    ref.message_ts, qid=ref.qid).encode()
         buttons.append(_button(candidate.question, f"{ACTION_PICK}_{i}", value))
     if buttons:
         blocks.append({"type": "actions", "block_id": "faq_clarify", "elements": buttons})
