@@ -360,12 +360,10 @@ class FakeSlack:
                     time.sleep(fake.latency)
                 fault = fake._take_fault(method)
                 if fault is not None:
-                    if fault.kind == "close":
-                        self.close_connection = True
-                        try:
-                            self.connection.shutdown(socket.SHUT_RDWR)
-                        except OSError:
-                            pass
+                    if fault.kind in ("close", "lost"):
+                        if fault.kind == "lost":  # done, but the response never arrives
+                            fake._answer(method, params)
+                        self._hang_up()
                         return
                     if fault.kind == "delay":
                         time.sleep(fault.delay)
@@ -379,15 +377,14 @@ class FakeSlack:
                     elif fault.kind == "malformed":
                         self._send(200, b'{"ok": tru')
                         return
-                    elif fault.kind == "lost":  # done, but the response never arrives
-                        fake._answer(method, params)
-                        self.close_connection = True
-                        try:
-                            self.connection.shutdown(socket.SHUT_RDWR)
-                        except OSError:
-                            pass
-                        return
                 self._send(200, json.dumps(fake._answer(method, params)).encode())
+
+            def _hang_up(self) -> None:
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
             def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None
                       ) -> None:
