@@ -81,6 +81,7 @@ class TestAsk:
         assert "candidates:" in out and "review-time" in out
         assert "typos:" in out and "reveiw→review" in out
         assert "unknown:   refund" in out
+        assert "answers at ≥ 60 (an unfamiliar word: answer)" in out
 
     def test_python_dash_m_and_console_script_agree(self, small_kb_path):
         """`faqbot` and `python -m bot` are the same program."""
@@ -174,3 +175,24 @@ class TestKbEval:
         parts = [json.loads(line) for line in result.stdout.splitlines()]
         assert [p["cases"] for p in parts] == ["1-2", "3-4"]
         assert [p["questions"] for p in parts] == [2, 2]
+
+    def test_sweep_moves_answer_then_familiar(self):
+        """--sweep: a row per threshold, answer (clarify and familiar follow) then familiar
+        alone; a strict answer threshold answers fewer questions right, a loose one more
+        wrongly."""
+        result = faqbot("kb", "eval", str(ROOT / "tests" / "data" / "labelled.yaml"),
+                        "--knowledge", str(ROOT / "knowledge" / "faq.yaml"), "--sweep")
+        assert result.returncode == 0, result.stderr
+        first, second = result.stdout.split("moving `familiar`:")
+        rows = [[cell.split() for cell in line.split("|")] for line in first.splitlines()
+                if "|" in line and "right" not in line]
+        familiar_rows = [line.split() for line in second.splitlines()
+                         if "|" in line and "right" not in line]
+        assert len(rows) == 11 and len(familiar_rows) == 13
+        # the bundled thresholds sit in the middle row; answer moves, the others keep distance
+        middle = [float(v) for v in rows[5][0]]
+        assert [float(v) for v in rows[0][0]] == [middle[0] - 20, middle[1] - 20, middle[2] - 20]
+        assert {row[0] for row in familiar_rows} == {f"{middle[0]:.1f}"}
+        right = [float(row[1][0].rstrip("%")) for row in rows]
+        wrong = [float(row[1][3].rstrip("%")) for row in rows]
+        assert right[0] > right[-1] and wrong[0] > wrong[-1]
