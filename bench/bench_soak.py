@@ -10,12 +10,15 @@ stored once and posted to triage once. Scenarios, each on SQLite and on PostgreS
   (while the first delivery is still being processed), half a little later;
 - two app processes on one PostgreSQL, requests (and retries) split between them.
 
-Prints events/s, HTTP p50/p99, and the servers' RSS after 1,000 events and after all of them.
-Bounded: ``--events`` requests per scenario, ``--timeout`` seconds to wait for the answers.
+Prints events/s, HTTP p50/p99, and the servers' RSS after 1,000 and 3,000 events and after all
+of them (the 3k figure tells a warm-up that flattens from a leak that keeps growing).
+Bounded: ``--events`` requests per scenario, ``--timeout`` seconds to wait for the answers;
+``--only TEXT`` runs the scenarios whose name contains TEXT.
 
     .venv/bin/python bench/bench_soak.py                      # SQLite only (~2 minutes)
     .venv/bin/python bench/bench_soak.py --database-url postgresql://postgres@127.0.0.1:5432/test
     .venv/bin/python bench/bench_soak.py --events 1000 --quick
+    .venv/bin/python bench/bench_soak.py --database-url postgresql://… --only "2 apps"
 
 Targets: exactly once everywhere; HTTP p99 <= 200 ms; RSS at the end within 10% of RSS at 1k.
 """
@@ -72,6 +75,7 @@ class Outcome:
     by_kind: dict[str, list[float]] = field(default_factory=dict)
     seconds: float = 0.0
     rss_1k: float = 0.0
+    rss_3k: float = 0.0  # after 3,000 requests (0 when there are fewer)
     rss_end: float = 0.0
     problems: list[str] = field(default_factory=list)
     told: int = 0  # /faq tickets whose id reached the asker by chat.postEphemeral
@@ -220,6 +224,7 @@ def run_scenario(name: str, fake: Fake, tmp: Path, database_url: str, *, events:
         acks: dict[str, list[bytes]] = {}
         sent = [0]
         one_k = threading.Event()
+        rss_at = {1000: 0.0, 3000: 0.0}
 
         def sender() -> None:
             while True:
@@ -238,16 +243,19 @@ def run_scenario(name: str, fake: Fake, tmp: Path, database_url: str, *, events:
                     if request.kind == "slash":
                         acks.setdefault(request.key, []).append(body)
                     sent[0] += 1
-                    if sent[0] == 1000:
+                    mark = sent[0] if sent[0] in rss_at else 0
+                if mark:  # measured by the sender that got there, outside the lock
+                    rss_at[mark] = rss_mb(pids)
+                    if mark == 1000:
                         one_k.set()
 
         threads = [threading.Thread(target=sender) for _ in range(SENDERS)]
         for t in threads:
             t.start()
         one_k.wait(timeout)
-        outcome.rss_1k = rss_mb(pids)
         for t in threads:
             t.join()
+        outcome.rss_1k, outcome.rss_3k = rss_at[1000], rss_at[3000]
         expected_tickets = sum(r.ticket for r in requests if not r.retry)
         deadline = time.monotonic() + timeout
         while True:
@@ -369,6 +377,8 @@ def main() -> int:
                         help="seconds to wait for the answers of one scenario")
     parser.add_argument("--database-url", help="PostgreSQL for the PostgreSQL scenarios")
     parser.add_argument("--quick", action="store_true", help="SQLite plain load only")
+    parser.add_argument("--only", metavar="TEXT",
+                        help="run only the scenarios whose name contains TEXT (e.g. '2 apps')")
     args = parser.parse_args()
     if args.database_url and sa.make_url(args.database_url).host not in ("127.0.0.1",
                                                                          "localhost"):
@@ -382,6 +392,10 @@ def main() -> int:
             ("PostgreSQL, 10% retries", "pg", {"retries": 0.10}),
             ("PostgreSQL, 2 apps, 10% retries", "pg", {"retries": 0.10, "servers": 2}),
         ]
+    if args.only:
+        scenarios = [s for s in scenarios if args.only.lower() in s[0].lower()]
+        if not scenarios:
+            parser.error(f"no scenario matches --only {args.only!r}")
     fake = Fake()
     outcomes = []
     try:
@@ -406,14 +420,14 @@ def main() -> int:
     print(f"\n{SENDERS} senders; requests: mentions, DMs, /faq, clicks in turn, a third open "
           f"tickets; {os.cpu_count()} CPUs\n")
     print("| scenario | requests | retries | events/s | p50 ms | p99 ms | max ms | "
-          "RSS 1k MB | RSS end MB | exactly once |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "RSS 1k MB | RSS 3k MB | RSS end MB | exactly once |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for o in outcomes:
         total = o.events + o.retries
         rate = o.events / o.seconds if o.seconds else float("nan")
         print(f"| {o.scenario} | {total} | {o.retries} | {rate:.0f} | {o.pct(0.5):.1f} | "
               f"{o.pct(0.99):.1f} | {max(o.latencies) * 1000:.0f} | {o.rss_1k:.0f} | "
-              f"{o.rss_end:.0f} | {'yes' if not o.problems else 'NO'} |")
+              f"{o.rss_3k:.0f} | {o.rss_end:.0f} | {'yes' if not o.problems else 'NO'} |")
     failed = False
     for o in outcomes:
         growth = (o.rss_end - o.rss_1k) / o.rss_1k if o.rss_1k else 0.0
@@ -430,6 +444,10 @@ def main() -> int:
         kinds = ", ".join(f"{kind} {sorted(v)[int(0.99 * (len(v) - 1))] * 1000:.0f}"
                           for kind, v in sorted(o.by_kind.items()))
         print(f"    p99 ms by kind: {kinds}; /faq ticket ids told by ephemeral: {o.told}")
+        if o.rss_1k and o.rss_3k:  # a plateau (warm-up) or a slope (a leak)?
+            print(f"    RSS MB: 1k {o.rss_1k:.0f}, 3k {o.rss_3k:.0f} "
+                  f"({(o.rss_3k - o.rss_1k) / o.rss_1k:+.1%}), end {o.rss_end:.0f} "
+                  f"({(o.rss_end - o.rss_3k) / o.rss_3k:+.1%} from 3k)")
     return 1 if failed else 0
 
 

@@ -13,7 +13,9 @@ UPDATEs for the right to post to triage), never a check in Python followed by a 
 from __future__ import annotations
 
 import builtins
+import functools
 import os
+import select
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -605,6 +607,15 @@ class MemoryTicketStore:
 _BUSY_TIMEOUT_SECONDS = 15
 _CONNECT_TIMEOUT_SECONDS = 10
 _OPEN_ATTEMPTS = 5
+#: PostgreSQL connections kept per process (SQLAlchemy's QueuePool), and none beyond them.
+#: A faqbot worker has up to ~20 threads that use the store at once (the background pool,
+#: the /faq question log, triage); SQLAlchemy's default (5 kept, 10 more opened and closed on
+#: demand) opened a new connection, a new server process, for every few requests under load
+#: (bench/bench_soak.py: 1,477 connections for 5,500 requests). Threads beyond this many
+#: wait for a connection instead, which costs less than opening one; the total stays well
+#: under PostgreSQL's default max_connections (100) with several processes.
+_PG_POOL_SIZE = 10
+_PG_POOL_TIMEOUT_SECONDS = 30
 
 
 class _UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -965,6 +976,66 @@ class _WriterQueue:
         self._fd = None
 
 
+_FRESH = "faqbot_fresh"
+
+
+def _on_pg_connect(_dbapi_conn: Any, record: Any) -> None:
+    # A connection just opened has not had the time to go stale: a failure on it is not
+    # retried (the database is down, not a connection lost while idle in the pool).
+    record.info[_FRESH] = True
+
+
+def _check_idle_socket(dialect: sa.Dialect, dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """Checkout: an idle PostgreSQL connection has nothing to read. When its socket is
+    readable, the server has closed it or said something (e.g. "terminating connection due
+    to administrator command"): ping it, and let the pool open another when the ping fails.
+    One poll() instead of pool_pre_ping's round trip on every checkout."""
+    try:
+        if dbapi_conn.closed:
+            raise sa.exc.DisconnectionError("connection closed")
+        readable, _, _ = select.select([dbapi_conn.pgconn.socket], [], [], 0)
+    except Exception as exc:  # closed or broken (psycopg), a bad descriptor (OSError)…
+        raise sa.exc.DisconnectionError(str(exc)) from exc
+    if readable:
+        try:
+            dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            raise sa.exc.DisconnectionError(str(exc)) from exc
+
+
+class _StaleConnection(Exception):
+    """A pooled connection was found lost before its transaction committed: nothing was
+    written, so the operation may run again on a new connection (see ``_reconnecting``)."""
+
+
+def _reconnecting(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a store method again, once, when its transaction met a lost connection before
+    committing. A failure at COMMIT itself is never retried (the commit may have happened:
+    running it again could record twice); nor is one on a connection just opened."""
+
+    @functools.wraps(method)
+    def wrapper(self: SqlTicketStore, *args: Any, **kwargs: Any) -> Any:
+        if getattr(self._retrying, "active", False):  # nested: the outer call retries
+            return method(self, *args, **kwargs)
+        try:
+            self._retrying.active = True
+            try:
+                return method(self, *args, **kwargs)
+            except _StaleConnection:
+                pass
+            self._retrying.active = "again"  # this time a lost connection is an error
+            return method(self, *args, **kwargs)
+        finally:
+            self._retrying.active = False
+
+    return wrapper
+
+
+#: PostgreSQL: a delivery's keys in one statement (an array, whatever their number).
+_PG_INSERT_KEYS = ("INSERT INTO processed_events (key, at) "
+                   "SELECT unnest(%(keys)s::varchar[]), %(key_at)s")
+
+
 class _AlreadyClaimed(Exception):
     """Raised inside ``take_delivery``'s transaction to roll it back: a key was taken."""
 
@@ -1006,13 +1077,17 @@ class SqlTicketStore:
             elif not parsed.database.startswith("file:"):  # a URI (e.g. mode=ro): left alone
                 self._writers = _WriterQueue(
                     os.path.abspath(parsed.database + _WRITER_LOCK_SUFFIX))
-        elif "connect_timeout" not in parsed.query:
-            connect_args = {"connect_timeout": _CONNECT_TIMEOUT_SECONDS}
+        else:
+            if "connect_timeout" not in parsed.query:
+                connect_args = {"connect_timeout": _CONNECT_TIMEOUT_SECONDS}
+            options.update(pool_size=_PG_POOL_SIZE, max_overflow=0,
+                           pool_timeout=_PG_POOL_TIMEOUT_SECONDS)
         try:
-            self._engine = sa.create_engine(
-                # A SQLite file cannot drop a connection: pinging it is pure overhead.
-                parsed, pool_pre_ping=not self._sqlite, connect_args=connect_args, **options
-            )
+            # No pool_pre_ping (a round trip before every transaction): a PostgreSQL
+            # connection is checked by a look at its socket when taken from the pool
+            # (_check_idle_socket), and a transaction that meets a connection lost before it
+            # committed is run again once on a new one (_reconnecting).
+            self._engine = sa.create_engine(parsed, connect_args=connect_args, **options)
         except (sa.exc.SQLAlchemyError, ImportError) as exc:
             raise StoreError(self._describe(exc)) from exc
         dbapi = self._engine.dialect.loaded_dbapi
@@ -1024,6 +1099,11 @@ class SqlTicketStore:
         if self._sqlite:
             sa.event.listen(self._engine, "connect", _on_sqlite_connect)
             sa.event.listen(self._engine, "begin", _on_sqlite_begin)
+        else:
+            sa.event.listen(self._engine, "connect", _on_pg_connect)
+            sa.event.listen(self._engine, "checkout",
+                            functools.partial(_check_idle_socket, self._engine.dialect))
+        self._retrying = threading.local()
         try:
             self._migrate()
         except BaseException:
@@ -1035,6 +1115,7 @@ class SqlTicketStore:
 
     # tickets
 
+    @_reconnecting
     def open_ticket(self, new: NewTicket) -> tuple[Ticket, bool]:
         with self._translate():
             for _ in range(_OPEN_ATTEMPTS):
@@ -1046,10 +1127,12 @@ class SqlTicketStore:
                     continue
             raise StoreError(f"{self.url}: could not open a ticket: too much contention")
 
+    @_reconnecting
     def get(self, number: int) -> Ticket | None:
         with self._tx() as conn:
             return self._ticket(conn, number)
 
+    @_reconnecting
     def find_by_thread(self, channel: str, thread_ts: str) -> Ticket | None:
         query = (
             sa.select(_tickets)
@@ -1060,6 +1143,7 @@ class SqlTicketStore:
         with self._tx() as conn:
             return next(iter(self._load(conn, query)), None)
 
+    @_reconnecting
     def find_by_triage(self, channel: str, ts: str) -> Ticket | None:
         query = sa.select(_tickets).where(
             _tickets.c.triage_channel == channel, _tickets.c.triage_ts == ts
@@ -1067,6 +1151,7 @@ class SqlTicketStore:
         with self._tx() as conn:
             return next(iter(self._load(conn, query)), None)
 
+    @_reconnecting
     def list(
         self, *, status: str | None = None, requester: str | None = None, limit: int = 100
     ) -> builtins.list[Ticket]:
@@ -1078,6 +1163,7 @@ class SqlTicketStore:
         with self._tx() as conn:
             return self._load(conn, query)
 
+    @_reconnecting
     def set_status(
         self, number: int, status: str, *, actor: str | None, assignee: str | None = None
     ) -> Ticket:
@@ -1100,12 +1186,14 @@ class SqlTicketStore:
             self._append(conn, number, kind, actor, text, now)
             return self._require(conn, number)
 
+    @_reconnecting
     def add_event(self, number: int, kind: str, *, actor: str | None, text: str | None) -> Ticket:
         with self._tx(write=True) as conn:
             self._lock_row(conn, number)
             self._append(conn, number, kind, actor, text, _now())
             return self._require(conn, number)
 
+    @_reconnecting
     def set_details(self, number: int, details: dict[str, str], *, actor: str | None) -> Ticket:
         with self._tx(write=True) as conn:
             row = self._lock_row(conn, number)
@@ -1120,6 +1208,7 @@ class SqlTicketStore:
 
     # triage posting
 
+    @_reconnecting
     def mark_posted(self, number: int, channel: str, ts: str) -> bool:
         now = _now()
         with self._tx(write=True) as conn:
@@ -1133,6 +1222,7 @@ class SqlTicketStore:
             self._insert_event(conn, number, "posted", None, f"{channel} {ts}", now)
             return True
 
+    @_reconnecting
     def claim_posting(self, number: int, worker: str, lease_seconds: float = 30) -> bool:
         now = _now()
         # One conditional UPDATE: the database lets exactly one of the racing workers match.
@@ -1141,6 +1231,7 @@ class SqlTicketStore:
         with self._tx(write=True) as conn:
             return self._run(conn, _CLAIM_POSTING, params)[0] == 1
 
+    @_reconnecting
     def pending(self, limit: int = 100) -> builtins.list[Ticket]:
         query = (
             sa.select(_tickets)
@@ -1157,6 +1248,7 @@ class SqlTicketStore:
     def claim_events(self, keys: Sequence[str]) -> bool:
         return self.take_delivery(keys).claimed
 
+    @_reconnecting
     def take_delivery(
         self,
         keys: Sequence[str],
@@ -1168,13 +1260,15 @@ class SqlTicketStore:
         rows = [{"key": key, "at": at} for key in dict.fromkeys(keys)]
         if not rows and question is None and ticket is None:
             return Intake(claimed=True)  # nothing to write
+        if ticket is None and not self._sqlite:
+            return self._take_in_one_statement(rows, question)
         with self._translate():
             for _ in range(_OPEN_ATTEMPTS):
                 try:
                     with self._begin(write=True) as conn:
                         if rows:
                             try:
-                                self._run_many(conn, _INSERT_KEYS, rows)
+                                self._insert_keys(conn, rows)
                             except self._integrity_errors:
                                 # A key seen before: the whole transaction rolls back.
                                 raise _AlreadyClaimed from None
@@ -1194,6 +1288,7 @@ class SqlTicketStore:
 
     # question log
 
+    @_reconnecting
     def record_question(
         self,
         *,
@@ -1208,9 +1303,74 @@ class SqlTicketStore:
     ) -> int:
         logged = LoggedQuestion(question=question, action=action, entry=entry, score=score,
                                 reason=reason, requester=requester, channel=channel, at=at)
+        if not self._sqlite:
+            return int(self._take_in_one_statement([], logged).question_id or 0)
         with self._tx(write=True) as conn:
             return self._insert_question(conn, logged)
 
+    def _take_in_one_statement(self, rows: builtins.list[dict[str, Any]],
+                               question: LoggedQuestion | None) -> Intake:
+        """PostgreSQL, a delivery without a ticket (most of them) and the /faq question log:
+        one statement in autocommit, one round trip instead of four (BEGIN, the keys, the
+        question, COMMIT). The keys go in a data-modifying WITH, which PostgreSQL runs to
+        completion whatever the main INSERT does; a key claimed before fails the whole
+        statement on the unique key, so nothing is recorded: all or nothing, as in a
+        transaction. Not run again after a lost connection: it may have committed."""
+        statement, params = self._one_statement(rows, question)
+        with self._translate(), self._engine.connect() as conn:
+            dbapi_conn = conn.connection.dbapi_connection
+            assert dbapi_conn is not None
+            conn.connection.info.pop(_FRESH, None)
+            dbapi_conn.autocommit = True
+            try:
+                cursor = dbapi_conn.cursor()
+                try:
+                    cursor.execute(statement, params)
+                    row = cursor.fetchone() if cursor.description else None
+                except self._integrity_errors:
+                    return Intake(claimed=False)  # a key seen before: nothing recorded
+                finally:
+                    cursor.close()
+            finally:
+                if not dbapi_conn.closed:
+                    dbapi_conn.autocommit = False
+        return Intake(claimed=True, question_id=int(row[0]) if row else None)
+
+    def _insert_keys(self, conn: sa.Connection, rows: builtins.list[dict[str, Any]]) -> None:
+        """Claim a delivery's keys inside a transaction. PostgreSQL: one INSERT of an array
+        (psycopg's executemany enters pipeline mode, which cost more Python time than the
+        whole rest of a delivery's transaction)."""
+        if self._sqlite:
+            self._run_many(conn, _INSERT_KEYS, rows)
+            return
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(_PG_INSERT_KEYS, {"keys": [row["key"] for row in rows],
+                                             "key_at": rows[0]["at"]})
+        finally:
+            cursor.close()
+
+    def _one_statement(self, rows: builtins.list[dict[str, Any]],
+                       question: LoggedQuestion | None) -> tuple[str, dict[str, Any]]:
+        params: dict[str, Any] = {}
+        parts = []
+        keys = _PG_INSERT_KEYS
+        if rows:
+            parts.append(f"WITH k AS ({keys})" if question is not None else keys)
+            params.update(keys=[row["key"] for row in rows], key_at=rows[0]["at"])
+        if question is not None:
+            parts.append("INSERT INTO questions (at, requester, channel, question, action, "
+                         "entry, score, reason) VALUES (%(at)s, %(requester)s, %(channel)s, "
+                         "%(question)s, %(action)s, %(entry)s, %(score)s, %(reason)s) "
+                         "RETURNING id")
+            params.update(
+                at=_utc(question.at) if question.at is not None else _now(),
+                requester=question.requester, channel=question.channel,
+                question=question.question, action=question.action, entry=question.entry,
+                score=question.score, reason=question.reason)
+        return " ".join(parts), params
+
+    @_reconnecting
     def set_feedback(self, question_id: int, feedback: str) -> None:
         update = (
             sa.update(_questions).where(_questions.c.id == question_id).values(feedback=feedback)
@@ -1219,6 +1379,7 @@ class SqlTicketStore:
             if conn.execute(update).rowcount != 1:
                 raise _unknown_question(question_id)
 
+    @_reconnecting
     def questions(self, since: datetime | None = None) -> builtins.list[dict[str, Any]]:
         query = sa.select(_questions).order_by(_questions.c.at, _questions.c.id)
         if since is not None:
@@ -1226,10 +1387,12 @@ class SqlTicketStore:
         with self._tx() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
 
+    @_reconnecting
     def purge_questions(self, older_than: datetime) -> int:
         with self._tx(write=True) as conn:
             return conn.execute(sa.delete(_questions).where(_questions.c.at < older_than)).rowcount
 
+    @_reconnecting
     def purge_events(self, older_than: datetime) -> int:
         query = sa.delete(_processed_events).where(_processed_events.c.at < older_than)
         with self._tx(write=True) as conn:
@@ -1294,8 +1457,35 @@ class SqlTicketStore:
             if write and self._sqlite:
                 # Take the write lock up front; busy_timeout then makes writers queue.
                 conn.execution_options(faqbot_begin="BEGIN IMMEDIATE")
+            fresh = not self._sqlite and conn.connection.info.pop(_FRESH, False)
             with conn.begin():
-                yield conn
+                try:
+                    yield conn
+                except Exception as exc:
+                    # Lost before COMMIT was sent: the server rolls the transaction back.
+                    if (not self._sqlite and not fresh
+                            and getattr(self._retrying, "active", False) is True
+                            and self._lost(conn, exc)):
+                        conn.invalidate()
+                        raise _StaleConnection from exc
+                    raise
+
+    def _lost(self, conn: sa.Connection, exc: BaseException) -> bool:
+        """Whether ``exc`` says the connection is gone (not a failed statement)."""
+        if isinstance(exc, sa.exc.DBAPIError):
+            if exc.connection_invalidated:
+                return True
+            exc = exc.orig  # type: ignore[assignment]
+        if not isinstance(exc, self._dbapi_error):
+            return False
+        try:
+            dbapi_conn = conn.connection.dbapi_connection
+        except sa.exc.SQLAlchemyError:
+            return True
+        if dbapi_conn is None or getattr(dbapi_conn, "closed", False) or \
+                getattr(dbapi_conn, "broken", False):
+            return True
+        return bool(self._engine.dialect.is_disconnect(exc, dbapi_conn, None))
 
     @contextmanager
     def _tx(self, *, write: bool = False) -> Iterator[sa.Connection]:

@@ -636,6 +636,34 @@ class TestStoreErrors:
         finally:
             store.close()
 
+    @pytest.mark.postgres
+    def test_lost_connection_is_retried_once_before_commit(
+        self, pg_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A pooled connection that died unseen (its socket looks idle at checkout) fails the
+        first statement; the delivery is taken again on a new connection, exactly once."""
+        store = open_store(pg_url)
+        try:
+            store.open_ticket(new())
+            schema = sa.make_url(pg_url).query["application_name"]
+            _execute(
+                os.environ[PG_ENV],
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                f"WHERE application_name = '{schema}'",
+            )
+            time.sleep(0.2)  # the server has closed the connection by now
+            monkeypatch.setattr("bot.tickets.select.select", lambda r, w, x, t: ([], [], []))
+            question = LoggedQuestion(question="q", action="ticket", entry=None, score=None,
+                                      reason="no_match")
+            intake = store.take_delivery(["event:EvLost"], question=question,
+                                         ticket=new("lost", dedupe_key="EvLost"))
+            assert intake.claimed and intake.ticket_created
+            assert store.claim_event("event:EvLost") is False
+            assert [q["question"] for q in store.questions()] == ["q"]
+            assert [t.question for t in store.list()] == ["lost", new().question]
+        finally:
+            store.close()
+
 
 def _process_worker(url: str, barrier: Any, results: Any) -> None:
     """One process of TestProcesses: start a store, then open, claim and post at once."""
