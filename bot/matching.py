@@ -167,6 +167,16 @@ EVERYDAY_WORDS = frozenset(
 )
 
 _STEMMER = snowballstemmer.stemmer("english")
+# Per-word caches (word → term, typo corrections, stems): a question's words repeat across
+# questions, so these hit almost always; bounded, and words with digits (ids, numbers, each
+# new) are not kept, so a long-running worker's memory levels off (bench/bench_soak.py).
+CACHE_LIMIT = 20_000
+_DIGIT = re.compile(r"\d")
+
+
+def _has_digit(word: str) -> bool:
+    return _DIGIT.search(word) is not None
+
 _SENTENCE = re.compile(r"(?<=[.?!])\s+|\n+")
 # Salutations and sign-offs at either end of a (normalised) message carry no topic, even when
 # the knowledge happens to use their words ("a good description", "the TikTok team").
@@ -182,7 +192,7 @@ _GREETING_EDGES = re.compile(rf"^(?:{_SALUTATION} )*{_SALUTATION}\b|\b{_SIGN_OFF
 _MAX_TERMS = 60  # a question longer than this is reduced to its sentences
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=CACHE_LIMIT)
 def _stem(word: str) -> str:
     if len(word) <= 3 or word.isdigit():
         return word
@@ -281,7 +291,7 @@ class Vocabulary:
                 else:
                     stem = _stem(word)
                     term = self.canonical.get(stem, stem)
-                if len(memo) < 200_000:
+                if len(memo) < CACHE_LIMIT and not _has_digit(word):
                     memo[word] = term
             if term is not None:
                 out.append(term)
@@ -450,7 +460,7 @@ class Index:
             if hits:
                 best = min(hits, key=lambda h: (h[1], -self.df.get(h[0], 0), h[0]))
                 found = (best[0], TYPO_CREDIT[min(int(best[1]), 2)])
-        if len(self._typos) < 100_000:
+        if len(self._typos) < CACHE_LIMIT and not _has_digit(term):
             self._typos[term] = found
         return found
 
@@ -492,7 +502,7 @@ for _w in sorted(
 TYPO_CREDIT = (1.0, 0.85, 0.7)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=CACHE_LIMIT)
 def _everyday_typo(term: str) -> bool:
     if len(term) < 2 or term.isdigit():
         return False

@@ -301,3 +301,23 @@ class TestFamiliarThreshold:
         kb = self._kb(answer=c + 1, familiar=0)
         got = decide(question, kb, explain=True)
         assert got.action != "answer" and got.explain["answer_at"] == c + 1
+
+
+class TestCaches:
+    def test_word_caches_skip_numbers_and_stay_bounded(self, small_kb, monkeypatch):
+        """Per-word caches do not keep words with digits (each id is new), and stop growing
+        at their limit, so a long-running worker's memory levels off."""
+        from bot import matching
+
+        decide("review of app 1234567 and build v2beta99 please", small_kb)
+        memo = small_kb.index.vocabulary._memo
+        assert "review" in memo and "1234567" not in memo and "v2beta99" not in memo
+        monkeypatch.setattr(matching, "CACHE_LIMIT", len(memo) + 3)
+        decide(" ".join(f"zzword{chr(97 + i)}{chr(97 + j)}" for i in range(5) for j in range(5)),
+               small_kb)
+        assert len(memo) == matching.CACHE_LIMIT
+        typos = small_kb.index._typos
+        monkeypatch.setattr(matching, "CACHE_LIMIT", len(typos) + 2)
+        decide(" ".join(f"yyword{chr(97 + i)}{chr(97 + j)}" for i in range(5) for j in range(5)),
+               small_kb)
+        assert len(typos) == matching.CACHE_LIMIT
