@@ -144,28 +144,17 @@ def answer_delivery(
     logged = None
     if open_tickets or decision.action == "answer":
         logged = logged_question(decision, requester=requester, channel=channel)
+    origin = {"requester": requester, "team": team, "channel": channel, "thread_ts": thread_ts,
+              "message_ts": message_ts, "source": source, "dedupe_key": dedupe_key}
     new = None
     if decision.action == "ticket" and open_tickets:
-        new = new_ticket_for(
-            decision,
-            requester=requester,
-            team=team,
-            channel=channel,
-            thread_ts=thread_ts,
-            message_ts=message_ts,
-            source=source,
-            dedupe_key=dedupe_key,
-        )
+        new = new_ticket_for(decision, **origin)
     try:
         intake = store.take_delivery(keys, question=logged, ticket=new)
     except StoreError:
         log.exception("could not record delivery %s; answering anyway", list(keys))
-        return answer_question(
-            question, kb, store,
-            requester=requester, team=team, channel=channel, thread_ts=thread_ts,
-            message_ts=message_ts, source=source, dedupe_key=dedupe_key,
-            open_tickets=open_tickets, record=True, decision=decision,
-        )
+        return answer_question(question, kb, store, **origin, open_tickets=open_tickets,
+                               record=True, decision=decision)
     if not intake.claimed:
         return None
     return Reply(decision, ticket=intake.ticket, ticket_created=intake.ticket_created,
