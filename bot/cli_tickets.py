@@ -31,6 +31,7 @@ from bot.cli import _one_line
 from bot.config import Settings
 from bot.errors import FaqbotError
 from bot.tickets import (
+    CLI_ACTOR,
     STATUSES,
     Ticket,
     TicketStore,
@@ -42,8 +43,6 @@ from bot.tickets import (
 __all__ = ["cmd_list", "cmd_resolve", "cmd_show", "register"]
 
 _QUESTION_WIDTH = 60
-#: The actor of ``tickets resolve`` (``bot.slack.staff_blocks.CLI_ACTOR``: "resolved by support").
-CLI_ACTOR = "cli"
 _STATUS_WORDS = {"open": "open", "in_progress": "in progress"}
 
 
@@ -165,7 +164,7 @@ def _resolve_in_slack(settings: Settings, ticket: Ticket, was: str
                 f"({_why(exc, token)}); it still shows the ticket {_STATUS_WORDS.get(was, was)}")
     if requester:
         try:
-            staff.notify_requester(client, ticket, sb.resolved_notice(ticket, sb.CLI_ACTOR))
+            staff.notify_requester(client, ticket, sb.resolved_notice(ticket, CLI_ACTOR))
             done.append("requester notified")
         except Exception as exc:
             warnings.append(f"warning: {ticket.id}: could not tell the requester in Slack "

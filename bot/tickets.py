@@ -35,6 +35,7 @@ from bot.config import DEFAULT_DATABASE_URL
 from bot.errors import StoreError
 
 __all__ = [
+    "CLI_ACTOR",
     "SCHEMA_VERSION",
     "Intake",
     "LoggedQuestion",
@@ -54,6 +55,7 @@ Status = Literal["open", "in_progress", "resolved"]
 STATUSES: tuple[str, ...] = ("open", "in_progress", "resolved")
 REASONS: tuple[str, ...] = ("no_match", "cap_increase", "requested", "not_helpful")
 TICKET_PREFIX = "FAQ-"
+CLI_ACTOR = "cli"  # the actor of a change made with `faqbot tickets` (support at a terminal)
 
 
 def format_ticket_id(number: int) -> str:

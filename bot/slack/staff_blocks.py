@@ -18,7 +18,7 @@ from typing import Any
 
 from bot.knowledge import Entry, KnowledgeBase
 from bot.slack import formatting as fmt
-from bot.tickets import Ticket
+from bot.tickets import CLI_ACTOR, Ticket
 
 __all__ = [
     "ACTION_ADD_TO_FAQ",
@@ -96,8 +96,6 @@ MAX_OPTION_TEXT = 75
 MAX_OPTION_VALUE = 150
 MAX_HOME_TICKETS = 20
 _USER_ID_RE = re.compile(r"^[UW][A-Z0-9]{2,}$")
-#: The actor ``faqbot tickets resolve`` records: support staff at the command line.
-CLI_ACTOR = "cli"
 
 
 # ---------------------------------------------------------------------------- small pieces
