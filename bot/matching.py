@@ -31,7 +31,6 @@ often about something else. Requests for a human
 
 from __future__ import annotations
 
-import heapq
 import math
 import re
 from collections import defaultdict
@@ -40,6 +39,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 import snowballstemmer
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein
@@ -353,7 +353,9 @@ class Index:
         self.entries: list[Entry] = []
         self.vocabulary = Vocabulary({}, {})
         self.phrasings: list[_Phrasing] = []
-        self.postings: dict[str, list[int]] = {}  # term -> phrasing indexes
+        # term -> indexes of the phrasings that use it (numpy arrays: a question's scores are
+        # summed over postings as vector operations, see _score_text)
+        self.postings: dict[str, np.ndarray] = {}
         self.entry_terms: list[frozenset[str]] = []
         self.answer_terms: list[frozenset[str]] = []
         self.weight: dict[str, float] = {}
@@ -362,11 +364,16 @@ class Index:
         self.handoff: list[tuple[str, ...]] = []
         self._typos: dict[str, tuple[str, float] | None] = {}
         self.df: dict[str, int] = {}
-        # term -> (entry, factor): entries whose phrasings (1.0) or only answer (ANSWER_ONLY)
+        # term -> (entries, factors): entries whose phrasings (1.0) or only answer (ANSWER_ONLY)
         # use the term, so an entry's coverage is summed over postings, not per entry
-        self.entry_postings: dict[str, list[tuple[int, float]]] = {}
-        self.phrasing_entry: list[int] = []  # phrasing -> entry
-        self.phrasing_mass: list[float] = []  # phrasing -> sum of its term weights
+        self.entry_postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        # per phrasing (an entry's phrasings are consecutive, its first at entry_start[entry]):
+        self.phrasing_entry = np.zeros(0, dtype=np.intp)  # its entry
+        self.phrasing_mass = np.zeros(0)  # the sum of its term weights
+        self.phrasing_len = np.zeros(0)  # its normalised text's length
+        self.phrasing_sorted: list[str] = []  # its words sorted (rapidfuzz's token_sort form)
+        self.pair_postings: dict[str, np.ndarray] = {}  # word pair -> phrasings that have it
+        self.entry_start = np.zeros(0, dtype=np.intp)
 
     @classmethod
     def build(cls, kb: KnowledgeBase) -> Index:
@@ -417,16 +424,34 @@ class Index:
             index.phrasings.append(p)
             for term in term_set:
                 postings[term].append(pid)
-        index.postings = dict(postings)
-        index.phrasing_entry = [p.entry for p in index.phrasings]
-        index.phrasing_mass = [p.mass for p in index.phrasings]
-        entry_postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        index.postings = {t: np.array(pids, dtype=np.intp) for t, pids in postings.items()}
+        phrasings = index.phrasings
+        index.phrasing_entry = np.array([p.entry for p in phrasings], dtype=np.intp)
+        index.phrasing_mass = np.array([p.mass for p in phrasings], dtype=np.float64)
+        index.phrasing_len = np.array([len(p.text) for p in phrasings], dtype=np.float64)
+        index.phrasing_sorted = [" ".join(sorted(p.text.split())) for p in phrasings]
+        pair_postings: dict[str, list[int]] = defaultdict(list)
+        for pid, p in enumerate(phrasings):
+            for pair in p.pairs:
+                pair_postings[pair].append(pid)
+        index.pair_postings = {
+            pair: np.array(pids, dtype=np.intp) for pair, pids in pair_postings.items()
+        }
+        index.entry_start = np.searchsorted(index.phrasing_entry, np.arange(len(kb.entries)))
+        entry_postings: dict[str, tuple[list[int], list[float]]] = defaultdict(lambda: ([], []))
         for n, (bag, answer_bag) in enumerate(zip(index.entry_terms, index.answer_terms, strict=True)):
             for term in bag:
-                entry_postings[term].append((n, 1.0))
+                ids, factors = entry_postings[term]
+                ids.append(n)
+                factors.append(1.0)
             for term in answer_bag:
-                entry_postings[term].append((n, ANSWER_ONLY))
-        index.entry_postings = dict(entry_postings)
+                ids, factors = entry_postings[term]
+                ids.append(n)
+                factors.append(ANSWER_ONLY)
+        index.entry_postings = {
+            t: (np.array(ids, dtype=np.intp), np.array(factors, dtype=np.float64))
+            for t, (ids, factors) in entry_postings.items()
+        }
 
         buckets: dict[str, list[str]] = defaultdict(list)
         for term in sorted(index.known):  # sorted: the same corrections whatever the hash seed
@@ -548,10 +573,11 @@ class _Scored:
 def _score_text(
     index: Index, text: str, limit: int | None = None
 ) -> tuple[list[_Scored], Analysis]:
-    """Entries scored for normalised ``text``, best first. With ``limit``, only entries that
-    could still reach the ``limit`` best get the costly parts (characters, pairs): the ones
-    whose coverage and phrasing fit leave them out of reach even with perfect characters and
-    pairs are dropped, so the ranking's head is the same as without a limit."""
+    """Entries scored for normalised ``text``, best first (with ``limit``, only that many).
+
+    Every entry that shares a word with the question is scored at once, as numpy vector
+    operations over the inverted indexes (a question costs a few dozen array operations, not a
+    Python loop per phrasing); only the entries returned become Python objects."""
     analysis = index.read(text)
     credit = analysis.credit
     if not credit:
@@ -565,66 +591,79 @@ def _score_text(
 
     # Through the inverted indexes: the weight each phrasing shares with the question, and
     # the weight each entry explains (its phrasings' words; its answer's at ANSWER_ONLY).
-    matched: dict[int, float] = defaultdict(float)
-    explained: dict[int, float] = defaultdict(float)
+    # Vector sums over the postings, in the same order as term-by-term additions would be.
+    matched = np.zeros(len(index.phrasings))
+    explained = np.zeros(len(index.entries))
     for term, c in credit.items():
         w = weight[term] * c
-        for pid in index.postings.get(term, ()):
-            matched[pid] += w
-        for entry_no, factor in index.entry_postings.get(term, ()):
-            explained[entry_no] += w * factor
+        pids = index.postings.get(term)
+        if pids is not None:
+            matched[pids] += w
+        owners = index.entry_postings.get(term)
+        if owners is not None:
+            explained[owners[0]] += w * owners[1]
     # Each entry's best phrasing: sharing weight m with a phrasing of mass M is an F-measure
-    # of m/q_mass and m/M, which is 2m / (q_mass + M).
-    best: dict[int, tuple[float, int]] = {}
-    p_entry, p_mass = index.phrasing_entry, index.phrasing_mass
-    for pid, m in matched.items():
-        f = 2 * m / (q_mass + p_mass[pid])
-        entry_no = p_entry[pid]
-        current = best.get(entry_no)
-        if current is None or f > current[0]:
-            best[entry_no] = (f, pid)
+    # of m/q_mass and m/M, which is 2m / (q_mass + M). Phrasings that tie for it are all
+    # scored in full below, and the best full score counts.
+    fit = 2 * matched / (q_mass + index.phrasing_mass)
+    best_fit = np.maximum.reduceat(fit, index.entry_start)
+    pids = np.flatnonzero((fit == best_fit[index.phrasing_entry]) & (matched > 0))
+    if not len(pids):
+        return [], analysis
+    owners = index.phrasing_entry[pids]
+    cheap = 100 * (W_ENTRY * explained[owners] / q_mass + W_PHRASING * fit[pids])
 
-    # The cheap part of each score and a bound on the rest (characters: the length ratio
-    # bounds the similarity; pairs: as many as both sides have), then the full scores in the
-    # order of that bound until no entry left can reach the `limit` best.
+    # The rest of the score: rapidfuzz's character similarity (token_sort_ratio: the words
+    # sorted, then compared) and the question's consecutive word pairs the phrasing shares.
     order = analysis.order
     pairs_q = {f"{a}+{b}" for a, b in zip(order, order[1:], strict=False) if a != b}
-    n_pairs_q = min(len(pairs_q), 2)
-    text_len = len(text)
+    pair_hits = np.zeros(len(index.phrasings))
+    for pair in pairs_q:
+        having = index.pair_postings.get(pair)
+        if having is not None:
+            pair_hits[having] += 1
+    pair_hits = pair_hits[pids]
+    sorted_texts = index.phrasing_sorted
+    chars = process.cdist(
+        [" ".join(sorted(text.split()))], [sorted_texts[i] for i in pids.tolist()],
+        scorer=fuzz.ratio, processor=None, dtype=np.float64, workers=1,
+    )[0] / 100.0
+    full = cheap + 100 * (W_CHARS * chars + W_PAIRS * np.minimum(1.0, pair_hits / 2))
+
+    # One phrasing per entry (the best full score; the first on a tie), entries best first.
+    if len(pids) == np.count_nonzero(best_fit):  # no ties: one phrasing per entry already
+        ranked = np.lexsort((owners, -full))
+    else:
+        first = _run_starts(owners)
+        run = np.cumsum(first) - 1
+        keep = np.flatnonzero(full == np.maximum.reduceat(full, np.flatnonzero(first))[run])
+        keep = keep[_run_starts(owners[keep])]
+        ranked = keep[np.lexsort((owners[keep], -full[keep]))]
+    if limit is not None:
+        ranked = ranked[:limit]
     phrasings = index.phrasings
-    bounded = []
-    for e, (f, pid) in best.items():
-        partial = 100 * (W_ENTRY * explained[e] / q_mass + W_PHRASING * f)
-        p = phrasings[pid]
-        p_len = len(p.text)
-        chars_ub = 2 * min(text_len, p_len) / (text_len + p_len) if text_len + p_len else 0.0
-        pairs_ub = min(n_pairs_q, len(p.pairs)) / 2
-        bounded.append((partial + 100 * (W_CHARS * chars_ub + W_PAIRS * pairs_ub), e, partial))
-    bounded.sort(key=lambda t: (-t[0], t[1]))
-    results: list[_Scored] = []
-    head: list[float] = []  # the `limit` best full scores so far (a min-heap)
-    for bound, entry_no, partial in bounded:
-        if limit is not None and len(head) >= limit and bound < head[0]:
-            break
-        f, pid = best[entry_no]
-        p = phrasings[pid]
-        chars = fuzz.token_sort_ratio(text, p.text) / 100.0
-        pair_hits = len(pairs_q & p.pairs) if pairs_q else 0
-        score = partial + 100 * (W_CHARS * chars + W_PAIRS * min(1.0, pair_hits / 2))
+    results = []
+    for entry_no, pid, score, f, c, hits, covered in zip(
+        owners[ranked].tolist(), pids[ranked].tolist(), full[ranked].tolist(),
+        fit[pids[ranked]].tolist(), chars[ranked].tolist(), pair_hits[ranked].tolist(),
+        explained[owners[ranked]].tolist(), strict=True,
+    ):
         results.append(_Scored(entry_no, score, {
-            "phrasing": p.text,
-            "entry_coverage": explained[entry_no] / q_mass,
+            "phrasing": phrasings[pid].text,
+            "entry_coverage": covered / q_mass,
             "phrasing_f": f,
-            "chars": chars,
-            "pairs": pair_hits,
+            "chars": c,
+            "pairs": int(hits),
         }))
-        if limit is not None:
-            if len(head) < limit:
-                heapq.heappush(head, score)
-            else:
-                heapq.heappushpop(head, score)
-    results.sort(key=lambda s: -s.score)
     return results, analysis
+
+
+def _run_starts(keys: np.ndarray) -> np.ndarray:
+    """Where each run of equal values in ``keys`` begins (a boolean mask)."""
+    starts = np.empty(len(keys), dtype=bool)
+    starts[:1] = True
+    np.not_equal(keys[1:], keys[:-1], out=starts[1:])
+    return starts
 
 
 def _unknown_mass(n_unknown: int) -> float:

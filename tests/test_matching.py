@@ -321,3 +321,36 @@ class TestCaches:
         decide(" ".join(f"yyword{chr(97 + i)}{chr(97 + j)}" for i in range(5) for j in range(5)),
                small_kb)
         assert len(typos) == matching.CACHE_LIMIT
+
+
+class TestVectorScoring:
+    """Scores are computed for all entries at once (numpy over the inverted indexes)."""
+
+    @staticmethod
+    def _kb(first: str, second: str):
+        from bot.knowledge import parse_knowledge
+
+        return parse_knowledge(
+            "entries:\n"
+            f"  - {{id: sandbox, question: {first}, phrasings: [{second}], answer: A.}}\n"
+            "  - {id: other, question: how do webhooks retry, answer: B.}\n",
+            "kb.yaml",
+        )
+
+    @pytest.mark.parametrize("order", ["listed first", "listed second"])
+    def test_phrasings_that_tie_on_words_keep_the_best_full_score(self, order):
+        """Two phrasings with the same words fit the question equally; the one whose word
+        order matches (shared word pairs) is the one scored, wherever it is listed."""
+        same, shuffled = "refresh sandbox token", "token sandbox refresh"
+        kb = self._kb(same, shuffled) if order == "listed first" else self._kb(shuffled, same)
+        top = rank("refresh sandbox token", kb)[0][0]
+        assert top.parts["phrasing"] == same and top.parts["pairs"] == 2
+
+    def test_a_limit_keeps_the_head_of_the_ranking(self, bundled_kb):
+        """`limit` only cuts the tail: the head is the full ranking's, scores included."""
+        for question in ("how long is review", "why was my app rejected", "token expiry",
+                         "can i post to tiktok from my app", "what is the weather today"):
+            full = [(s.entry, round(s.score, 9)) for s in rank(question, bundled_kb)[0]]
+            head = [(s.entry, round(s.score, 9)) for s in rank(question, bundled_kb, limit=3)[0]]
+            assert head == full[:3], question
+            assert [s for _, s in full] == sorted((s for _, s in full), reverse=True)
