@@ -37,6 +37,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import chain
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -353,9 +354,10 @@ class Index:
         self.entries: list[Entry] = []
         self.vocabulary = Vocabulary({}, {})
         self.phrasings: list[_Phrasing] = []
-        # term -> indexes of the phrasings that use it (numpy arrays: a question's scores are
-        # summed over postings as vector operations, see _score_text)
-        self.postings: dict[str, np.ndarray] = {}
+        # term -> the phrasings that use it: a (start, stop) slice of `posting_ids`, one numpy
+        # array for all postings (a question's scores are vector sums over them, _score_text)
+        self.postings: dict[str, tuple[int, int]] = {}
+        self.posting_ids = np.zeros(0, dtype=np.intp)
         self.entry_terms: list[frozenset[str]] = []
         self.answer_terms: list[frozenset[str]] = []
         self.weight: dict[str, float] = {}
@@ -366,13 +368,16 @@ class Index:
         self.df: dict[str, int] = {}
         # term -> (entries, factors): entries whose phrasings (1.0) or only answer (ANSWER_ONLY)
         # use the term, so an entry's coverage is summed over postings, not per entry
-        self.entry_postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.entry_postings: dict[str, tuple[int, int]] = {}  # slices of the next two
+        self.entry_posting_ids = np.zeros(0, dtype=np.intp)
+        self.entry_posting_factors = np.zeros(0)
         # per phrasing (an entry's phrasings are consecutive, its first at entry_start[entry]):
         self.phrasing_entry = np.zeros(0, dtype=np.intp)  # its entry
         self.phrasing_mass = np.zeros(0)  # the sum of its term weights
         self.phrasing_len = np.zeros(0)  # its normalised text's length
         self.phrasing_sorted: list[str] = []  # its words sorted (rapidfuzz's token_sort form)
-        self.pair_postings: dict[str, np.ndarray] = {}  # word pair -> phrasings that have it
+        self.pair_postings: dict[str, tuple[int, int]] = {}  # word pair -> phrasings with it
+        self.pair_posting_ids = np.zeros(0, dtype=np.intp)
         self.entry_start = np.zeros(0, dtype=np.intp)
 
     @classmethod
@@ -424,7 +429,7 @@ class Index:
             index.phrasings.append(p)
             for term in term_set:
                 postings[term].append(pid)
-        index.postings = {t: np.array(pids, dtype=np.intp) for t, pids in postings.items()}
+        index.postings, index.posting_ids = _flatten(postings)
         phrasings = index.phrasings
         index.phrasing_entry = np.array([p.entry for p in phrasings], dtype=np.intp)
         index.phrasing_mass = np.array([p.mass for p in phrasings], dtype=np.float64)
@@ -434,24 +439,22 @@ class Index:
         for pid, p in enumerate(phrasings):
             for pair in p.pairs:
                 pair_postings[pair].append(pid)
-        index.pair_postings = {
-            pair: np.array(pids, dtype=np.intp) for pair, pids in pair_postings.items()
-        }
+        index.pair_postings, index.pair_posting_ids = _flatten(pair_postings)
         index.entry_start = np.searchsorted(index.phrasing_entry, np.arange(len(kb.entries)))
-        entry_postings: dict[str, tuple[list[int], list[float]]] = defaultdict(lambda: ([], []))
-        for n, (bag, answer_bag) in enumerate(zip(index.entry_terms, index.answer_terms, strict=True)):
+        # an entry's own words first (factor 1), then the words only its answer uses
+        entry_postings: dict[str, list[int]] = defaultdict(list)
+        for n, bag in enumerate(index.entry_terms):
             for term in bag:
-                ids, factors = entry_postings[term]
-                ids.append(n)
-                factors.append(1.0)
+                entry_postings[term].append(n)
+        own = {t: len(ids) for t, ids in entry_postings.items()}
+        for n, answer_bag in enumerate(index.answer_terms):
             for term in answer_bag:
-                ids, factors = entry_postings[term]
-                ids.append(n)
-                factors.append(ANSWER_ONLY)
-        index.entry_postings = {
-            t: (np.array(ids, dtype=np.intp), np.array(factors, dtype=np.float64))
-            for t, (ids, factors) in entry_postings.items()
-        }
+                entry_postings[term].append(n)
+        index.entry_postings, index.entry_posting_ids = _flatten(entry_postings)
+        factors = np.full(len(index.entry_posting_ids), ANSWER_ONLY)
+        for term, (start, _) in index.entry_postings.items():
+            factors[start : start + own.get(term, 0)] = 1.0
+        index.entry_posting_factors = factors
 
         buckets: dict[str, list[str]] = defaultdict(list)
         for term in sorted(index.known):  # sorted: the same corrections whatever the hash seed
@@ -596,12 +599,15 @@ def _score_text(
     explained = np.zeros(len(index.entries))
     for term, c in credit.items():
         w = weight[term] * c
-        pids = index.postings.get(term)
-        if pids is not None:
-            matched[pids] += w
-        owners = index.entry_postings.get(term)
-        if owners is not None:
-            explained[owners[0]] += w * owners[1]
+        span = index.postings.get(term)
+        if span is not None:
+            matched[index.posting_ids[span[0] : span[1]]] += w
+        span = index.entry_postings.get(term)
+        if span is not None:
+            start, stop = span
+            explained[index.entry_posting_ids[start:stop]] += (
+                w * index.entry_posting_factors[start:stop]
+            )
     # Each entry's best phrasing: sharing weight m with a phrasing of mass M is an F-measure
     # of m/q_mass and m/M, which is 2m / (q_mass + M). Phrasings that tie for it are all
     # scored in full below, and the best full score counts.
@@ -619,9 +625,9 @@ def _score_text(
     pairs_q = {f"{a}+{b}" for a, b in zip(order, order[1:], strict=False) if a != b}
     pair_hits = np.zeros(len(index.phrasings))
     for pair in pairs_q:
-        having = index.pair_postings.get(pair)
-        if having is not None:
-            pair_hits[having] += 1
+        span = index.pair_postings.get(pair)
+        if span is not None:
+            pair_hits[index.pair_posting_ids[span[0] : span[1]]] += 1
     pair_hits = pair_hits[pids]
     sorted_texts = index.phrasing_sorted
     chars = process.cdist(
@@ -656,6 +662,18 @@ def _score_text(
             "pairs": int(hits),
         }))
     return results, analysis
+
+
+def _flatten(postings: dict[str, list[int]]) -> tuple[dict[str, tuple[int, int]], np.ndarray]:
+    """Posting lists as one array and each key's (start, stop) in it: one allocation instead
+    of an array per word, and quick to pickle."""
+    spans: dict[str, tuple[int, int]] = {}
+    start = 0
+    for key, ids in postings.items():
+        spans[key] = (start, start + len(ids))
+        start += len(ids)
+    flat = np.fromiter(chain.from_iterable(postings.values()), dtype=np.intp, count=start)
+    return spans, flat
 
 
 def _run_starts(keys: np.ndarray) -> np.ndarray:
