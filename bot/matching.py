@@ -10,7 +10,8 @@ How a question is scored (``faqbot ask --explain`` shows each part):
    corrected, 4-letter words only for a swapped pair), *common* (an everyday word the knowledge
    does not use, or a typo of one: "hw", "tak": ignored) or *unknown* (a content word the
    knowledge never uses: it counts against a match — "how long does a *refund* take?" is
-   probably not about app review; the first one a little, each further one more).
+   probably not about app review; the first one less, each further one more, and each in
+   full when every known word is an everyday one: "how long does it take").
 3. Terms weigh by rarity across entries (IDF): "app" and "tiktok" count little.
 4. An entry's score (0-100) blends how much of the question the entry explains (over all its
    phrasings), how well the best single phrasing fits (an F-measure of coverage both ways), word
@@ -555,7 +556,7 @@ W_PHRASING = 0.35  # F-measure with the best phrasing
 W_CHARS = 0.10  # rapidfuzz similarity with the best phrasing
 W_PAIRS = 0.10  # consecutive word pairs shared with the best phrasing
 UNKNOWN_WEIGHT = 1.5  # what an unknown content word weighs against a match
-UNKNOWN_FIRST = 0.3  # ... the first one
+UNKNOWN_FIRST = 1.0  # ... the first one, beside a known word of the knowledge's own topic
 MIN_QUESTION_MASS = 1.2  # about one distinctive word and a bit
 ANSWER_ONLY = 0.6  # a word found only in an entry's answer counts this much
 # Calibration: confidence = top score x share ** SHARE_EXPONENT, the share a softmax over the
@@ -588,7 +589,7 @@ def _score_text(
     weight = index.weight
     known_mass = sum(weight[t] * c for t, c in credit.items())
     n_unknown = len(analysis.unknown)
-    unknown_mass = _unknown_mass(n_unknown)
+    unknown_mass = _unknown_mass(n_unknown, topical=any(t not in _COMMON_STEMS for t in credit))
     # A question says at least this much: one common word cannot be 'fully explained'.
     q_mass = max(known_mass + unknown_mass, MIN_QUESTION_MASS)
 
@@ -684,10 +685,16 @@ def _run_starts(keys: np.ndarray) -> np.ndarray:
     return starts
 
 
-def _unknown_mass(n_unknown: int) -> float:
+def _unknown_mass(n_unknown: int, *, topical: bool = True) -> float:
     """What the question's unknown words weigh: one unfamiliar word is often just a word the
-    knowledge lacks (a little), several mean another topic (each further one more)."""
-    return UNKNOWN_FIRST + UNKNOWN_WEIGHT * (n_unknown - 1) if n_unknown else 0.0
+    knowledge lacks (less), several mean another topic (each further one more). When the
+    known words are all everyday ones ("how long does a *refund* take": long, take), the
+    unknown word is probably the question's topic: each weighs in full."""
+    if not n_unknown:
+        return 0.0
+    if not topical:
+        return UNKNOWN_WEIGHT * n_unknown
+    return UNKNOWN_FIRST + UNKNOWN_WEIGHT * (n_unknown - 1)
 
 
 def _readings(question: str) -> list[str]:

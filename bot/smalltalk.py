@@ -19,7 +19,7 @@ _THANKS_CORE = frozenset(
 )
 _THANKS_WORDS = _THANKS_CORE | frozenset(
     "you u so very much a lot the that this it that's thats now all good super makes sense "
-    "sounds was has have just it's its yes yep yeah 👍 🙏 great".split()
+    "sounds was has have just it's its yes yep yeah 👍 🙏 great bot faqbot".split()
 )
 
 

@@ -127,6 +127,7 @@ class TestSmallTalk:
         ("thanks, that fixed it", "thanks"), ("ok cool 👍", "thanks"), ("thank you so much", "thanks"),
         ("how long does review take? thanks", None), ("thanks but why was my app rejected", None),
         ("ok", "thanks"), ("", None), ("<@U1>", None), ("fixed", "thanks"),
+        ("thanks bot, that helped", "thanks"),
     ])
     def test_small_talk(self, text, kind):
         """Only messages made of greeting or thanks words are small talk."""
