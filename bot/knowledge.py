@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from bot import kbcache
 from bot.errors import KnowledgeError, Problem
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ __all__ = [
     "Thresholds",
     "load_knowledge",
     "parse_knowledge",
+    "parse_knowledge_bytes",
 ]
 
 MAX_KNOWLEDGE_BYTES = 20 * 1024 * 1024
@@ -281,7 +283,8 @@ def parse_knowledge(text: str, path: str = "<string>") -> KnowledgeBase:
             ) from None
         if root is None:
             raise KnowledgeError.single(path, 1, "the file is empty; expected a mapping with 'entries'")
-        _refuse_aliases_and_tags(root, path)
+        if _may_have_alias_or_tag(text):
+            _refuse_aliases_and_tags(root, path)
         return _build(root, path)
     finally:
         if gc_was_enabled:
@@ -292,6 +295,37 @@ _STR_TAG = "tag:yaml.org,2002:str"
 _CORE_TAGS = frozenset(
     f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "map", "seq")
 )
+
+
+_TIMESTAMP_START = re.compile(r"[0-9][0-9][0-9][0-9]-[0-9]")
+
+
+def _may_have_alias_or_tag(text: str) -> bool:
+    """False when the text cannot give a node graph with an alias or a non-core tag.
+
+    A cheap test of the text, to skip :func:`_refuse_aliases_and_tags`'s walk over every node.
+    An alias needs an anchor (``&name``); an explicit tag starts with ``!``. YAML starts these
+    tokens after a blank, a line break, a flow indicator or at the start of the text, never
+    right after an ASCII letter or digit (there ``&`` and ``!`` belong to a plain scalar:
+    ``R&D``, ``Yes!``). The other tags a plain scalar can resolve to are !!timestamp
+    (``2024-01-31``: four digits, a dash, a digit), !!merge (``<<``) and !!value (a lone
+    ``=``). True on any of these, even a harmless one: the walk then decides.
+    """
+    if "<<" in text or _TIMESTAMP_START.search(text):
+        return True
+    end = len(text) - 1
+    for char in "&!=":
+        i = text.find(char)
+        while i != -1:
+            before = text[i - 1] if i else " "
+            if not (before.isascii() and before.isalnum()):
+                return True
+            if char == "=":
+                after = text[i + 1] if i < end else " "
+                if not (after.isascii() and after.isalnum()):
+                    return True
+            i = text.find(char, i + 1)
+    return False
 
 
 def _refuse_aliases_and_tags(root: yaml.Node, path: str) -> None:
@@ -372,23 +406,27 @@ def _build(root: yaml.Node, path: str) -> KnowledgeBase:
     if entry_nodes is not None and not entry_nodes:
         c.error(top["entries"][1], "entries must list at least one entry")
     for node in entry_nodes or ():
-        entry = _entry(c, node)
-        if entry is None:
-            continue
+        fast = _plain_entry(node)
+        if fast is not None:
+            entry, keys = fast
+        else:  # something to report, or an unusual shape: the full check says what
+            entry = _entry(c, node)
+            if entry is None:
+                continue
+            keys = [" ".join(p.lower().split()) for p in entry.all_phrasings]
         if entry.id in ids:
             c.error(node, f"duplicate id '{entry.id}' (first used at line {ids[entry.id]})")
             continue
         ids[entry.id] = entry.line
-        for phrasing in entry.all_phrasings:
-            key = " ".join(phrasing.lower().split())
-            owner = phrasing_owner.get(key)
-            if owner is not None and owner[0] != entry.id:
+        mine = (entry.id, entry.line)
+        for phrasing, key in zip(entry.all_phrasings, keys, strict=True):
+            owner = phrasing_owner.setdefault(key, mine)
+            if owner is not mine and owner[0] != entry.id:
                 c.error(
                     node,
                     f"entry '{entry.id}': phrasing {phrasing!r} is also used by entry "
                     f"'{owner[0]}' (line {owner[1]})",
                 )
-            phrasing_owner.setdefault(key, (entry.id, entry.line))
         entries.append(entry)
 
     if c.problems:
@@ -432,6 +470,117 @@ def _thresholds(c: _Checker, node: yaml.Node) -> Thresholds:
     return result
 
 
+_ENTRY_KEYS = frozenset(_ENTRY_REQUIRED + _ENTRY_OPTIONAL)
+_LINK_KEYS = frozenset(("title", "url"))
+_URL_RE = re.compile(r"^(https?://|mailto:)\S+$")
+_ScalarNode = yaml.ScalarNode
+_SequenceNode = yaml.SequenceNode
+_MappingNode = yaml.MappingNode
+
+
+def _plain_text(node: yaml.Node) -> str | None:
+    """The text of a plain string scalar that is not blank, else None."""
+    if node.__class__ is _ScalarNode and node.tag == _STR_TAG and node.value.strip():
+        return node.value
+    return None
+
+
+def _plain_texts(node: yaml.Node) -> list[str] | None:
+    """The texts of a list of non-blank string scalars, else None."""
+    if node.__class__ is not _SequenceNode:
+        return None
+    out = []
+    for item in node.value:
+        if item.__class__ is not _ScalarNode or item.tag != _STR_TAG:
+            return None
+        value = item.value
+        if not value.strip():
+            return None
+        out.append(value)
+    return out
+
+
+def _plain_entry(node: yaml.Node) -> tuple[Entry, list[str]] | None:
+    """The fast path of :func:`_entry`, for an entry with nothing to report.
+
+    Accepts only what :func:`_entry` accepts without a problem, and builds the same
+    :class:`Entry`; anything else (a problem, or a shape it does not handle, such as a value
+    that needs YAML's constructor) returns None, and :func:`_entry` checks the node and words
+    the problems. Also returns each of ``all_phrasings`` normalised for the duplicate check.
+    """
+    if node.__class__ is not _MappingNode:
+        return None
+    fields: dict[str, yaml.Node] = {}
+    for key_node, value_node in node.value:
+        if key_node.__class__ is not _ScalarNode:
+            return None
+        key = key_node.value
+        if key in fields or key not in _ENTRY_KEYS:
+            return None
+        fields[key] = value_node
+    if "id" not in fields or "question" not in fields or "answer" not in fields:
+        return None
+    entry_id = _plain_text(fields["id"])
+    question = _plain_text(fields["question"])
+    answer = _plain_text(fields["answer"])
+    if entry_id is None or question is None or answer is None or not ID_RE.match(entry_id):
+        return None
+    question = question.strip()
+    keys = [" ".join(question.lower().split())]
+    phrasings: list[str] = []
+    if "phrasings" in fields:
+        values = _plain_texts(fields["phrasings"])
+        if values is None:
+            return None
+        seen: set[str] = set()
+        for value in values:
+            key = " ".join(value.lower().split())
+            if key in seen:
+                return None
+            seen.add(key)
+            keys.append(key)
+            phrasings.append(value.strip())
+    tags: list[str] = []
+    if "tags" in fields:
+        values = _plain_texts(fields["tags"])
+        if values is None:
+            return None
+        tags = [t.strip() for t in values]
+    links: list[Link] = []
+    if "links" in fields:
+        items = fields["links"]
+        if items.__class__ is not _SequenceNode:
+            return None
+        for item in items.value:
+            if item.__class__ is not _MappingNode or len(item.value) != 2:
+                return None
+            link: dict[str, str | None] = {}
+            for key_node, value_node in item.value:
+                if key_node.__class__ is not _ScalarNode or key_node.value not in _LINK_KEYS:
+                    return None
+                link[key_node.value] = _plain_text(value_node)
+            title, url = link.get("title"), link.get("url")
+            if title is None or url is None or not _URL_RE.match(url):
+                return None
+            links.append(Link(title.strip(), url.strip()))
+    ticket = None
+    if "ticket" in fields:
+        ticket = _plain_text(fields["ticket"])
+        if ticket not in TICKET_REASONS:
+            return None
+    entry = Entry(
+        id=entry_id,
+        question=question,
+        answer=answer.strip(),
+        phrasings=tuple(phrasings),
+        tags=tuple(tags),
+        links=tuple(links),
+        ticket=ticket,
+        line=node.start_mark.line + 1,
+    )
+    return entry, keys
+
+
 def _entry(c: _Checker, node: yaml.Node) -> Entry | None:
     fields = c.mapping(node, "entry")
     if fields is None:
@@ -468,7 +617,7 @@ def _entry(c: _Checker, node: yaml.Node) -> Entry | None:
             c.keys(link, item, f"{label}: link", ("title", "url"), ())
             title = c.text(link["title"][1], f"{label}: link title") if "title" in link else None
             url = c.text(link["url"][1], f"{label}: link url") if "url" in link else None
-            if url is not None and not re.match(r"^(https?://|mailto:)\S+$", url):
+            if url is not None and not _URL_RE.match(url):
                 c.error(link["url"][1], f"{label}: link url must start with https:// (got {url!r})")
             elif title and url:
                 links.append(Link(title.strip(), url.strip()))
@@ -495,7 +644,8 @@ def _entry(c: _Checker, node: yaml.Node) -> Entry | None:
 
 
 def load_knowledge(path: str | Path) -> KnowledgeBase:
-    """Read, parse and validate the knowledge file at ``path``."""
+    """Read, parse and validate the knowledge file at ``path`` (through the cache, see
+    :func:`parse_knowledge_bytes`)."""
     name = str(path)
     try:
         size = Path(path).stat().st_size
@@ -507,9 +657,27 @@ def load_knowledge(path: str | Path) -> KnowledgeBase:
         raw = Path(path).read_bytes()
     except OSError as exc:
         raise KnowledgeError.single(name, 0, f"cannot read the file: {exc.strerror}") from None
+    return parse_knowledge_bytes(raw, name)
+
+
+def parse_knowledge_bytes(data: bytes, path: str = "<bytes>") -> KnowledgeBase:
+    """:func:`parse_knowledge` of a file's bytes (UTF-8), through the compiled-knowledge cache.
+
+    The same bytes loaded before (by any process of this user, with this code) come from the
+    cache (``bot.kbcache``) without parsing; anything else is parsed and, when valid, stored
+    there. Problems always come from a real parse, so they are the same either way.
+    """
+    cache_key = kbcache.key(data) if len(data) <= MAX_KNOWLEDGE_BYTES else None
+    if cache_key is not None:
+        cached = kbcache.load(cache_key, path)
+        if cached is not None:
+            return cached
     try:
-        text = raw.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise KnowledgeError.single(name, line, "the file is not UTF-8 text") from None
-    return parse_knowledge(text, name)
+        line = data[: exc.start].count(b"\n") + 1
+        raise KnowledgeError.single(path, line, "the file is not UTF-8 text") from None
+    kb = parse_knowledge(text, path)
+    if cache_key is not None:
+        kbcache.store(cache_key, kb)
+    return kb

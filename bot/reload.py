@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Literal
 
 from bot.errors import KnowledgeError, Problem
-from bot.knowledge import MAX_KNOWLEDGE_BYTES, KnowledgeBase, parse_knowledge
+from bot.knowledge import MAX_KNOWLEDGE_BYTES, KnowledgeBase, parse_knowledge_bytes
 
 __all__ = ["KnowledgeHolder", "ReloadResult"]
 
@@ -363,10 +363,5 @@ class KnowledgeHolder:
     def _parse(self, data: bytes | None) -> KnowledgeBase:
         if data is None:
             raise KnowledgeError.single(self.path, 0, "cannot read the file (missing or unreadable)")
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = data[: exc.start].count(b"\n") + 1
-            raise KnowledgeError.single(self.path, line, "the file is not UTF-8 text") from None
-        return parse_knowledge(text, self.path)
+        return parse_knowledge_bytes(data, self.path)  # through the compiled-knowledge cache
 

@@ -55,6 +55,15 @@ entries:
 """
 
 
+@pytest.fixture(scope="session", autouse=True)
+def knowledge_cache_home(tmp_path_factory: pytest.TempPathFactory):
+    """The compiled-knowledge cache (bot/kbcache.py) of this session's tests, subprocesses
+    included, is a temporary folder: tests never write to the real home."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory):
     """Every test starts without faqbot's variables and outside the repo (no stray .env)."""

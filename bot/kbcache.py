@@ -1,0 +1,218 @@
+"""The compiled-knowledge cache: a validated, ready-to-match knowledge base kept on disk.
+
+Parsing and validating a large knowledge file and building its matching index takes seconds;
+unpickling the result takes a fraction of that. Like Python's ``__pycache__``, after a
+successful load ``bot.knowledge`` stores the :class:`~bot.knowledge.KnowledgeBase` (with its
+built ``index``) here, and a later load of the same bytes takes it from here instead.
+
+* Folder: ``$XDG_CACHE_HOME/faqbot`` (default ``~/.cache/faqbot``), created with mode 0700 and
+  used only while it is the current user's and closed to others (a cache file is a pickle).
+* Key: SHA-256 of the file's bytes, with the code version (a hash of the source of
+  ``bot/knowledge.py``, ``bot/matching.py``, ``bot/normalize.py`` and this module, so an edit
+  of the code that shapes the knowledge base misses) and the Python and library versions.
+* Writes are atomic (a temporary file, then ``os.replace``); only the 8 most recently used
+  files are kept.
+* Only valid knowledge is stored: a broken file is always parsed, and its problems always
+  come from the parse, with their lines.
+* Nothing here is ever an error for the user: a missing, corrupt, truncated or unreadable
+  cache file, or a folder that cannot be written, only means a normal parse (logged at DEBUG).
+* ``FAQBOT_KNOWLEDGE_CACHE=0`` (or ``false``, ``no``, ``off``) turns the cache off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import gc
+import hashlib
+import importlib
+import logging
+import os
+import pickle
+import stat
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.knowledge import KnowledgeBase
+
+__all__ = ["KEEP", "cache_dir", "enabled", "key", "load", "store"]
+
+logger = logging.getLogger("faqbot.kbcache")
+
+KEEP = 8  # cache files kept (the most recently used)
+ENV = "FAQBOT_KNOWLEDGE_CACHE"
+_MAGIC = b"faqbot-kb\n"
+_SUFFIX = ".kb"
+_TMP_PREFIX = ".tmp-"
+_STALE_TMP_S = 3600  # a temporary file this old was left by a writer that died
+# Code whose change alters the knowledge base or its index (the format version).
+_SOURCES = ("knowledge.py", "matching.py", "normalize.py", "kbcache.py")
+_LIBRARIES = ("yaml", "snowballstemmer", "rapidfuzz", "numpy")  # parse, stem, or are pickled
+_OFF = frozenset({"0", "false", "no", "off"})
+
+
+def enabled() -> bool:
+    """False when ``FAQBOT_KNOWLEDGE_CACHE`` turns the cache off."""
+    return os.environ.get(ENV, "").strip().lower() not in _OFF
+
+
+def cache_dir() -> Path | None:
+    """``$XDG_CACHE_HOME/faqbot`` (or ``~/.cache/faqbot``); None when there is no home."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not base or not os.path.isabs(base):  # the XDG spec ignores a relative path
+        try:
+            base = str(Path.home() / ".cache")
+        except (RuntimeError, KeyError, OSError):
+            return None
+    return Path(base) / "faqbot"
+
+
+@functools.cache
+def _code_version() -> str:
+    """A hash of the code and versions that shape a pickled knowledge base."""
+    h = hashlib.sha256()
+    h.update(sys.version.encode())
+    h.update(str(pickle.HIGHEST_PROTOCOL).encode())
+    for module in _LIBRARIES:
+        try:
+            version = getattr(importlib.import_module(module), "__version__", None)
+        except ImportError:
+            version = None
+        h.update(f"{module}={version};".encode())
+    here = Path(__file__).resolve().parent
+    for name in _SOURCES:
+        h.update(name.encode())
+        h.update((here / name).read_bytes())  # OSError: no cache (see key)
+    return h.hexdigest()
+
+
+def key(data: bytes) -> str | None:
+    """The cache key of a knowledge file's bytes; None when the cache is off or unusable."""
+    if not enabled():
+        return None
+    try:
+        version = _code_version()
+    except OSError as exc:
+        logger.debug("knowledge cache off: cannot read faqbot's source: %s", exc)
+        return None
+    return hashlib.sha256(version.encode() + hashlib.sha256(data).digest()).hexdigest()
+
+
+def _usable_dir(create: bool) -> Path | None:
+    """The cache folder when it is ours and closed to others (made 0700 when ``create``)."""
+    folder = cache_dir()
+    if folder is None:
+        return None
+    try:
+        if create:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = folder.stat()
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode):
+        return None
+    if hasattr(os, "getuid"):
+        if st.st_uid != os.getuid():
+            logger.debug("knowledge cache off: %s belongs to another user", folder)
+            return None
+        if st.st_mode & 0o077:
+            try:
+                os.chmod(folder, 0o700)
+            except OSError:
+                logger.debug("knowledge cache off: %s is open to other users", folder)
+                return None
+    return folder
+
+
+def load(cache_key: str, path: str) -> KnowledgeBase | None:
+    """The knowledge base stored under ``cache_key``, as loaded from ``path``; None on a miss."""
+    from bot.knowledge import KnowledgeBase
+
+    folder = _usable_dir(create=False)
+    if folder is None:
+        return None
+    file = folder / (cache_key + _SUFFIX)
+    try:
+        with open(file, "rb") as fh:
+            blob = fh.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        logger.debug("knowledge cache: cannot read %s: %s", file, exc)
+        return None
+    header = _MAGIC + cache_key.encode() + b"\n"
+    digest_end = len(header) + 32
+    if (
+        not blob.startswith(header)
+        or hashlib.sha256(memoryview(blob)[digest_end:]).digest() != blob[len(header):digest_end]
+    ):
+        logger.debug("knowledge cache: ignoring %s (corrupt or truncated)", file)
+        return None
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # unpickling allocates many objects; the cycle collector only slows it
+    try:
+        kb = pickle.loads(memoryview(blob)[digest_end:])
+    except Exception as exc:  # any failure of a cache is a miss, never an error
+        logger.debug("knowledge cache: cannot unpickle %s: %s", file, exc)
+        return None
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    if not isinstance(kb, KnowledgeBase):
+        logger.debug("knowledge cache: ignoring %s (not a knowledge base)", file)
+        return None
+    if kb.path != path:  # the same bytes at another path (a copy)
+        object.__setattr__(kb, "path", path)
+    with contextlib.suppress(OSError):
+        os.utime(file)  # most recently used: pruned last
+    logger.debug("knowledge cache: %s from %s", path, file)
+    return kb
+
+
+def store(cache_key: str, kb: KnowledgeBase) -> None:
+    """Keep ``kb`` (just loaded, not yet used) under ``cache_key``; failures are ignored."""
+    folder = _usable_dir(create=True)
+    if folder is None:
+        return
+    tmp = None
+    try:
+        payload = pickle.dumps(kb, protocol=pickle.HIGHEST_PROTOCOL)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=_TMP_PREFIX, suffix=_SUFFIX)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(_MAGIC + cache_key.encode() + b"\n")
+            fh.write(hashlib.sha256(payload).digest())
+            fh.write(payload)
+        os.replace(tmp, folder / (cache_key + _SUFFIX))
+        tmp = None
+    except Exception as exc:  # unpicklable, disk full, read-only: just no cache
+        logger.debug("knowledge cache: cannot store %s in %s: %s", kb.path, folder, exc)
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+    _prune(folder)
+
+
+def _prune(folder: Path) -> None:
+    """Delete all but the ``KEEP`` most recently used files, and stale temporary files."""
+    try:
+        found = []
+        with os.scandir(folder) as it:
+            for item in it:
+                if not item.name.endswith(_SUFFIX):
+                    continue
+                with contextlib.suppress(OSError):
+                    found.append((item.stat().st_mtime, item.name))
+    except OSError:
+        return
+    now = time.time()
+    files = sorted(((m, n) for m, n in found if not n.startswith(_TMP_PREFIX)), reverse=True)
+    doomed = [n for _, n in files[KEEP:]]
+    doomed += [n for m, n in found if n.startswith(_TMP_PREFIX) and now - m > _STALE_TMP_S]
+    for name in doomed:
+        with contextlib.suppress(OSError):
+            os.unlink(folder / name)
