@@ -441,7 +441,7 @@ def bench_entry_file(
     with knowledge_cache(folder / f"cache-{shape}"):
         first_s, _ = median_time(lambda: load_knowledge(path), repeat=1)  # miss: parse, store
         cached_s, cached = median_time(lambda: load_knowledge(path))
-    assert cached == kb and len(cached.index.phrasings) == len(kb.index.phrasings)
+    assert cached == kb and len(cached.index.phrasing_text) == len(kb.index.phrasing_text)
     return {
         "shape": shape,
         "entries": len(kb),

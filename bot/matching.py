@@ -338,29 +338,18 @@ def analyze_text(text: str, vocabulary: Vocabulary | None = None) -> list[str]:
 # --------------------------------------------------------------------------- index
 
 
-@dataclass(frozen=True)
-class _Phrasing:
-    entry: int
-    text: str  # normalised
-    terms: frozenset[str]
-    pairs: frozenset[str]
-    mass: float  # sum of term weights
-
-
 class Index:
-    """Everything matching needs, computed once per knowledge load."""
+    """Everything matching needs, computed once per knowledge load (and only that: the
+    compiled-knowledge cache pickles it, so build-time bookkeeping is not kept)."""
 
     def __init__(self) -> None:
         self.entry_ids: list[str] = []
         self.entries: list[Entry] = []
         self.vocabulary = Vocabulary({}, {})
-        self.phrasings: list[_Phrasing] = []
         # term -> the phrasings that use it: a (start, stop) slice of `posting_ids`, one numpy
         # array for all postings (a question's scores are vector sums over them, _score_text)
         self.postings: dict[str, tuple[int, int]] = {}
         self.posting_ids = np.zeros(0, dtype=np.intp)
-        self.entry_terms: list[frozenset[str]] = []
-        self.answer_terms: list[frozenset[str]] = []
         self.weight: dict[str, float] = {}
         self.known: frozenset[str] = frozenset()
         self.buckets: dict[str, list[str]] = {}
@@ -373,10 +362,11 @@ class Index:
         self.entry_posting_ids = np.zeros(0, dtype=np.intp)
         self.entry_posting_factors = np.zeros(0)
         # per phrasing (an entry's phrasings are consecutive, its first at entry_start[entry]):
+        self.phrasing_text: list[str] = []  # normalised
+        self.phrasing_sorted: list[str] = []  # its words sorted (rapidfuzz's token_sort form)
         self.phrasing_entry = np.zeros(0, dtype=np.intp)  # its entry
         self.phrasing_mass = np.zeros(0)  # the sum of its term weights
         self.phrasing_len = np.zeros(0)  # its normalised text's length
-        self.phrasing_sorted: list[str] = []  # its words sorted (rapidfuzz's token_sort form)
         self.pair_postings: dict[str, tuple[int, int]] = {}  # word pair -> phrasings with it
         self.pair_posting_ids = np.zeros(0, dtype=np.intp)
         self.entry_start = np.zeros(0, dtype=np.intp)
@@ -389,27 +379,29 @@ class Index:
         vocab = Vocabulary.build(kb.synonyms)
         index.vocabulary = vocab
 
-        per_entry: list[set[str]] = []
-        raw: list[tuple[int, str, list[str]]] = []
+        entry_terms: list[set[str]] = []
+        answer_terms: list[frozenset[str]] = []
+        texts: list[str] = []
+        phrasing_terms: list[list[str]] = []
+        phrasing_entry: list[int] = []
         for n, entry in enumerate(kb.entries):
             bag: set[str] = set()
             for phrasing in entry.all_phrasings:
                 text = normalize(phrasing)
                 terms = vocab.terms(text, normalized=True)
                 bag.update(terms)
-                raw.append((n, text, terms))
-            per_entry.append(bag)
-            index.answer_terms.append(
-                frozenset(vocab.terms(strip_slack_markup(entry.answer))) - bag
-            )
-        index.entry_terms = [frozenset(b) for b in per_entry]
+                texts.append(text)
+                phrasing_terms.append(terms)
+                phrasing_entry.append(n)
+            entry_terms.append(bag)
+            answer_terms.append(frozenset(vocab.terms(strip_slack_markup(entry.answer))) - bag)
 
         df: dict[str, int] = defaultdict(int)
-        for bag in per_entry:
+        for bag in entry_terms:
             for term in bag:
                 df[term] += 1
         answer_df: dict[str, int] = defaultdict(int)
-        for bag in index.answer_terms:
+        for bag in answer_terms:
             for term in bag:
                 answer_df[term] += 1
         n_entries = max(len(kb.entries), 1)
@@ -422,33 +414,30 @@ class Index:
         index.known = frozenset(weight)
 
         postings: dict[str, list[int]] = defaultdict(list)
-        for entry_no, text, terms in raw:
-            term_set = frozenset(terms)
-            pairs = frozenset(f"{a}+{b}" for a, b in zip(terms, terms[1:], strict=False) if a != b)
-            p = _Phrasing(entry_no, text, term_set, pairs, sum(weight[t] for t in sorted(term_set)))
-            pid = len(index.phrasings)
-            index.phrasings.append(p)
+        pair_postings: dict[str, list[int]] = defaultdict(list)
+        masses: list[float] = []
+        for pid, terms in enumerate(phrasing_terms):
+            term_set = sorted(set(terms))  # sorted: the same sum whatever the hash seed
+            masses.append(sum(weight[t] for t in term_set))
             for term in term_set:
                 postings[term].append(pid)
-        index.postings, index.posting_ids = _flatten(postings)
-        phrasings = index.phrasings
-        index.phrasing_entry = np.array([p.entry for p in phrasings], dtype=np.intp)
-        index.phrasing_mass = np.array([p.mass for p in phrasings], dtype=np.float64)
-        index.phrasing_len = np.array([len(p.text) for p in phrasings], dtype=np.float64)
-        index.phrasing_sorted = [" ".join(sorted(p.text.split())) for p in phrasings]
-        pair_postings: dict[str, list[int]] = defaultdict(list)
-        for pid, p in enumerate(phrasings):
-            for pair in p.pairs:
+            for pair in {f"{a}+{b}" for a, b in zip(terms, terms[1:], strict=False) if a != b}:
                 pair_postings[pair].append(pid)
+        index.postings, index.posting_ids = _flatten(postings)
         index.pair_postings, index.pair_posting_ids = _flatten(pair_postings)
+        index.phrasing_text = texts
+        index.phrasing_sorted = [" ".join(sorted(t.split())) for t in texts]
+        index.phrasing_entry = np.array(phrasing_entry, dtype=np.intp)
+        index.phrasing_mass = np.array(masses, dtype=np.float64)
+        index.phrasing_len = np.array([len(t) for t in texts], dtype=np.float64)
         index.entry_start = np.searchsorted(index.phrasing_entry, np.arange(len(kb.entries)))
         # an entry's own words first (factor 1), then the words only its answer uses
         entry_postings: dict[str, list[int]] = defaultdict(list)
-        for n, bag in enumerate(index.entry_terms):
+        for n, bag in enumerate(entry_terms):
             for term in bag:
                 entry_postings[term].append(n)
         own = {t: len(ids) for t, ids in entry_postings.items()}
-        for n, answer_bag in enumerate(index.answer_terms):
+        for n, answer_bag in enumerate(answer_terms):
             for term in answer_bag:
                 entry_postings[term].append(n)
         index.entry_postings, index.entry_posting_ids = _flatten(entry_postings)
@@ -596,7 +585,7 @@ def _score_text(
     # Through the inverted indexes: the weight each phrasing shares with the question, and
     # the weight each entry explains (its phrasings' words; its answer's at ANSWER_ONLY).
     # Vector sums over the postings, in the same order as term-by-term additions would be.
-    matched = np.zeros(len(index.phrasings))
+    matched = np.zeros(len(index.phrasing_text))
     explained = np.zeros(len(index.entries))
     for term, c in credit.items():
         w = weight[term] * c
@@ -624,7 +613,7 @@ def _score_text(
     # sorted, then compared) and the question's consecutive word pairs the phrasing shares.
     order = analysis.order
     pairs_q = {f"{a}+{b}" for a, b in zip(order, order[1:], strict=False) if a != b}
-    pair_hits = np.zeros(len(index.phrasings))
+    pair_hits = np.zeros(len(index.phrasing_text))
     for pair in pairs_q:
         span = index.pair_postings.get(pair)
         if span is not None:
@@ -648,7 +637,7 @@ def _score_text(
         ranked = keep[np.lexsort((owners[keep], -full[keep]))]
     if limit is not None:
         ranked = ranked[:limit]
-    phrasings = index.phrasings
+    texts = index.phrasing_text
     results = []
     for entry_no, pid, score, f, c, hits, covered in zip(
         owners[ranked].tolist(), pids[ranked].tolist(), full[ranked].tolist(),
@@ -656,7 +645,7 @@ def _score_text(
         explained[owners[ranked]].tolist(), strict=True,
     ):
         results.append(_Scored(entry_no, score, {
-            "phrasing": phrasings[pid].text,
+            "phrasing": texts[pid],
             "entry_coverage": covered / q_mass,
             "phrasing_f": f,
             "chars": c,

@@ -29,7 +29,7 @@ class TestValidFiles:
         assert [e.id for e in small_kb] == ["review-time", "not-approved", "react-native", "cap"]
         assert small_kb.thresholds.answer == 60
         assert small_kb.entry("cap").ticket == "cap_increase"
-        assert small_kb.index.phrasings  # built at load
+        assert small_kb.index.phrasing_text  # built at load
         with pytest.raises(dataclasses.FrozenInstanceError):
             small_kb.entries = ()  # type: ignore[misc]
 
