@@ -15,6 +15,7 @@ Usage::
     .venv/bin/python bench/bench_gaps.py                    # 100,000 questions, in memory
     .venv/bin/python bench/bench_gaps.py --sqlite           # also through a SQLite store
     .venv/bin/python bench/bench_gaps.py -n 20000 --gap-share 0.3
+    .venv/bin/python bench/bench_gaps.py --profile          # where find_gaps spends its time
 """
 
 from __future__ import annotations
@@ -140,6 +141,8 @@ def main() -> None:
                         help="share of questions that are gaps (default 1: the worst case)")
     parser.add_argument("--sqlite", action="store_true",
                         help="also time reading the log back from a SQLite store")
+    parser.add_argument("--profile", action="store_true",
+                        help="then profile find_gaps (cProfile, the 25 costliest functions)")
     args = parser.parse_args()
     kb = load_knowledge(ROOT / "knowledge" / "faq.yaml")
     rows, labels = synthetic_log(args.n, gap_share=args.gap_share)
@@ -176,6 +179,14 @@ def main() -> None:
             clock.lap("find_gaps on them")
             clock.total("total, as faqbot kb gaps does")
             store.close()
+
+    if args.profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        profiler.runcall(gaps.find_gaps, rows, kb, limit=20)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
 
 
 if __name__ == "__main__":

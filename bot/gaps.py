@@ -16,12 +16,14 @@ are not gaps.
 
 **Grouping.** Each question becomes a *key*: the words of :func:`bot.normalize.normalize`
 without function and everyday words, stemmed and with the knowledge's synonyms folded
-(``kb.index.vocabulary``), sorted and unique. Identical keys are one group at once. The rest are
-grouped greedily, most frequent first: a key joins the group whose leader it resembles most
-(rapidfuzz ``token_set_ratio`` at least ``threshold``), else it leads a new group. Leaders are
-found through an inverted index on their words (for a word shared by very many leaders, only
-the biggest groups' leaders) and must have a similar number of words (so "api" alone does not
-swallow every question about an API), which keeps 100,000 questions to seconds
+(``kb.index.vocabulary``), sorted and unique. Identical texts are keyed once and identical keys
+are one group at once. The rest are grouped greedily, most frequent first: a key joins the
+group whose leader it resembles most (rapidfuzz ``token_set_ratio`` at least ``threshold``; of
+equal scores, the bigger group), else it leads a new group. A key is only compared with leaders
+that share two of its words, or one when either has at most two words, and that have a similar
+number of words (so "api" alone does not swallow every question about an API); they are found
+through inverted indexes on words and on pairs of words (for one shared by very many leaders,
+only the biggest groups' leaders). This keeps 100,000 questions to a few seconds
 (``bench/bench_gaps.py``).
 
 **Suggestions.** The current knowledge decides a group's most central questions. When most of
@@ -33,12 +35,15 @@ the askers said the answer did not help: then the snippet is that entry's answer
 
 from __future__ import annotations
 
+import gc
 import html
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from itertools import chain, combinations
 from statistics import median
 from typing import Any, Literal
 
@@ -70,7 +75,8 @@ HELPFUL = frozenset({"helpful", "solved"})
 NOT_GAPS = frozenset({"cap_increase", "requested"})  # tickets the FAQ opens on purpose
 THRESHOLD = 75.0
 EXAMPLES = 3
-_POSTINGS_CAP = 64  # leaders looked at per word of a question (the biggest groups come first)
+_POSTINGS_CAP = 64  # leaders looked at per word or pair of words (biggest groups first)
+_PAIR_WORDS = 12  # a longer key is indexed by the pairs of its 12 most common words only
 _CENTRAL_KEYS = 30  # centrality is computed among a group's most frequent keys
 _DECIDED = 5  # questions of a group the knowledge decides, to suggest an entry
 
@@ -88,23 +94,49 @@ def is_gap(row: Mapping[str, Any]) -> bool:
 
 
 class _Keys:
-    """Question text -> grouping key, cached (the same questions come back again and again)."""
+    """Question text -> grouping key, cached (the same questions come back again and again).
+
+    Words are looked up one by one (word -> term, or None for a function or everyday word),
+    except in a text with a word that may start one of the knowledge's synonym phrases.
+    """
 
     def __init__(self, vocabulary: Vocabulary | None) -> None:
         self.vocabulary = vocabulary or Vocabulary({}, {})
         self.common = frozenset(
             self.vocabulary.terms(" ".join(sorted(COMMON_WORDS)), normalized=True)
         )
+        self.phrase_starts = frozenset(self.vocabulary.phrases)
         self.cache: dict[str, str] = {}
+        self.content: dict[str, str | None] = {}  # word -> its term unless function/everyday
+        self.term: dict[str, str | None] = {}  # word -> its term unless a function word
 
     def __call__(self, text: str) -> str:
         key = self.cache.get(text)
         if key is None:
-            terms = self.vocabulary.terms(normalize(text), normalized=True)
-            content = [t for t in terms if t not in self.common] or terms
-            key = " ".join(sorted(set(content)))
+            words = normalize(text).split()
+            if self.phrase_starts.isdisjoint(words):
+                key = self._by_word(words)
+            else:
+                terms = self.vocabulary.terms(" ".join(words), normalized=True)
+                content = [t for t in terms if t not in self.common] or terms
+                key = " ".join(sorted(set(content)))
             self.cache[text] = key
         return key
+
+    def _by_word(self, words: list[str]) -> str:
+        content = self.content
+        for word in words:
+            if word not in content:
+                found = self.vocabulary.terms(word, normalized=True)
+                term = found[0] if found else None
+                self.term[word] = term
+                content[word] = term if term not in self.common else None
+        kept = {content[w] for w in words}
+        kept.discard(None)
+        if not kept:  # only everyday words: keep them
+            kept = {self.term[w] for w in words}
+            kept.discard(None)
+        return " ".join(sorted(kept))  # type: ignore[arg-type]
 
 
 def cluster_questions(
@@ -124,47 +156,105 @@ def cluster_questions(
     return _cluster(texts, _Keys(vocabulary), threshold)
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused: grouping makes some 10^5 small lists and
+    tuples (no cycles), and the collector's passes over them and over everything else alive
+    (the rows) took a third of the time."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def _cluster(texts: Sequence[str], keys: _Keys, threshold: float) -> list[list[int]]:
-    by_key: dict[str, list[int]] = defaultdict(list)
+    with _collector_paused():
+        return _cluster_keys(texts, keys, threshold)
+
+
+def _cluster_keys(texts: Sequence[str], keys: _Keys, threshold: float) -> list[list[int]]:
+    # each distinct text is keyed once (the same questions come back again and again)
+    by_text: dict[str, list[int]] = defaultdict(list)
     for i, text in enumerate(texts):
+        by_text[text].append(i)
+    by_key: dict[str, list[int]] = defaultdict(list)
+    for text, members in by_text.items():
         key = keys(text)
         if key:
-            by_key[key].append(i)
+            by_key[key].extend(members)
     order = sorted(by_key, key=lambda k: (-len(by_key[k]), len(k), k))
-
-    leaders: list[str] = []
-    leader_size: list[int] = []
-    postings: dict[str, list[int]] = defaultdict(list)
-    groups: list[list[str]] = []
-    empty: list[int] = []
-    for key in order:
-        terms = key.split()
-        n = len(terms)
-        low, high = (n + 1) // 2, 2 * n  # similar word counts only
-        # leaders sharing a word; of a word shared by very many, the first (biggest) ones
-        found = set().union(*(postings.get(t, empty)[:_POSTINGS_CAP] for t in terms))
-        choices = {lid: leaders[lid] for lid in found if low <= leader_size[lid] <= high}
-        best = (
-            process.extractOne(
-                key, choices, scorer=fuzz.token_set_ratio, processor=None,
-                score_cutoff=threshold,
-            )
-            if choices
-            else None
-        )
-        if best is not None:
-            groups[best[2]].append(key)
-            continue
-        lid = len(leaders)
-        leaders.append(key)
-        leader_size.append(n)
-        groups.append([key])
-        for term in terms:
-            postings[term].append(lid)
-
-    result = [sorted(i for key in group for i in by_key[key]) for group in groups]
+    groups = _group_keys(order, threshold)
+    result = []
+    for group in groups:
+        members = by_key[group[0]] if len(group) == 1 else [
+            i for key in group for i in by_key[key]
+        ]
+        members.sort()
+        result.append(members)
     result.sort(key=lambda g: (-len(g), g[0]))
     return result
+
+
+def _group_keys(order: Sequence[str], threshold: float) -> list[list[str]]:
+    """Greedy grouping of distinct keys, most frequent first (see the module docstring).
+
+    A key is compared with the leaders that share two of its words, or one when either has
+    at most two words (so "api" and "api key" can meet, but two longer questions that only
+    share "api" do not). Those come from inverted indexes on words (of leaders of up to four
+    words) and on pairs of words (of a long key, of its ``_PAIR_WORDS`` words most common in
+    the log), whose lists keep only the first ``_POSTINGS_CAP`` leaders (the biggest
+    groups'). The comparisons left were a tenth of those on one shared word, and made nearly
+    every match (``bench/bench_gaps.py``).
+    """
+    leaders: list[str] = []
+    sizes: list[int] = []
+    short: dict[str, list[int]] = defaultdict(list)  # word -> leaders of up to 4 words
+    two: dict[str, list[int]] = defaultdict(list)  # word -> leaders of exactly 2 words
+    pairs: dict[tuple[str, str], list[int]] = defaultdict(list)  # word pair -> leaders
+    groups: list[list[str]] = []
+    empty: list[int] = []
+    extract, scorer = process.extractOne, fuzz.token_set_ratio
+    split = [key.split() for key in order]  # sorted and unique
+    frequency = Counter(chain.from_iterable(split))
+    for key, terms in zip(order, split, strict=True):
+        n = len(terms)
+        paired = terms
+        if n > _PAIR_WORDS:  # a pasted log: its pairs would be too many to index
+            common = sorted(terms, key=lambda t: (-frequency[t], t))[:_PAIR_WORDS]
+            paired = sorted(common)
+        low, high = (n + 1) // 2, 2 * n  # similar word counts only
+        if n <= 2:
+            found = set().union(*[short.get(t, empty) for t in terms])
+        else:
+            found = set().union(*[pairs.get(p, empty) for p in combinations(paired, 2)])
+            if low <= 2:
+                found.update(*[two.get(t, empty) for t in terms])
+        if found:
+            # the biggest groups first: of equal scores, the first is taken
+            ids = [lid for lid in sorted(found) if low <= sizes[lid] <= high]
+            if ids:
+                best = extract(key, [leaders[lid] for lid in ids], scorer=scorer,
+                               processor=None, score_cutoff=threshold)
+                if best is not None:
+                    groups[ids[best[2]]].append(key)
+                    continue
+        lid = len(leaders)
+        leaders.append(key)
+        sizes.append(n)
+        groups.append([key])
+        lists = [pairs[p] for p in combinations(paired, 2)]
+        if n <= 4:
+            lists += [short[t] for t in terms]
+            if n == 2:
+                lists += [two[t] for t in terms]
+        for postings in lists:
+            if len(postings) < _POSTINGS_CAP:
+                postings.append(lid)
+    return groups
 
 
 def _central_texts(texts: Sequence[str], members: list[int], keys: _Keys) -> list[str]:
@@ -174,9 +264,8 @@ def _central_texts(texts: Sequence[str], members: list[int], keys: _Keys) -> lis
     often each was asked; a key's text is the one asked most often in that form.
     """
     by_key: dict[str, Counter[str]] = defaultdict(Counter)
-    for i in members:
-        text = " ".join(texts[i].split())
-        by_key[keys(texts[i])][text] += 1
+    for raw, n in Counter(texts[i] for i in members).items():
+        by_key[keys(raw)][" ".join(raw.split())] += n
     frequent = sorted(by_key, key=lambda k: -sum(by_key[k].values()))[:_CENTRAL_KEYS]
     weight = {k: sum(by_key[k].values()) for k in frequent}
     centrality = {
@@ -282,12 +371,18 @@ def find_gaps(
             ``0.7 * thresholds.clarify``.
     """
     rows = list(rows)
-    wanted = [r for r in rows if is_gap(r) and isinstance(r.get("question"), str)]
+    wanted = [  # is_gap, inlined
+        r for r in rows
+        if (r.get("feedback") == NOT_HELPFUL
+            or (r.get("action") == "ticket" and r.get("reason") not in NOT_GAPS))
+        and isinstance(r.get("question"), str)
+    ]
     texts = [r["question"] for r in wanted]
     keys = _Keys(kb.index.vocabulary)
     groups = _cluster(texts, keys, threshold)
     grouped = sum(len(g) for g in groups)
     taken = {e.id for e in kb}
+    known = _known_phrasings(kb)
     gaps: list[Gap] = []
     answered = hidden = 0
     for members in groups:
@@ -305,7 +400,7 @@ def find_gaps(
             last_at=max(ats) if ats else None,
             not_helpful=sum(1 for i in members if wanted[i].get("feedback") == NOT_HELPFUL),
         )
-        suggestion = suggest(cluster, kb, taken=taken, floor=floor)
+        suggestion = _suggest(cluster, kb, taken=taken, floor=floor, known=known)
         if suggestion.kind == "answered":
             answered += 1
             continue
@@ -331,6 +426,17 @@ def suggest(
     floor: float | None = None,
 ) -> Suggestion:
     """The edit that would let the knowledge answer ``cluster`` (see the module docstring)."""
+    return _suggest(cluster, kb, taken=taken, floor=floor, known=_known_phrasings(kb))
+
+
+def _suggest(
+    cluster: Cluster,
+    kb: KnowledgeBase,
+    *,
+    taken: Iterable[str],
+    floor: float | None,
+    known: frozenset[str],
+) -> Suggestion:
     floor = 0.7 * kb.thresholds.clarify if floor is None else floor
     texts = cluster.texts[:_DECIDED]
     decisions = [decide(t, kb) for t in texts]
@@ -367,7 +473,7 @@ def suggest(
                        "these phrasings:")
             return Suggestion("phrasings", entry_id, score, note,
                               entry_yaml({"id": entry_id, "phrasings": new}, comment=comment))
-    draft = _new_entry(cluster, kb, taken)
+    draft = _new_entry(cluster, kb, taken, known)
     best = max((s for _, s in tops), default=0.0)
     note = "new entry"
     comment = f"{when}; no entry fits (best score {best:.0f}). A new entry:"
@@ -375,9 +481,14 @@ def suggest(
                       draft["id"])
 
 
-def _new_entry(cluster: Cluster, kb: KnowledgeBase, taken: Iterable[str]) -> dict[str, Any]:
+def _known_phrasings(kb: KnowledgeBase) -> frozenset[str]:
+    """The knowledge's phrasings, normalised."""
+    return frozenset(normalize(p) for e in kb for p in e.all_phrasings)
+
+
+def _new_entry(cluster: Cluster, kb: KnowledgeBase, taken: Iterable[str],
+               known: frozenset[str]) -> dict[str, Any]:
     # a text the knowledge already has as a phrasing would make the file invalid when pasted
-    known = {normalize(p) for e in kb for p in e.all_phrasings}
     texts = [t for t in cluster.texts if normalize(t) not in known] or list(cluster.texts)
     question = question_text(texts[0])
     phrasings = [" ".join(t.split()) for t in texts[1:6]]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import random
 import re
 from datetime import UTC, date, datetime, timedelta
 
@@ -58,6 +60,16 @@ PENDING_REVIEW = [
     "review pending for three weeks now",
 ]
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+SYNONYMS_KB = """\
+version: 1
+synonyms:
+  - [app store, play store, appstore]
+  - [rejected, denied, refused]
+entries:
+  - id: x
+    question: What is x?
+    answer: X.
+"""
 
 
 @pytest.fixture
@@ -135,6 +147,46 @@ class TestClusterQuestions:
         """Groups come most frequent first."""
         texts = ["coin refund"] + ["delete account"] * 3 + ["coins refund"]
         assert [len(g) for g in cluster_questions(texts)] == [3, 2]
+
+    def test_mistyped_words_still_group(self):
+        """A mistyped word is still close enough, in short and in longer questions."""
+        texts = ["delete developer account"] * 3 + ["delete developer acount",
+                                                    "delete acount", "deleet account"]
+        assert cluster_questions(texts) == [[0, 1, 2, 3, 4, 5]]
+
+    def test_longer_questions_need_two_shared_words(self):
+        """Two questions of three words or more are compared only when they share two."""
+        texts = ["webhook signing secret rotation"] * 2 + ["webhook signing secrets rotated",
+                                                          "webhook payload retry backoff"]
+        assert cluster_questions(texts) == [[0, 1, 2], [3]]
+
+    def test_long_questions_group_by_their_common_words(self):
+        """Pasted logs (many words) are indexed by a few of their words, and still group."""
+        rng = random.Random(3)
+        vocab = [f"w{rng.randrange(10**6)}x" for _ in range(3000)]
+        noise = [" ".join(rng.sample(vocab, 60)) for _ in range(100)]
+        base = rng.sample(vocab, 40)
+        copies = [" ".join(w for j, w in enumerate(base) if j % 9 != k) for k in range(3)]
+        groups = cluster_questions([*noise, " ".join(base), *copies])
+        assert groups[0] == [100, 101, 102, 103] and len(groups) == 101
+
+    def test_synonym_phrases_fold_into_one_word(self):
+        """A phrase of the knowledge's synonyms ("app store") groups with its one-word form."""
+        texts = ["appstore listing rejected", "app store listing denied",
+                 "play store listing refused"]
+        vocabulary = parse_knowledge(SYNONYMS_KB, "s.yaml").index.vocabulary
+        assert cluster_questions(texts, vocabulary=vocabulary, threshold=100) == [[0, 1, 2]]
+
+    @pytest.mark.parametrize("enabled", [True, False])
+    def test_garbage_collector_state_is_restored(self, enabled):
+        """Grouping pauses Python's garbage collector, and leaves it as it found it."""
+        was = gc.isenabled()
+        try:
+            (gc.enable if enabled else gc.disable)()
+            cluster_questions(["delete account"] * 2)
+            assert gc.isenabled() is enabled
+        finally:
+            (gc.enable if was else gc.disable)()
 
 
 class TestFindGaps:
