@@ -3,8 +3,11 @@
 Each of 8 concurrent senders opens tickets the way the Slack app does
 (``service.answer_delivery`` on an unanswerable question: the delivery's claim, the question
 log and the ticket in one transaction; then ``Triage.post``: claim, permalink,
-``chat.postMessage``, mark posted). Afterwards it counts, in the store and in the fake's
-recorded posts, that no ticket was lost or duplicated. Prints a table per store.
+``chat.postMessage``, mark posted). As in ``faqbot run``, Triage knows the workspace URL from
+``auth.test`` (called once at start), so the permalink is built rather than fetched with
+``chat.getPermalink``, and the messages' timestamps look like Slack's (digits). Afterwards it
+counts, in the store and in the fake's recorded posts, that no ticket was lost or duplicated.
+Prints a table per store.
 
 Usage::
 
@@ -45,8 +48,11 @@ SUPPORT = "CSUPPORT"
 def run(url: str, total: int, kb, fake: FakeSlack) -> dict:
     store = SqlTicketStore(url)
     client = make_client(Settings(slack_bot_token="xoxb-bench", slack_api_url=fake.api_url))
-    triage = Triage(client, store, SUPPORT)
-    run_id = uuid.uuid4().hex[:8]
+    # As the app: `faqbot run` calls auth.test at start and hands its result to build_app,
+    # which gives Triage the workspace URL (permalinks are built, not fetched per ticket).
+    triage = Triage(client, store, SUPPORT, workspace_url=client.auth_test()["url"])
+    # Slack's timestamps are digits ("1712345678.000042"); this run's are "<run_id>.<n>".
+    run_id = str(1_000_000_000 + uuid.uuid4().int % 9_000_000_000)
     fake.reset()
     latencies: list[float] = []
     lock = threading.Lock()
@@ -59,11 +65,12 @@ def run(url: str, total: int, kb, fake: FakeSlack) -> dict:
             if n is None:
                 return
             started = time.perf_counter()
+            ts = f"{run_id}.{n:06d}"
             reply = answer_delivery(
-                [f"event:{run_id}:{n}", f"msg:C111:{run_id}.{n}"],
+                [f"event:{run_id}:{n}", f"msg:C111:{ts}"],
                 f"what is the weather like on mars today, run {run_id} #{n}", kb, store,
-                requester="W222", channel="C111", thread_ts=f"{run_id}.{n}",
-                message_ts=f"{run_id}.{n}", dedupe_key=f"msg:C111:{run_id}.{n}",
+                requester="W222", channel="C111", thread_ts=ts, message_ts=ts,
+                dedupe_key=f"msg:C111:{ts}",
             )
             assert reply is not None and reply.ticket is not None and reply.ticket_created, reply
             triage.post(reply.ticket)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import json
 import os
 import select
 import threading
@@ -1038,6 +1039,77 @@ _PG_INSERT_KEYS = ("INSERT INTO processed_events (key, at) "
                    "SELECT unnest(%(keys)s::varchar[]), %(key_at)s")
 
 
+_PG_INSERT_QUESTION = (
+    "INSERT INTO questions (at, requester, channel, question, action, entry, score, reason) "
+    "VALUES (%(at)s, %(requester)s, %(channel)s, %(question)s, %(action)s, %(entry)s, "
+    "%(score)s, %(reason)s) RETURNING id"
+)
+
+
+def _question_params(question: LoggedQuestion) -> dict[str, Any]:
+    """The parameters of ``_PG_INSERT_QUESTION``."""
+    return {
+        "at": _utc(question.at) if question.at is not None else _now(),
+        "requester": question.requester, "channel": question.channel,
+        "question": question.question, "action": question.action, "entry": question.entry,
+        "score": question.score, "reason": question.reason,
+    }
+
+
+def _pg_take(question: bool) -> str:
+    """PostgreSQL: a delivery's keys, its question (when ``question``) and its new ticket with
+    the ticket's first history line, in one statement (see ``SqlTicketStore._take_pg``). The
+    ticket is inserted only when the lookup that opening a ticket makes first
+    (``_OPEN_LOOKUPS``) finds nothing; a NULL dedupe key or thread matches nothing."""
+    parts = [f"k AS ({_PG_INSERT_KEYS})"]
+    if question:
+        parts.append(f"q AS ({_PG_INSERT_QUESTION})")
+    parts.append(
+        "t AS (INSERT INTO tickets (requester, team, channel, thread_ts, message_ts, question, "
+        "candidates, entry, reason, status, source, details, dedupe_key, created_at, "
+        "updated_at) SELECT %(t_requester)s::varchar, %(t_team)s::varchar, "
+        "%(t_channel)s::varchar, %(t_thread)s::varchar, %(t_message)s::varchar, "
+        "%(t_question)s::text, %(t_candidates)s::json, %(t_entry)s::varchar, "
+        "%(t_reason)s::varchar, 'open', %(t_source)s::varchar, '{}'::json, "
+        "%(t_dedupe)s::varchar, %(t_at)s::timestamptz, %(t_at)s::timestamptz "
+        "WHERE NOT EXISTS (SELECT 1 FROM tickets WHERE dedupe_key = %(t_dedupe)s::varchar) "
+        "AND NOT EXISTS (SELECT 1 FROM ticket_events WHERE dedupe_key = %(t_dedupe)s::varchar) "
+        "AND NOT EXISTS (SELECT 1 FROM tickets WHERE channel = %(t_channel)s::varchar "
+        "AND thread_ts = %(t_thread)s::varchar AND status <> 'resolved') "
+        "RETURNING number)"
+    )
+    parts.append(
+        "e AS (INSERT INTO ticket_events (ticket, kind, actor, text, at) SELECT number, "
+        "'opened', %(t_requester)s::varchar, %(t_reason)s::varchar, %(t_at)s::timestamptz "
+        "FROM t)"
+    )
+    qid = "(SELECT id FROM q)" if question else "NULL::integer"
+    return f"WITH {', '.join(parts)} SELECT {qid}, (SELECT number FROM t)"
+
+
+_PG_TAKE = _pg_take(question=False)
+_PG_TAKE_WITH_QUESTION = _pg_take(question=True)
+
+
+def _table_of(exc: BaseException) -> str | None:
+    """The table a PostgreSQL constraint violation names (psycopg's diagnostics)."""
+    diag = getattr(getattr(exc, "orig", None) or exc, "diag", None)
+    return getattr(diag, "table_name", None)
+
+
+#: PostgreSQL: record a ticket's triage message and its history line in one statement, and
+#: read what was recorded before (the outer SELECT sees the row as it was before the UPDATE).
+_PG_MARK_POSTED = (
+    "WITH u AS (UPDATE tickets SET triage_channel = %(channel)s, triage_ts = %(ts)s, "
+    "post_lease_owner = NULL, post_lease_until = NULL, updated_at = %(now)s "
+    "WHERE number = %(number)s AND triage_ts IS NULL RETURNING number), "
+    "e AS (INSERT INTO ticket_events (ticket, kind, text, at) "
+    "SELECT number, 'posted', %(text)s, %(now)s FROM u) "
+    "SELECT (SELECT count(*) FROM u), triage_channel, triage_ts FROM tickets "
+    "WHERE number = %(number)s"
+)
+
+
 class _AlreadyClaimed(Exception):
     """Raised inside ``take_delivery``'s transaction to roll it back: a key was taken."""
 
@@ -1213,6 +1285,20 @@ class SqlTicketStore:
     @_reconnecting
     def mark_posted(self, number: int, channel: str, ts: str) -> bool:
         now = _now()
+        if not self._sqlite:
+            # One statement in autocommit (one round trip instead of four: BEGIN, UPDATE,
+            # INSERT, COMMIT); it also reads what was recorded before it.
+            with self._translate():
+                rows = self._autocommit(_PG_MARK_POSTED, {
+                    "number": number, "channel": channel, "ts": ts, "now": now,
+                    "text": f"{channel} {ts}",
+                })[1]
+            if not rows:
+                return False  # no such ticket
+            updated, before = rows[0][0] == 1, (rows[0][1], rows[0][2])
+            # Run again after a lost connection: the first attempt may have committed, in
+            # which case this very message is what is recorded.
+            return updated or (self._retrying.active == "again" and before == (channel, ts))
         with self._tx(write=True) as conn:
             # Two statements: the conditional UPDATE (which also bumps updated_at, as _append
             # would) and the history line.
@@ -1230,6 +1316,12 @@ class SqlTicketStore:
         # One conditional UPDATE: the database lets exactly one of the racing workers match.
         params = {"p_number": number, "p_now": now, "p_worker": worker,
                   "p_until": now + timedelta(seconds=lease_seconds)}
+        if not self._sqlite:
+            # In autocommit: one round trip instead of three (BEGIN, UPDATE, COMMIT). Run
+            # again after a lost connection it is harmless: the lease is this worker's.
+            raw = self._compiled(_CLAIM_POSTING, tuple(params))
+            with self._translate():
+                return self._autocommit(raw.sql, raw.args(params))[0] == 1
         with self._tx(write=True) as conn:
             return self._run(conn, _CLAIM_POSTING, params)[0] == 1
 
@@ -1268,13 +1360,24 @@ class SqlTicketStore:
             for _ in range(_OPEN_ATTEMPTS):
                 try:
                     with self._begin(write=True) as conn:
-                        if rows:
-                            try:
-                                self._insert_keys(conn, rows)
-                            except self._integrity_errors:
-                                # A key seen before: the whole transaction rolls back.
-                                raise _AlreadyClaimed from None
-                        qid = self._insert_question(conn, question) if question else None
+                        if ticket is not None and not self._sqlite:
+                            # One statement for the keys, the question and a new ticket.
+                            qid, number, at = self._take_pg(conn, rows, question, ticket)
+                            if number is not None:
+                                return Intake(claimed=True, question_id=qid,
+                                              ticket=Ticket.opened(number, ticket, at),
+                                              ticket_created=True)
+                            # The dedupe key or the thread's unresolved ticket was found
+                            # (nothing opened): the keys and the question are recorded; what
+                            # happens to the ticket is decided below, in this transaction.
+                        else:
+                            if rows:
+                                try:
+                                    self._insert_keys(conn, rows)
+                                except self._integrity_errors:
+                                    # A key seen before: the whole transaction rolls back.
+                                    raise _AlreadyClaimed from None
+                            qid = self._insert_question(conn, question) if question else None
                         if ticket is None:
                             return Intake(claimed=True, question_id=qid)
                         opened, created = self._open_once(conn, ticket)
@@ -1319,24 +1422,84 @@ class SqlTicketStore:
         statement on the unique key, so nothing is recorded: all or nothing, as in a
         transaction. Not run again after a lost connection: it may have committed."""
         statement, params = self._one_statement(rows, question)
-        with self._translate(), self._engine.connect() as conn:
-            dbapi_conn = conn.connection.dbapi_connection
+        with self._translate():
+            try:
+                found = self._autocommit(statement, params, rerun=False)[1]
+            except self._integrity_errors:
+                return Intake(claimed=False)  # a key seen before: nothing recorded
+        row = found[0] if found else None
+        return Intake(claimed=True, question_id=int(row[0]) if row else None)
+
+    def _autocommit(self, sql: str, params: dict[str, Any] | tuple[Any, ...], *,
+                    rerun: bool = True) -> tuple[int, builtins.list[Any]]:
+        """PostgreSQL: one statement on its own, in autocommit (one round trip: no BEGIN and
+        no COMMIT), on a pooled connection taken without an SQLAlchemy ``Connection`` around
+        it; ``(rowcount, rows)``. Raises the driver's errors. With ``rerun`` (a statement
+        that is harmless run twice: it may have committed before its connection was lost), a
+        pooled connection found lost is replaced and the statement run again once (see
+        ``_reconnecting``); without, a lost connection is an error."""
+        pooled = self._engine.raw_connection()
+        try:
+            fresh = pooled.info.pop(_FRESH, False)
+            dbapi_conn = pooled.dbapi_connection
             assert dbapi_conn is not None
-            conn.connection.info.pop(_FRESH, None)
             dbapi_conn.autocommit = True
             try:
                 cursor = dbapi_conn.cursor()
                 try:
-                    cursor.execute(statement, params)
-                    row = cursor.fetchone() if cursor.description else None
-                except self._integrity_errors:
-                    return Intake(claimed=False)  # a key seen before: nothing recorded
+                    cursor.execute(sql, params)
+                    rows = cursor.fetchall() if cursor.description else []
+                    return cursor.rowcount, rows
+                except Exception as exc:
+                    if (rerun and not fresh
+                            and getattr(self._retrying, "active", False) is True
+                            and self._lost(pooled, exc)):
+                        pooled.invalidate()
+                        raise _StaleConnection from exc
+                    raise
                 finally:
                     cursor.close()
             finally:
                 if not dbapi_conn.closed:
                     dbapi_conn.autocommit = False
-        return Intake(claimed=True, question_id=int(row[0]) if row else None)
+        finally:
+            pooled.close()  # back to the pool (or discarded, when invalidated)
+
+    def _take_pg(self, conn: sa.Connection, rows: builtins.list[dict[str, Any]],
+                 question: LoggedQuestion | None, ticket: NewTicket
+                 ) -> tuple[int | None, int | None, datetime]:
+        """PostgreSQL, inside take_delivery's transaction: claim the keys, log the question and
+        open ``ticket`` in one statement (one round trip instead of five: the keys, the
+        question, the lookup, the ticket and its history line). The ticket is inserted only
+        when neither its dedupe key nor an unresolved ticket of its thread exists (the
+        lookup of :meth:`_open_lookup`, in the statement); the unique keys still decide a
+        race, as in :meth:`_open_once`. ``(question id, ticket number or None when none
+        was inserted, the ticket's time)``. A key claimed before raises ``_AlreadyClaimed``."""
+        at = _now()
+        params: dict[str, Any] = {
+            "keys": [row["key"] for row in rows], "key_at": rows[0]["at"] if rows else at,
+            "t_requester": ticket.requester, "t_team": ticket.team,
+            "t_channel": ticket.channel, "t_thread": ticket.thread_ts,
+            "t_message": ticket.message_ts, "t_question": ticket.question,
+            "t_candidates": json.dumps([dict(c) for c in ticket.candidates]),
+            "t_entry": ticket.entry, "t_reason": ticket.reason, "t_source": ticket.source,
+            "t_dedupe": ticket.dedupe_key, "t_at": at,
+        }
+        if question is not None:
+            params.update(_question_params(question))
+        sql = _PG_TAKE_WITH_QUESTION if question is not None else _PG_TAKE
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            try:
+                cursor.execute(sql, params)
+            except self._integrity_errors as exc:
+                if _table_of(exc) == "processed_events":
+                    raise _AlreadyClaimed from None  # a key seen before: all rolls back
+                raise  # the ticket's dedupe key or thread, taken meanwhile: look again
+            qid, number = cursor.fetchone()  # type: ignore[misc]
+        finally:
+            cursor.close()
+        return qid, number, at
 
     def _insert_keys(self, conn: sa.Connection, rows: builtins.list[dict[str, Any]]) -> None:
         """Claim a delivery's keys inside a transaction. PostgreSQL: one INSERT of an array
@@ -1361,15 +1524,8 @@ class SqlTicketStore:
             parts.append(f"WITH k AS ({keys})" if question is not None else keys)
             params.update(keys=[row["key"] for row in rows], key_at=rows[0]["at"])
         if question is not None:
-            parts.append("INSERT INTO questions (at, requester, channel, question, action, "
-                         "entry, score, reason) VALUES (%(at)s, %(requester)s, %(channel)s, "
-                         "%(question)s, %(action)s, %(entry)s, %(score)s, %(reason)s) "
-                         "RETURNING id")
-            params.update(
-                at=_utc(question.at) if question.at is not None else _now(),
-                requester=question.requester, channel=question.channel,
-                question=question.question, action=question.action, entry=question.entry,
-                score=question.score, reason=question.reason)
+            parts.append(_PG_INSERT_QUESTION)
+            params.update(_question_params(question))
         return " ".join(parts), params
 
     @_reconnecting
@@ -1383,11 +1539,34 @@ class SqlTicketStore:
 
     @_reconnecting
     def questions(self, since: datetime | None = None) -> builtins.list[dict[str, Any]]:
-        query = sa.select(_questions).order_by(_questions.c.at, _questions.c.id)
+        # Read on the driver's cursor (see _Raw), each column's values converted as SQLAlchemy
+        # would: its row objects were most of the time of ``faqbot kb gaps`` on a large log.
+        columns = _questions.c
+        query = sa.select(_questions).order_by(columns.at, columns.id)
+        params: dict[str, Any] = {}
         if since is not None:
-            query = query.where(_questions.c.at >= since)
+            query = query.where(columns.at >= sa.bindparam("p_since", type_=columns.at.type))
+            params["p_since"] = since
+        dialect = self._engine.dialect
+        raw = _Raw(query, dialect)
         with self._tx() as conn:
-            return [dict(row._mapping) for row in conn.execute(query)]
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.execute(raw.sql, raw.args(params))
+                names = [column.name for column in columns]
+                convert = [  # d[1]: the driver's type code
+                    (column.name, column.type.dialect_impl(dialect).result_processor(dialect, d[1]))
+                    for column, d in zip(columns, cursor.description, strict=True)
+                ]
+                fetched = cursor.fetchall()
+            finally:
+                cursor.close()
+        rows = [dict(zip(names, row, strict=True)) for row in fetched]
+        for name, process in convert:
+            if process is not None:
+                for row in rows:
+                    row[name] = process(row[name])
+        return rows
 
     @_reconnecting
     def purge_questions(self, older_than: datetime) -> int:
@@ -1472,8 +1651,10 @@ class SqlTicketStore:
                         raise _StaleConnection from exc
                     raise
 
-    def _lost(self, conn: sa.Connection, exc: BaseException) -> bool:
-        """Whether ``exc`` says the connection is gone (not a failed statement)."""
+    def _lost(self, conn: sa.Connection | sa.PoolProxiedConnection,
+              exc: BaseException) -> bool:
+        """Whether ``exc`` says the connection is gone (not a failed statement); ``conn``: an
+        SQLAlchemy connection or the pool's connection (see ``_autocommit``)."""
         if isinstance(exc, sa.exc.DBAPIError):
             if exc.connection_invalidated:
                 return True
@@ -1481,7 +1662,8 @@ class SqlTicketStore:
         if not isinstance(exc, self._dbapi_error):
             return False
         try:
-            dbapi_conn = conn.connection.dbapi_connection
+            pooled = conn.connection if isinstance(conn, sa.Connection) else conn
+            dbapi_conn = pooled.dbapi_connection
         except sa.exc.SQLAlchemyError:
             return True
         if dbapi_conn is None or getattr(dbapi_conn, "closed", False) or \

@@ -664,6 +664,71 @@ class TestStoreErrors:
         finally:
             store.close()
 
+    @pytest.mark.postgres
+    def test_lost_connection_claim_and_mark_posted(
+        self, pg_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """claim_posting and mark_posted (single statements in autocommit) on pooled
+        connections that died unseen are run again on new ones."""
+        store = open_store(pg_url)
+        schema = sa.make_url(pg_url).query["application_name"]
+
+        def kill_the_pooled_connection() -> None:
+            store.get(ticket.number)  # the pool's one connection has been used
+            _execute(
+                os.environ[PG_ENV],
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                f"WHERE application_name = '{schema}'",
+            )
+            time.sleep(0.2)
+
+        try:
+            ticket, _ = store.open_ticket(new())
+            monkeypatch.setattr("bot.tickets.select.select", lambda r, w, x, t: ([], [], []))
+            kill_the_pooled_connection()
+            assert store.claim_posting(ticket.number, "w1")
+            kill_the_pooled_connection()
+            assert store.mark_posted(ticket.number, "CT", "1.0")
+            posted = store.get(ticket.number)
+            assert posted is not None and posted.triage_ts == "1.0"
+            assert [e.kind for e in posted.history] == ["opened", "posted"]
+        finally:
+            store.close()
+
+    @pytest.mark.postgres
+    def test_mark_posted_committed_then_lost(
+        self, pg_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """mark_posted committed but its connection was lost before the answer: run again,
+        it finds its own message recorded and says so (True, one history line); another
+        message is still refused."""
+        from bot import tickets
+
+        store = open_store(pg_url)
+        try:
+            ticket, _ = store.open_ticket(new())
+            real = store._autocommit  # type: ignore[attr-defined]
+            calls = []
+
+            def lost_after_commit(*args: Any, **kwargs: Any) -> Any:
+                calls.append(args[0])
+                result = real(*args, **kwargs)
+                if len(calls) == 1:
+                    raise tickets._StaleConnection
+                return result
+
+            monkeypatch.setattr(store, "_autocommit", lost_after_commit)
+            assert store.mark_posted(ticket.number, "CT", "1.0")
+            assert len(calls) == 2
+            posted = store.get(ticket.number)
+            assert posted is not None and posted.triage_ts == "1.0"
+            assert [e.kind for e in posted.history] == ["opened", "posted"]
+            monkeypatch.setattr(store, "_autocommit", real)
+            assert not store.mark_posted(ticket.number, "CT", "1.0")  # not a rerun: refused
+            assert not store.mark_posted(ticket.number, "CT", "2.0")
+        finally:
+            store.close()
+
 
 def _process_worker(url: str, barrier: Any, results: Any) -> None:
     """One process of TestProcesses: start a store, then open, claim and post at once."""
@@ -823,6 +888,47 @@ class TestTakeDelivery:
                                      ticket=new(dedupe_key="msg:C1:1.0"))
         assert intake.claimed and not intake.ticket_created
         assert intake.ticket == made and len(store.list()) == 1
+
+    def test_follow_ups_key_already_used(self, store: TicketStore) -> None:
+        """Fresh delivery keys but a dedupe key a follow-up already took (its thread's ticket
+        since resolved): claimed, logged, and the follow-up's ticket is returned, neither a
+        new ticket nor a second follow-up."""
+        first, _ = store.open_ticket(new(channel="C1", thread_ts="1.0", dedupe_key="Ev1"))
+        store.open_ticket(new("more", channel="C1", thread_ts="1.0", dedupe_key="msg:C1:2.0"))
+        store.set_status(first.number, "resolved", actor="U9")
+        intake = store.take_delivery(self.KEYS, question=logged("more"), ticket=new(
+            "more", channel="C1", thread_ts="1.0", message_ts="2.0", dedupe_key="msg:C1:2.0"))
+        assert intake.claimed and not intake.ticket_created
+        assert intake.ticket is not None and intake.ticket.number == first.number
+        assert [e.kind for e in intake.ticket.history].count("follow_up") == 1
+        assert len(store.list()) == 1
+        assert [q["id"] for q in store.questions()] == [intake.question_id]
+
+    def test_follow_up_logs_its_question(self, store: TicketStore) -> None:
+        """A follow-up delivery's question is logged and its id returned, without a ticket
+        dedupe key and without a question too."""
+        first = store.take_delivery(["event:Ev1"], ticket=new(channel="C1", thread_ts="1.0"))
+        assert first.question_id is None and first.ticket_created
+        second = store.take_delivery(["event:Ev2"], question=logged("more?"),
+                                     ticket=new("more?", channel="C1", thread_ts="1.0"))
+        assert second.claimed and not second.ticket_created
+        assert second.ticket is not None and first.ticket is not None
+        assert second.ticket.number == first.ticket.number
+        assert [q["id"] for q in store.questions()] == [second.question_id]
+        assert second.question_id is not None
+
+    def test_resolved_thread_gets_a_new_ticket(self, store: TicketStore) -> None:
+        """Only an unresolved ticket takes a thread's next question: after it is resolved,
+        the next delivery in the thread opens a new ticket."""
+        first = store.take_delivery(["event:Ev1"], question=logged(),
+                                    ticket=new(channel="C1", thread_ts="1.0"))
+        assert first.ticket is not None
+        store.set_status(first.ticket.number, "resolved", actor="U9")
+        second = store.take_delivery(["event:Ev2"], question=logged("again"),
+                                     ticket=new("again", channel="C1", thread_ts="1.0"))
+        assert second.ticket_created and second.ticket is not None
+        assert second.ticket.number != first.ticket.number
+        assert store.get(second.ticket.number) == second.ticket
 
     def test_no_keys_and_nothing_else(self, store: TicketStore) -> None:
         """No keys is a claim like claim_events([]); with nothing to record, nothing is."""
