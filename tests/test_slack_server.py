@@ -531,3 +531,29 @@ class TestStartup:
         assert result.returncode != 0
         assert "SLACK_BOT_TOKEN" in result.stderr and "SLACK_SIGNING_SECRET" in result.stderr
         assert "xoxb-test" not in result.stderr
+
+
+class TestListenerBacklog:
+    def test_submit_waits_when_the_pool_and_its_backlog_are_full(self):
+        """Bolt hands listener runs to a bounded pool: past its threads and backlog, the next
+        request waits for a place (a burst slows acks down instead of piling up in memory)."""
+        from bot.slack.app import BoundedExecutor
+
+        pool = BoundedExecutor(1, 1)
+        release = threading.Event()
+        try:
+            running = pool.submit(release.wait)
+            queued = pool.submit(lambda: "queued")
+            third: list[object] = []
+            waiting = threading.Thread(target=lambda: third.append(pool.submit(lambda: "third")))
+            waiting.start()
+            waiting.join(0.3)
+            assert waiting.is_alive() and not third  # no place: submit waits
+            release.set()
+            waiting.join(5)
+            assert not waiting.is_alive()
+            assert running.result(5) is True and queued.result(5) == "queued"
+            assert third[0].result(5) == "third"  # type: ignore[attr-defined]
+        finally:
+            release.set()
+            pool.shutdown(wait=True)

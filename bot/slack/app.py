@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -49,9 +50,32 @@ API_TIMEOUT = 15
 MAX_RETRY_AFTER = 30.0
 #: Threads running listeners after the ack: Web API calls are I/O, so many can wait at once.
 LISTENER_THREADS = 32
+#: Listener runs waiting for a thread, at most: past it the next request waits for a place
+#: before it is acked, so a burst slows the acks down instead of growing a backlog in memory.
+LISTENER_BACKLOG = 64
 #: Threads answering messages and finishing work after the ack. Bolt's listener threads only
 #: hand work over to these, so an ack never queues behind answers being written.
 BACKGROUND_THREADS = 16
+
+
+class BoundedExecutor(ThreadPoolExecutor):
+    """A thread pool whose queue is bounded: ``submit`` waits while ``max_workers +
+    backlog`` calls are running or waiting. Only for callers outside the pool (a task that
+    submits to its own full pool would wait for itself)."""
+
+    def __init__(self, max_workers: int, backlog: int, thread_name_prefix: str = "") -> None:
+        super().__init__(max_workers, thread_name_prefix=thread_name_prefix)
+        self._places = threading.BoundedSemaphore(max_workers + backlog)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        self._places.acquire()
+        try:
+            future = super().submit(fn, *args, **kwargs)
+        except BaseException:
+            self._places.release()
+            raise
+        future.add_done_callback(lambda _: self._places.release())
+        return future
 
 
 class BoundedRateLimitRetryHandler(RateLimitErrorRetryHandler):
@@ -161,7 +185,7 @@ def build_app(
     from bot.slack.listeners import register
 
     client = client or make_client(settings)
-    executor = ThreadPoolExecutor(LISTENER_THREADS, thread_name_prefix="faqbot-listener")
+    executor = BoundedExecutor(LISTENER_THREADS, LISTENER_BACKLOG, thread_name_prefix="faqbot-listener")
     app = App(
         client=client,
         # Socket Mode needs no signing secret (requests arrive over our own WebSocket).
