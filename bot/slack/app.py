@@ -35,6 +35,7 @@ from slack_sdk.web import SlackResponse
 from bot.config import Settings
 from bot.knowledge import KnowledgeBase
 from bot.slack.triage import Triage
+from bot.slack.webclient import KeepAliveWebClient
 from bot.tickets import TicketStore
 
 __all__ = ["Faqbot", "KnowledgeProvider", "build_app", "make_client"]
@@ -118,12 +119,13 @@ def retry_handlers() -> list[RetryHandler]:
 
 
 def make_client(settings: Settings) -> WebClient:
-    """The Web API client: ``SLACK_API_URL`` as base URL, bounded retries, a timeout."""
+    """The Web API client: ``SLACK_API_URL`` as base URL, bounded retries, a timeout, and
+    connections kept open between calls (:mod:`bot.slack.webclient`)."""
     kwargs: dict[str, Any] = {}
     if settings.slack_api_url:
         base = settings.slack_api_url
         kwargs["base_url"] = base if base.endswith("/") else base + "/"
-    return WebClient(
+    return KeepAliveWebClient(
         token=settings.slack_bot_token,
         timeout=settings.slack_api_timeout or API_TIMEOUT,
         retry_handlers=retry_handlers(),

@@ -301,5 +301,5 @@ def _without_connection_retries(client: WebClient) -> WebClient:
                 if not isinstance(h, ConnectionErrorRetryHandler)]
     if len(handlers) == len(client.retry_handlers):
         return client
-    return WebClient(token=client.token, base_url=client.base_url, timeout=client.timeout,
-                     retry_handlers=handlers, logger=client.logger)
+    return type(client)(token=client.token, base_url=client.base_url, timeout=client.timeout,
+                        retry_handlers=handlers, logger=client.logger)
