@@ -421,12 +421,12 @@ class Index:
             masses.append(sum(weight[t] for t in term_set))
             for term in term_set:
                 postings[term].append(pid)
-            for pair in {f"{a}+{b}" for a, b in zip(terms, terms[1:], strict=False) if a != b}:
+            for pair in _word_pairs(terms):
                 pair_postings[pair].append(pid)
         index.postings, index.posting_ids = _flatten(postings)
         index.pair_postings, index.pair_posting_ids = _flatten(pair_postings)
         index.phrasing_text = texts
-        index.phrasing_sorted = [" ".join(sorted(t.split())) for t in texts]
+        index.phrasing_sorted = [_token_sort(t) for t in texts]
         index.phrasing_entry = np.array(phrasing_entry, dtype=np.intp)
         index.phrasing_mass = np.array(masses, dtype=np.float64)
         index.phrasing_len = np.array([len(t) for t in texts], dtype=np.float64)
@@ -488,8 +488,8 @@ class Index:
 
     def read(self, text: str) -> Analysis:
         """Classify the terms of normalised ``text`` as known, corrected, common or unknown."""
-        analysis = Analysis()
-        for term in dict.fromkeys(self.vocabulary.terms(text, normalized=True)):
+        analysis = Analysis(order=self.vocabulary.terms(text, normalized=True))
+        for term in dict.fromkeys(analysis.order):
             if term in self.known:
                 analysis.credit[term] = 1.0
             elif term in _COMMON_STEMS:
@@ -503,7 +503,6 @@ class Index:
                     analysis.common.append(term)
                 else:
                     analysis.unknown.append(term)
-        analysis.order = list(self.vocabulary.terms(text, normalized=True))
         return analysis
 
 
@@ -611,8 +610,7 @@ def _score_text(
 
     # The rest of the score: rapidfuzz's character similarity (token_sort_ratio: the words
     # sorted, then compared) and the question's consecutive word pairs the phrasing shares.
-    order = analysis.order
-    pairs_q = {f"{a}+{b}" for a, b in zip(order, order[1:], strict=False) if a != b}
+    pairs_q = _word_pairs(analysis.order)
     pair_hits = np.zeros(len(index.phrasing_text))
     for pair in pairs_q:
         span = index.pair_postings.get(pair)
@@ -621,7 +619,7 @@ def _score_text(
     pair_hits = pair_hits[pids]
     sorted_texts = index.phrasing_sorted
     chars = process.cdist(
-        [" ".join(sorted(text.split()))], [sorted_texts[i] for i in pids.tolist()],
+        [_token_sort(text)], [sorted_texts[i] for i in pids.tolist()],
         scorer=fuzz.ratio, processor=None, dtype=np.float64, workers=1,
     )[0] / 100.0
     full = cheap + 100 * (W_CHARS * chars + W_PAIRS * np.minimum(1.0, pair_hits / 2))
@@ -652,6 +650,16 @@ def _score_text(
             "pairs": int(hits),
         }))
     return results, analysis
+
+
+def _word_pairs(terms: list[str]) -> set[str]:
+    """The consecutive pairs of different terms, as phrasings and questions share them."""
+    return {f"{a}+{b}" for a, b in zip(terms, terms[1:], strict=False) if a != b}
+
+
+def _token_sort(text: str) -> str:
+    """``text``'s words sorted: what rapidfuzz's ``token_sort_ratio`` compares."""
+    return " ".join(sorted(text.split()))
 
 
 def _flatten(postings: dict[str, list[int]]) -> tuple[dict[str, tuple[int, int]], np.ndarray]:
