@@ -35,12 +35,10 @@ the askers said the answer did not help: then the snippet is that entry's answer
 
 from __future__ import annotations
 
-import gc
 import html
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from itertools import chain, combinations
@@ -49,6 +47,7 @@ from typing import Any, Literal
 
 from rapidfuzz import fuzz, process
 
+from bot.gcpause import collector_paused
 from bot.knowledge import KnowledgeBase
 from bot.maintain import entry_yaml, question_text, unique_id
 from bot.matching import COMMON_WORDS, Vocabulary, decide
@@ -156,23 +155,10 @@ def cluster_questions(
     return _cluster(texts, _Keys(vocabulary), threshold)
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector paused: grouping makes some 10^5 small lists and
-    tuples (no cycles), and the collector's passes over them and over everything else alive
-    (the rows) took a third of the time."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
 def _cluster(texts: Sequence[str], keys: _Keys, threshold: float) -> list[list[int]]:
-    with _collector_paused():
+    # grouping makes some 10^5 small lists and tuples (no cycles): the collector's passes
+    # over them and over everything else alive (the rows) took a third of the time
+    with collector_paused():
         return _cluster_keys(texts, keys, threshold)
 
 

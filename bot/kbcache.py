@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import gc
 import hashlib
 import importlib
 import logging
@@ -35,6 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from bot.gcpause import collector_paused
 
 if TYPE_CHECKING:
     from bot.knowledge import KnowledgeBase
@@ -152,16 +153,12 @@ def load(cache_key: str, path: str) -> KnowledgeBase | None:
     ):
         logger.debug("knowledge cache: ignoring %s (corrupt or truncated)", file)
         return None
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # unpickling allocates many objects; the cycle collector only slows it
     try:
-        kb = pickle.loads(memoryview(blob)[digest_end:])
+        with collector_paused():  # unpickling allocates many objects
+            kb = pickle.loads(memoryview(blob)[digest_end:])
     except Exception as exc:  # any failure of a cache is a miss, never an error
         logger.debug("knowledge cache: cannot unpickle %s: %s", file, exc)
         return None
-    finally:
-        if gc_was_enabled:
-            gc.enable()
     if not isinstance(kb, KnowledgeBase):
         logger.debug("knowledge cache: ignoring %s (not a knowledge base)", file)
         return None

@@ -12,7 +12,6 @@ accepted (no tags beyond the core schema); anchors and aliases are refused, whic
 
 from __future__ import annotations
 
-import gc
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import yaml
 
 from bot import kbcache
 from bot.errors import KnowledgeError, Problem
+from bot.gcpause import collector_paused
 
 if TYPE_CHECKING:
     from bot.matching import Index
@@ -272,9 +272,7 @@ def parse_knowledge(text: str, path: str = "<string>") -> KnowledgeBase:
             path, 0, f"file is too large ({len(text) // 1024 // 1024} MB; the limit is "
             f"{MAX_KNOWLEDGE_BYTES // 1024 // 1024} MB)"
         )
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # composing allocates many small objects; the cycle collector only slows it
-    try:
+    with collector_paused():  # composing allocates many small objects
         try:
             root = yaml.compose(text, Loader=_Loader)
         except yaml.YAMLError as exc:
@@ -286,9 +284,6 @@ def parse_knowledge(text: str, path: str = "<string>") -> KnowledgeBase:
         if _may_have_alias_or_tag(text):
             _refuse_aliases_and_tags(root, path)
         return _build(root, path)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
 
 
 _STR_TAG = "tag:yaml.org,2002:str"
