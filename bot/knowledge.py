@@ -408,7 +408,7 @@ def _build(root: yaml.Node, path: str) -> KnowledgeBase:
             entry = _entry(c, node)
             if entry is None:
                 continue
-            keys = [" ".join(p.lower().split()) for p in entry.all_phrasings]
+            keys = [_phrasing_key(p) for p in entry.all_phrasings]
         if entry.id in ids:
             c.error(node, f"duplicate id '{entry.id}' (first used at line {ids[entry.id]})")
             continue
@@ -463,6 +463,11 @@ def _thresholds(c: _Checker, node: yaml.Node) -> Thresholds:
                 f"({value:g})",
             )
     return result
+
+
+def _phrasing_key(phrasing: str) -> str:
+    """What makes two phrasings the same for the duplicate checks: case and spacing aside."""
+    return " ".join(phrasing.lower().split())
 
 
 _ENTRY_KEYS = frozenset(_ENTRY_REQUIRED + _ENTRY_OPTIONAL)
@@ -521,7 +526,7 @@ def _plain_entry(node: yaml.Node) -> tuple[Entry, list[str]] | None:
     if entry_id is None or question is None or answer is None or not ID_RE.match(entry_id):
         return None
     question = question.strip()
-    keys = [" ".join(question.lower().split())]
+    keys = [_phrasing_key(question)]
     phrasings: list[str] = []
     if "phrasings" in fields:
         values = _plain_texts(fields["phrasings"])
@@ -529,7 +534,7 @@ def _plain_entry(node: yaml.Node) -> tuple[Entry, list[str]] | None:
             return None
         seen: set[str] = set()
         for value in values:
-            key = " ".join(value.lower().split())
+            key = _phrasing_key(value)
             if key in seen:
                 return None
             seen.add(key)
@@ -596,7 +601,7 @@ def _entry(c: _Checker, node: yaml.Node) -> Entry | None:
     if "phrasings" in fields:
         seen: set[str] = set()
         for item, value in c.texts(fields["phrasings"][1], f"{label}: phrasings"):
-            key = " ".join(value.lower().split())
+            key = _phrasing_key(value)
             if key in seen:
                 c.error(item, f"{label}: phrasing {value!r} is listed twice")
                 continue
