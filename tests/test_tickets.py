@@ -507,6 +507,16 @@ def _schema_versions(url: str) -> list[int]:
         engine.dispose()
 
 
+def _terminate_connections(pg_url: str) -> None:
+    """Kill every server connection of the store at ``pg_url`` (its schema's application)."""
+    schema = sa.make_url(pg_url).query["application_name"]
+    _execute(
+        os.environ[PG_ENV],
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        f"WHERE application_name = '{schema}'",
+    )
+
+
 def _execute(url: str, *statements: str) -> None:
     engine = _admin_engine(url)
     try:
@@ -625,12 +635,7 @@ class TestStoreErrors:
         store = open_store(pg_url)
         try:
             store.open_ticket(new())
-            schema = sa.make_url(pg_url).query["application_name"]
-            _execute(
-                os.environ[PG_ENV],
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                f"WHERE application_name = '{schema}'",
-            )
+            _terminate_connections(pg_url)
             assert store.get(1) is not None
             assert store.open_ticket(new("after"))[1]
         finally:
@@ -645,12 +650,7 @@ class TestStoreErrors:
         store = open_store(pg_url)
         try:
             store.open_ticket(new())
-            schema = sa.make_url(pg_url).query["application_name"]
-            _execute(
-                os.environ[PG_ENV],
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                f"WHERE application_name = '{schema}'",
-            )
+            _terminate_connections(pg_url)
             time.sleep(0.2)  # the server has closed the connection by now
             monkeypatch.setattr("bot.tickets.select.select", lambda r, w, x, t: ([], [], []))
             question = LoggedQuestion(question="q", action="ticket", entry=None, score=None,
@@ -671,15 +671,10 @@ class TestStoreErrors:
         """claim_posting and mark_posted (single statements in autocommit) on pooled
         connections that died unseen are run again on new ones."""
         store = open_store(pg_url)
-        schema = sa.make_url(pg_url).query["application_name"]
 
         def kill_the_pooled_connection() -> None:
             store.get(ticket.number)  # the pool's one connection has been used
-            _execute(
-                os.environ[PG_ENV],
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                f"WHERE application_name = '{schema}'",
-            )
+            _terminate_connections(pg_url)
             time.sleep(0.2)
 
         try:
