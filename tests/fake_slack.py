@@ -101,6 +101,7 @@ class FakeSlack:
         self._epoch = int(time.time()) - 1
         self._history: dict[str, list[dict[str, Any]]] = {}  # channel -> messages, oldest first
         self.latency = 0.0  # seconds added to every Web API call (benchmarks)
+        self._last_call = 0.0  # time.monotonic() of the last recorded call
         self.permalinks = True
         self.socket_acks: list[dict[str, Any]] = []
         self._sockets: list[socket.socket] = []
@@ -152,6 +153,22 @@ class FakeSlack:
     def recover(self) -> None:
         with self._lock:
             self._faults.clear()
+
+    def settle(self, quiet: float = 0.25, timeout: float = 5.0) -> None:
+        """Wait until no call has arrived for ``quiet`` seconds (at most ``timeout``).
+
+        A server shared by several tests may still be finishing the previous test's work
+        (a triage post after the requester's reply, say): settle before :meth:`reset`, or
+        that late call is recorded as the next test's.
+        """
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                now = time.monotonic()
+                idle = now - self._last_call
+                if idle >= quiet or now >= deadline:
+                    return
+                self._lock.wait(min(quiet - idle, deadline - now))
 
     def reset(self) -> None:
         """Forget recorded calls and faults (the ts counter keeps going)."""
@@ -224,6 +241,7 @@ class FakeSlack:
     def _record(self, call: Call) -> None:
         with self._lock:
             self._calls.append(call)
+            self._last_call = time.monotonic()
             self._lock.notify_all()
 
     def _take_fault(self, method: str) -> _Fault | None:

@@ -79,6 +79,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 @pytest.fixture
 def srv(server: StaffServer) -> StaffServer:
+    server.fake.settle()
     server.fake.reset()
     return server
 

@@ -27,6 +27,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StaffServer]:
 
 @pytest.fixture
 def srv(server: StaffServer) -> StaffServer:
+    server.fake.settle()
     server.fake.reset()
     return server
 

@@ -65,6 +65,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture
 def slack(server: Server) -> Server:
+    server.fake.settle()
     server.fake.reset()
     return server
 
@@ -380,6 +381,9 @@ class TestSlashCommand:
         assert response.status == 200 and "ticket" in response.json()["text"]
         (told,) = slack.fake.wait_for("chat.postEphemeral", 1)
         assert "Support form" in told.params["text"] and "FAQ-" in told.params["text"]
+        ticket_id = "FAQ-" + told.params["text"].split("FAQ-")[1].split("*")[0]
+        (triage,) = slack.fake.wait_for("chat.postMessage", 1)
+        assert triage.params["channel"] == "CSUPPORT" and ticket_id in triage.params["text"]
 
 
 class TestButtons:

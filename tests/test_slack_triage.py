@@ -24,6 +24,7 @@ def fake() -> Iterator[FakeSlack]:
 
 @pytest.fixture
 def slack(fake: FakeSlack) -> FakeSlack:
+    fake.settle()
     fake.reset()
     fake.permalinks = True
     return fake
