@@ -86,6 +86,12 @@ class StaffServer(h.SignedRequests):
         self._thread.start()
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/slack/events"
 
+    def fresh(self) -> StaffServer:
+        """Ready for the next test: the previous test's late calls waited out, then forgotten."""
+        self.fake.settle()
+        self.fake.reset()
+        return self
+
     def close(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()

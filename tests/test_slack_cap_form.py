@@ -79,9 +79,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 @pytest.fixture
 def srv(server: StaffServer) -> StaffServer:
-    server.fake.settle()
-    server.fake.reset()
-    return server
+    return server.fresh()
 
 
 def _submission(number: int, state: dict[str, Any], user: str = REQUESTER) -> dict[str, Any]:

@@ -27,9 +27,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StaffServer]:
 
 @pytest.fixture
 def srv(server: StaffServer) -> StaffServer:
-    server.fake.settle()
-    server.fake.reset()
-    return server
+    return server.fresh()
 
 
 def _home_opened(user: str, tab: str = "home") -> dict:

@@ -44,9 +44,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StaffServer]:
 
 @pytest.fixture
 def srv(server: StaffServer) -> StaffServer:
-    server.fake.settle()
-    server.fake.reset()
-    server.fake.members = ["UBOT", STAFF]
+    server.fresh().fake.members = ["UBOT", STAFF]
     return server
 
 
