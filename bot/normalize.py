@@ -34,6 +34,9 @@ _QUOTES = str.maketrans(
     }
 )
 _APOSTROPHE = re.compile(r"(?<=\w)'(?=\w)")
+# Chat shorthand for "with" and "without" ("prod issue w/ the api"), which punctuation
+# removal would turn into a stray "w": not inside a path or URL ("a/w/b", "http://w/x").
+_WITH = re.compile(r"(?<![\w/])w/(o(?![\w/])|(?=[^\W\d_]|\s|$))", re.IGNORECASE)
 _ASCII_WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -91,6 +94,8 @@ def normalize(text: str) -> str:
     if not isinstance(text, str):
         return ""
     text = strip_slack_markup(text[:MAX_INPUT_CHARS])
+    if "/" in text:
+        text = _WITH.sub(lambda m: " without " if m.group(1) else " with ", text)
     folded = _cut(_fold(text))
     # casefold/NFKC can, for a few rare characters, produce something the next pass changes
     # again; a bounded fixed-point loop makes the function idempotent for every input.

@@ -189,6 +189,18 @@ class TestQualityTechniques:
             d = decide(question, bundled_kb)
             assert d.entry is not None and d.entry.id == entry, (question, d.explain)
 
+    def test_inflections_and_slang_of_the_synonym_groups(self, bundled_kb):
+        """'reqs', 'greenlit' and 'textarea' are the FAQ's requirements, approval and text box:
+        answered with confidence, not asked back."""
+        for question, entry in [
+            ("what are the reqs to pass app review", "min-requirements"),
+            ("how long until our app is greenlit", "review-time"),
+            ("what do I write in the textarea when submitting", "submit-text"),
+        ]:
+            d = decide(question, bundled_kb)
+            assert (d.action, d.entry.id if d.entry else None) == ("answer", entry), d.explain
+            assert d.score >= 75, (question, d.score)
+
     def test_confidence_falls_when_other_entries_explain_the_question_as_well(self, bundled_kb):
         """The calibrated score is the top score only when nobody else is close."""
         from bot.matching import _share, confidence

@@ -66,6 +66,10 @@ class TestNormalizeTable:
             ("", ""),
             ("   ", ""),
             ("?!:)", ""),
+            # chat shorthand for with / without; paths and URLs keep their letters
+            ("prod issue w/ the api", "prod issue with the api"),
+            ("W/the token, w/o a scope", "with the token without a scope"),
+            ("see docs/w/x and a/w/b", "see docs w x and a w b"),
         ],
     )
     def test_normalize(self, text, expected):
