@@ -62,11 +62,12 @@ FUNCTION_WORDS = frozenset(
     our ours you your yours he she they them their it its this that these those to of in on at
     for with by from and or but so if then than as into onto about up out off over under again
     what which who whom whose how hows whats thats theres heres whos im ive id ill youre youve
-    were weve theyre its lets has have had having will would should could can may might must
+    youd youll were weve wed theyre theyve theyd theyll itll itd thatll hes shes hed shed its
+    lets has have had having will would should could can may might must
     shall wont cant dont doesnt didnt isnt arent wasnt werent havent hasnt wouldnt shouldnt
     couldnt there here just also too very really pls plz please thanks thank thx ty tia cheers
     hi hello hey hiya yo guys folks all everyone anyone anybody someone somebody question
-    quick qq some any much many more most such own same other else each every both few
+    quick q qq some any much many more most such own same other else each every both few
     """.split()
 )
 
@@ -113,7 +114,7 @@ GENERAL_WORDS = frozenset(
     watch wish worry write wrote written figured sorted handled dealt deal deals reach reached
     share shared continue continued finished fixed moved planned update updated updates
     sign signed hit hits mark marked call called ping pinged chase chasing follow followed
-    confused confusing stuck struggling struggle lost missing done ready free busy
+    confused confusing stuck struggling struggle lost missing done ready free busy love
     actual additional available basic certain common complete correct current different easy
     entire exact extra full general hard huge important main major minor normal obvious
     official particular previous proper quick ready real recent regular relevant similar simple
