@@ -553,6 +553,7 @@ ANSWER_ONLY = 0.6  # a word found only in an entry's answer counts this much
 SHARE_TEMPERATURE = 3.0
 SHARE_EXPONENT = 0.5
 SHARE_WINDOW = 8  # the entries the softmax runs over (and that decide scores in full)
+SENTENCE_SLACK = 3.0  # a sentence may lift an entry within this many points of the whole's top
 CLOSE = 12.0  # a clarification offers the entries within this many points of the top one
 
 
@@ -724,8 +725,17 @@ def rank(
     best_analysis: Analysis | None = None
     best_reading = ""
     best_top = -1.0
+    leaders: set[int] = set()
     for n, reading in enumerate(_readings(question)):
         scored, analysis = _score_text(index, reading, limit)
+        if n == 0:
+            # A sentence read alone may lift only an entry the whole message already ranks
+            # (nearly) first: alone, "is that possible with the developer tools?" loses the
+            # context sentence that said what "that" is (ads, permissions, a rejection).
+            head = scored[0].score if scored else 0.0
+            leaders = {s.entry for s in scored if s.score >= head - SENTENCE_SLACK}
+        else:
+            scored = [s for s in scored if s.entry in leaders]
         discount = 1.0 if n == 0 else 0.97
         top = scored[0].score * discount if scored else 0.0
         if best_analysis is None or top > best_top:

@@ -129,6 +129,21 @@ class TestTechniques:
         d = decide(message, small_kb)
         assert d.entry is not None and d.entry.id == "review-time"
 
+    @pytest.mark.parametrize(("message", "entry"), [
+        ("Our promo team wants to automate advertising on TikTok. Can that be done with the "
+         "developer tools?", "marketing-ads"),
+        ("Our app got turned down by the reviewers last night. What steps should we take to get "
+         "it approved this time?", "not-approved"),
+        ("we want to know exactly which permissions exist before we submit. is there a doc that "
+         "lists them?", "scopes"),
+    ])
+    def test_a_sentence_alone_does_not_overrule_its_context(self, bundled_kb, message, entry):
+        """The asking sentence alone ("can that be done with the developer tools?") fits
+        another entry better than the whole message does; it may sharpen the whole message's
+        leading entry, never replace it."""
+        d = decide(message, bundled_kb)
+        assert (d.action, d.entry.id if d.entry else None) == ("answer", entry), d.explain
+
 
 class TestQualityTechniques:
     """The techniques of the "answer quality" work, each on real FAQ questions."""
