@@ -135,6 +135,7 @@ GENERAL_WORDS = frozenset(
     someone somewhere somehow anywhere everywhere nowhere whatever whoever whenever wherever
     question questions answer answers reason reasons thing things issue issues problem problems
     situation scenario context background step steps option options approach process
+    channel channels thread threads
     """.split()
 )
 
@@ -493,7 +494,7 @@ class Index:
         for term in dict.fromkeys(analysis.order):
             if term in self.known:
                 analysis.credit[term] = 1.0
-            elif term in _COMMON_STEMS:
+            elif term in _COMMON_STEMS or term.isdigit():
                 analysis.common.append(term)
             else:
                 fixed = self.correct(term)

@@ -212,6 +212,18 @@ class TestQualityTechniques:
         assert d.explain["unknown"] == []
         assert (d.action, d.entry.id if d.entry else None) == ("answer", "review-time")
 
+    def test_numbers_and_slack_words_are_neutral(self, bundled_kb):
+        """A number ("12 days") or a Slack word ("channel") says nothing about the topic: it
+        neither counts for an entry nor against it."""
+        d = decide("we submitted 12 days ago, still in review, is that normal?", bundled_kb,
+                   explain=True)
+        assert d.explain["unknown"] == [] and "12" in d.explain["common"]
+        assert (d.action, d.entry.id if d.entry else None) == ("answer", "review-time")
+        d = decide("which channel do we use to get support for a bug in production", bundled_kb,
+                   explain=True)
+        assert d.explain["unknown"] == []
+        assert (d.action, d.entry.id if d.entry else None) == ("answer", "prod-support")
+
     def test_inflections_and_slang_of_the_synonym_groups(self, bundled_kb):
         """'reqs', 'greenlit' and 'textarea' are the FAQ's requirements, approval and text box:
         answered with confidence, not asked back."""
