@@ -136,6 +136,9 @@ GENERAL_WORDS = frozenset(
     question questions answer answers reason reasons thing things issue issues problem problems
     situation scenario context background step steps option options approach process
     channel channels thread threads
+    second third fourth fifth zero separate separately individual individually cover covers
+    covered side sides range vague typo typos push pushed intermittent intermittently
+    occasional occasionally sporadic sporadically random randomly constantly
     """.split()
 )
 

@@ -224,6 +224,16 @@ class TestQualityTechniques:
         assert d.explain["unknown"] == []
         assert (d.action, d.entry.id if d.entry else None) == ("answer", "prod-support")
 
+    @pytest.mark.parametrize("question", [
+        "we pushed the app for review a second time, how long now?",
+        "do we submit each app separately for review?",
+        "login kit fails intermittently in production, where do we get support",
+    ])
+    def test_everyday_qualifiers_are_neutral(self, bundled_kb, question):
+        """Ordinals, "separately", "intermittently", "pushed": everyday English, not a topic."""
+        _, analysis, _ = rank(question, bundled_kb)
+        assert analysis.unknown == [], analysis.unknown
+
     def test_inflections_and_slang_of_the_synonym_groups(self, bundled_kb):
         """'reqs', 'greenlit' and 'textarea' are the FAQ's requirements, approval and text box:
         answered with confidence, not asked back."""
