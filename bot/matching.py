@@ -199,10 +199,16 @@ _GREETING_EDGES = re.compile(rf"^(?:{_SALUTATION} )*{_SALUTATION}\b|\b{_SIGN_OFF
 _MAX_TERMS = 60  # a question longer than this is reduced to its sentences
 
 
-@lru_cache(maxsize=CACHE_LIMIT)
 def _stem(word: str) -> str:
     if len(word) <= 3 or word.isdigit():
         return word
+    if _has_digit(word):  # "v2", "2fa": stemmed, not cached (each new id would be kept)
+        return _STEMMER.stemWord(word)
+    return _stem_word(word)
+
+
+@lru_cache(maxsize=CACHE_LIMIT)
+def _stem_word(word: str) -> str:
     return _STEMMER.stemWord(word)
 
 

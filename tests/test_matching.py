@@ -382,6 +382,9 @@ class TestCaches:
         decide("review of app 1234567 and build v2beta99 please", small_kb)
         memo = small_kb.index.vocabulary._memo
         assert "review" in memo and "1234567" not in memo and "v2beta99" not in memo
+        stems = matching._stem_word.cache_info().currsize
+        assert matching._stem("1234567") == "1234567" and matching._stem("v2betas") == "v2beta"
+        assert matching._stem_word.cache_info().currsize == stems
         monkeypatch.setattr(matching, "CACHE_LIMIT", len(memo) + 3)
         decide(" ".join(f"zzword{chr(97 + i)}{chr(97 + j)}" for i in range(5) for j in range(5)),
                small_kb)
