@@ -77,6 +77,8 @@ class Outcome:
     rss_1k: float = 0.0
     rss_3k: float = 0.0  # after 3,000 requests (0 when there are fewer)
     rss_end: float = 0.0
+    #: (requests sent, sample) at 1k, 2k, 5k, 10k, 15k, … and at the end; see :func:`memory`
+    samples: list[tuple[int, dict[str, float]]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     told: int = 0  # /faq tickets whose id reached the asker by chat.postEphemeral
 
@@ -152,7 +154,17 @@ def send(port: int, request: Request) -> tuple[int, float, bytes]:
 
 def rss_mb(pids: list[int]) -> float:
     """Resident memory of every process in the servers' process groups, in MB."""
-    total = 0
+    return memory(pids)["rss"]
+
+
+def memory(pids: list[int], db: Path | None = None) -> dict[str, float]:
+    """The servers' process groups, summed: resident memory in MB (``rss`` = ``anon`` +
+    ``file`` + ``shmem``, from /proc/PID/status), ``threads``, ``procs``, and ``db_fds``
+    (descriptors open on ``db`` itself: one per SQLite connection); plus the sizes in MB of
+    ``db`` and of its ``-wal`` file."""
+    out = dict.fromkeys(("rss", "anon", "file", "shmem", "threads", "procs", "db_fds"), 0.0)
+    fields = {"VmRSS:": "rss", "RssAnon:": "anon", "RssFile:": "file", "RssShmem:": "shmem",
+              "Threads:": "threads"}
     groups = set(pids)
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -163,11 +175,28 @@ def rss_mb(pids: list[int]) -> float:
             if pgid not in groups:
                 continue
             for line in Path(f"/proc/{entry}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
+                key = line.split(None, 1)[0] if line else ""
+                if key in fields:
+                    value = int(line.split()[1])
+                    out[fields[key]] += value if key == "Threads:" else value / 1024
+            out["procs"] += 1
+            if db is not None:
+                for fd in os.scandir(f"/proc/{entry}/fd"):
+                    try:
+                        out["db_fds"] += os.readlink(fd.path) == str(db)
+                    except OSError:
+                        pass
         except (OSError, ValueError, IndexError):
             continue
-    return total / 1024
+    if db is not None:
+        for name, path in (("db_mb", db), ("wal_mb", Path(f"{db}-wal"))):
+            out[name] = path.stat().st_size / 2**20 if path.exists() else 0.0
+    return out
+
+
+def sample_marks(events: int) -> list[int]:
+    """Request counts at which memory is sampled: 1k, 2k, 3k, 5k, then every 5k."""
+    return [n for n in (1000, 2000, 3000, *range(5000, events + 1, 5000)) if n < events]
 
 
 def start_server(env: dict[str, str], tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -225,6 +254,9 @@ def run_scenario(name: str, fake: Fake, tmp: Path, database_url: str, *, events:
         sent = [0]
         one_k = threading.Event()
         rss_at = {1000: 0.0, 3000: 0.0}
+        marks = set(sample_marks(events + outcome.retries))
+        db = Path(sa.make_url(database_url).database or "") if \
+            database_url.startswith("sqlite") else None
 
         def sender() -> None:
             while True:
@@ -243,9 +275,12 @@ def run_scenario(name: str, fake: Fake, tmp: Path, database_url: str, *, events:
                     if request.kind == "slash":
                         acks.setdefault(request.key, []).append(body)
                     sent[0] += 1
-                    mark = sent[0] if sent[0] in rss_at else 0
+                    mark = sent[0] if sent[0] in marks or sent[0] in rss_at else 0
                 if mark:  # measured by the sender that got there, outside the lock
-                    rss_at[mark] = rss_mb(pids)
+                    sample = memory(pids, db)
+                    outcome.samples.append((mark, sample))
+                    if mark in rss_at:
+                        rss_at[mark] = sample["rss"]
                     if mark == 1000:
                         one_k.set()
 
@@ -285,7 +320,9 @@ def run_scenario(name: str, fake: Fake, tmp: Path, database_url: str, *, events:
                             if c["method"] == "chat.postEphemeral")
         told = {c["params"].get("user"): c["params"].get("text") or "" for c in calls
                 if c["method"] == "chat.postEphemeral"}
-        outcome.rss_end = rss_mb(pids)
+        end = memory(pids, db)
+        outcome.rss_end = end["rss"]
+        outcome.samples.append((sent[0], end))
         p = outcome.problems
         for r in want:
             if r.kind in ("mention", "dm") and answered[r.key] != 1:
@@ -448,6 +485,12 @@ def main() -> int:
             print(f"    RSS MB: 1k {o.rss_1k:.0f}, 3k {o.rss_3k:.0f} "
                   f"({(o.rss_3k - o.rss_1k) / o.rss_1k:+.1%}), end {o.rss_end:.0f} "
                   f"({(o.rss_end - o.rss_3k) / o.rss_3k:+.1%} from 3k)")
+        for n, m in sorted(o.samples, key=lambda item: item[0]):
+            db = (f", db {m['db_fds']:.0f} fds, {m['db_mb']:.1f} MB + wal {m['wal_mb']:.1f} MB"
+                  if "db_mb" in m else "")
+            print(f"    at {n:>6}: RSS {m['rss']:.0f} MB = anon {m['anon']:.0f} + file "
+                  f"{m['file']:.0f} + shmem {m['shmem']:.1f}; {m['procs']:.0f} processes, "
+                  f"{m['threads']:.0f} threads{db}")
     return 1 if failed else 0
 
 
