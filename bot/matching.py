@@ -139,6 +139,9 @@ GENERAL_WORDS = frozenset(
     second third fourth fifth zero separate separately individual individually cover covers
     covered side sides range vague typo typos push pushed intermittent intermittently
     occasional occasionally sporadic sporadically random randomly constantly
+    longer longest shortest meantime default defaults forward potential potentially altogether
+    realistic realistically usage mgr pitch rewrite roadmap buffer sanity end ends ended
+    round rounds land lands landed
     """.split()
 )
 
@@ -420,6 +423,8 @@ class Index:
         weight = {t: math.log(1 + n_entries / d) / norm for t, d in df.items()}
         for term, d in answer_df.items():
             weight.setdefault(term, math.log(1 + n_entries / d) / norm)
+        for term in weight.keys() & _COMMON_STEMS:
+            weight[term] = min(weight[term], COMMON_WEIGHT_MAX)
         index.df = {t: df.get(t, 0) + answer_df.get(t, 0) for t in weight}
         index.weight = weight
         index.known = frozenset(weight)
@@ -458,7 +463,12 @@ class Index:
         index.entry_posting_factors = factors
 
         buckets: dict[str, list[str]] = defaultdict(list)
-        for term in sorted(index.known):  # sorted: the same corrections whatever the hash seed
+        # A typo is corrected towards a known term or towards any one-word member of a known
+        # term's synonym group ("permision" is one letter from "permission", whose term is
+        # "scope"): the member is read as its group's term.
+        spellings = set(index.known) | {
+            key for key, term in vocab.canonical.items() if term in index.known}
+        for term in sorted(spellings):  # sorted: the same corrections whatever the hash seed
             if "_" not in term and len(term) >= 3 and not term.isdigit():
                 buckets[term[0]].append(term)
         index.buckets = dict(buckets)
@@ -487,6 +497,8 @@ class Index:
             if len(term) == 4:  # "shop"/"show": only a swapped pair of letters is a typo
                 hits = [h for h in hits if sorted(h[0]) == sorted(term)]
             if hits:
+                canonical = self.vocabulary.canonical
+                hits = [(canonical.get(h[0], h[0]), h[1]) for h in hits]
                 best = min(hits, key=lambda h: (h[1], -self.df.get(h[0], 0), h[0]))
                 found = (best[0], TYPO_CREDIT[min(int(best[1]), 2)])
         if len(self._typos) < CACHE_LIMIT and not _has_digit(term):
@@ -564,7 +576,10 @@ SHARE_TEMPERATURE = 3.0
 SHARE_EXPONENT = 0.5
 SHARE_WINDOW = 8  # the entries the softmax runs over (and that decide scores in full)
 SENTENCE_SLACK = 3.0  # a sentence may lift an entry within this many points of the whole's top
-CLOSE = 12.0  # a clarification offers the entries within this many points of the top one
+CLOSE = 12.0
+# An everyday word the knowledge happens to use (one phrasing's "is it ok if…") weighs at most
+# this, as if 3 of 15 entries used it: rare in the knowledge, it is still not distinctive.
+COMMON_WEIGHT_MAX = 0.7
 
 
 @dataclass

@@ -54,10 +54,10 @@ DELETE_ACCOUNT = [
     "How do I delete my developer account?",
 ]
 PENDING_REVIEW = [
-    "review has been pending for three weeks",
-    "our review has been pending three weeks",
-    "review still pending after three weeks",
-    "review pending for three weeks now",
+    "review has been stuck in the queue for ages",
+    "our review is stuck in the queue",
+    "the review queue is stuck",
+    "review queue stuck for ages",
 ]
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SYNONYMS_KB = """\

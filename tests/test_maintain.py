@@ -94,7 +94,7 @@ class TestLintConfusions:
 
     def test_close_scores_are_a_suggestion(self):
         """A phrasing whose own entry leads by less than the margin is a close-to suggestion."""
-        text = SHOP.replace("margin: 6", "margin: 30")
+        text = SHOP.replace("clarify: 40, margin: 6", "clarify: 30, margin: 30")
         report = lint(parse_knowledge(text, "shop.yaml"), text=text)
         close = report.of("close-to")
         assert close and all(f.severity == "suggestion" for f in close)

@@ -228,11 +228,28 @@ class TestQualityTechniques:
         "we pushed the app for review a second time, how long now?",
         "do we submit each app separately for review?",
         "login kit fails intermittently in production, where do we get support",
+        "realistically, what's the longest a review round takes by default",
+        "my mgr wants to pitch the rewrite on our roadmap: how long is review",
     ])
     def test_everyday_qualifiers_are_neutral(self, bundled_kb, question):
         """Ordinals, "separately", "intermittently", "pushed": everyday English, not a topic."""
         _, analysis, _ = rank(question, bundled_kb)
         assert analysis.unknown == [], analysis.unknown
+
+    def test_an_everyday_word_the_knowledge_uses_is_not_distinctive(self, bundled_kb):
+        """One phrasing's "is it ok if…" must not make "ok" as distinctive as "react native":
+        an everyday word weighs at most COMMON_WEIGHT_MAX, however few entries use it."""
+        from bot.matching import COMMON_WEIGHT_MAX
+
+        weight = bundled_kb.index.weight
+        assert weight["ok"] <= COMMON_WEIGHT_MAX < weight["react_nativ"]
+        d = decide("tiktok + react native ok?", bundled_kb)
+        assert (d.action, d.entry.id if d.entry else None) == ("answer", "react-native")
+
+    def test_a_typo_of_a_synonym_is_corrected_to_its_group(self, bundled_kb):
+        """"permision" is one letter from "permission", a member of the scopes group."""
+        _, analysis, _ = rank("which permisions can an app request", bundled_kb)
+        assert analysis.corrected == {"permis": "scope"} and analysis.unknown == []
 
     def test_inflections_and_slang_of_the_synonym_groups(self, bundled_kb):
         """'reqs', 'greenlit' and 'textarea' are the FAQ's requirements, approval and text box:
@@ -243,6 +260,7 @@ class TestQualityTechniques:
             ("what do I write in the textarea when submitting", "submit-text"),
             ("the review bounced our app, what now", "not-approved"),
             ("what is the procedure to get api access", "api-access"),
+            ("prereqs for app submission", "min-requirements"),
         ]:
             d = decide(question, bundled_kb)
             assert (d.action, d.entry.id if d.entry else None) == ("answer", entry), d.explain
