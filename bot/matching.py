@@ -141,7 +141,7 @@ GENERAL_WORDS = frozenset(
     occasional occasionally sporadic sporadically random randomly constantly
     longer longest shortest meantime default defaults forward potential potentially altogether
     realistic realistically usage mgr pitch rewrite roadmap buffer sanity end ends ended
-    round rounds land lands landed
+    round rounds land lands landed upper lower platform leadership ciso cto indie
     """.split()
 )
 

@@ -156,27 +156,30 @@ class TestLeakGuard:
         assert not too_close, "phrasings too close to dev questions: " + "; ".join(too_close)
 
 
-# The figures reported in docs/quality.md (round 7), as floors and ceilings: a change to the
+# The figures reported in docs/quality.md (round 8), as floors and ceilings: a change to the
 # matcher or the knowledge that loses any of them fails here. Rates are percentages; each part
 # is checked on its own (part 1 tuned on, part 2 held out).
 DEV_FLOORS = {
     (1, 120): {"in_scope_right": 96.4, "oos_not_answered": 100.0, "wrong": 0.8,
                "cap_ticket": 100.0, "clarify_hit": 90.0},
-    (121, 301): {"in_scope_right": 81.0, "oos_not_answered": 91.1, "wrong": 2.2,
+    (121, 301): {"in_scope_right": 81.7, "oos_not_answered": 91.1, "wrong": 2.2,
                  "cap_ticket": 100.0, "clarify_hit": 90.0},
 }
 
 
-# The two question sets written for this project by writers who saw neither the dev set nor the
-# knowledge (docs/quality.md, rounds 5 to 7): tuned on, so guarded at their current figures.
+# The question sets written for this project by writers who saw neither the dev set nor the
+# knowledge (docs/quality.md, rounds 5 to 8): tuned on, so guarded at their current figures.
 WRITTEN_FLOORS = {
     "written-a.yaml": {"in_scope_right": 93.1, "oos_not_answered": 92.3, "wrong": 2.5,
                        "cap_ticket": 100.0, "clarify_hit": 90.0},
-    "written-b.yaml": {"in_scope_right": 84.4, "oos_not_answered": 90.8, "wrong": 2.9,
+    "written-b.yaml": {"in_scope_right": 85.0, "oos_not_answered": 90.8, "wrong": 2.9,
                        "cap_ticket": 100.0, "clarify_hit": 90.0},
-    "written-c.yaml": {"in_scope_right": 76.7, "oos_not_answered": 96.9, "wrong": 0.8,
+    "written-c.yaml": {"in_scope_right": 79.3, "oos_not_answered": 96.9, "wrong": 0.8,
                        "cap_ticket": 100.0, "clarify_hit": 90.0},
+    "written-d.yaml": {"in_scope_right": 86.5, "oos_not_answered": 95.4, "wrong": 2.1,
+                       "cap_ticket": 95.0, "clarify_hit": 90.0},  # one cap request is asked back
 }
+
 
 def _worse(figures: dict, floors: dict[str, float]) -> dict[str, tuple[float, float]]:
     """The figures below their floor (``wrong``: above its ceiling), with the limit."""

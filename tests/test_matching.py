@@ -261,6 +261,9 @@ class TestQualityTechniques:
             ("the review bounced our app, what now", "not-approved"),
             ("what is the procedure to get api access", "api-access"),
             ("prereqs for app submission", "min-requirements"),
+            ("what should the blurb for the review say", "submit-text"),
+            ("where do I file a bug about the api in production", "prod-support"),
+            ("upper limit on how long a user token lasts", "token-length"),
         ]:
             d = decide(question, bundled_kb)
             assert (d.action, d.entry.id if d.entry else None) == ("answer", entry), d.explain
