@@ -104,7 +104,6 @@ class _Keys:
         self.common = frozenset(
             self.vocabulary.terms(" ".join(sorted(COMMON_WORDS)), normalized=True)
         )
-        self.phrase_starts = frozenset(self.vocabulary.phrases)
         self.cache: dict[str, str] = {}
         self.content: dict[str, str | None] = {}  # word -> its term unless function/everyday
         self.term: dict[str, str | None] = {}  # word -> its term unless a function word
@@ -113,7 +112,7 @@ class _Keys:
         key = self.cache.get(text)
         if key is None:
             words = normalize(text).split()
-            if self.phrase_starts.isdisjoint(words):
+            if not any(map(self.vocabulary.starts_phrase, words)):
                 key = self._by_word(words)
             else:
                 terms = self.vocabulary.terms(" ".join(words), normalized=True)

@@ -271,8 +271,10 @@ class Vocabulary:
                 if not words:
                     continue
                 if len(words) > 1:
-                    joined = "_".join(_stem(w) for w in words)
-                    phrases[words[0]][words] = joined
+                    # matched on stems, so "signed off" and "turning down" are phrases too
+                    stems = tuple(_stem(w) for w in words)
+                    joined = "_".join(stems)
+                    phrases[stems[0]][stems] = joined
                     keys.append(joined)
                 else:
                     keys.append(_stem(words[0]))
@@ -293,7 +295,7 @@ class Vocabulary:
         n = len(words)
         while i < n:
             word = words[i]
-            if word in phrases:
+            if phrases and _stem(word) in phrases:
                 joined = self._phrase_at(words, i)
                 if joined is not None:
                     out.append(self.canonical.get(joined[0], joined[0]))
@@ -313,10 +315,14 @@ class Vocabulary:
                 out.append(term)
         return out
 
+    def starts_phrase(self, word: str) -> bool:
+        """Whether ``word`` (normalised) may begin one of the synonym phrases."""
+        return bool(self.phrases) and _stem(word) in self.phrases
+
     def _phrase_at(self, words: list[str], i: int) -> tuple[str, int] | None:
         """The longest synonym phrase starting at ``words[i]``, with its length in words."""
-        for phrase, joined in self._sorted_phrases[words[i]]:
-            if tuple(words[i : i + len(phrase)]) == phrase:
+        for phrase, joined in self._sorted_phrases[_stem(words[i])]:
+            if tuple(_stem(w) for w in words[i : i + len(phrase)]) == phrase:
                 return joined, len(phrase)
         return None
 

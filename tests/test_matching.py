@@ -103,6 +103,13 @@ class TestTechniques:
         assert vocab.terms("app declined") == vocab.terms("app rejected")
         assert vocab.terms("is RN ok") == vocab.terms("is react native ok")
 
+    def test_synonym_phrases_match_inflected_words(self):
+        """A phrase matches on stems, as single words do: "signed off", "turning us down"."""
+        vocab = Vocabulary.build([["approved", "sign off"], ["rejected", "turned down"]])
+        assert vocab.terms("app signed off") == vocab.terms("app approved")
+        assert vocab.terms("they keep turning down our app") == vocab.terms("they keep rejected our app")
+        assert vocab.starts_phrase("signing") and not vocab.starts_phrase("app")
+
     def test_words_the_knowledge_never_uses_count_against(self, small_kb):
         """The same known words score lower next to an unknown content word."""
         clean = rank("how long is the review", small_kb)[0][0].score
