@@ -66,7 +66,7 @@ FUNCTION_WORDS = frozenset(
     lets has have had having will would should could can may might must
     shall wont cant dont doesnt didnt isnt arent wasnt werent havent hasnt wouldnt shouldnt
     couldnt there here just also too very really pls plz please thanks thank thx ty tia cheers
-    hi hello hey hiya yo guys folks all everyone anyone anybody someone somebody question
+    hi hello hey hiya yo guys folks all everyone anyone anybody someone somebody nobody question
     quick q qq some any much many more most such own same other else each every both few
     """.split()
 )

@@ -237,6 +237,7 @@ class TestQualityTechniques:
         "login kit fails intermittently in production, where do we get support",
         "realistically, what's the longest a review round takes by default",
         "my mgr wants to pitch the rewrite on our roadmap: how long is review",
+        "nobody else can see the videos our app posts",
     ])
     def test_everyday_qualifiers_are_neutral(self, bundled_kb, question):
         """Ordinals, "separately", "intermittently", "pushed": everyday English, not a topic."""
