@@ -58,7 +58,7 @@ entries:
 
 ANSWERABLE = "how long is the review"
 UNANSWERABLE = "what is the weather like on mars today"
-CLARIFY = "why review"
+CLARIFY = "why review app"
 CAP = "can I raise the user limit"
 
 
