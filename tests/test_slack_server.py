@@ -448,6 +448,48 @@ class TestButtons:
         assert answer.blocks[0]["text"]["text"] == entry.question
         slack.fake.wait_for("chat.update", 1)
 
+    def test_picking_the_cap_entry_opens_its_ticket(self, slack: Server) -> None:
+        """Picking the cap entry from "Did you mean…" answers and opens the cap_increase
+        ticket, as asking for it directly does: the id in the thread, the ticket in triage."""
+        question = "users allowed review eta"
+        _precondition(question, "clarify")
+        body, reply = self._answer(slack, question)
+        cap = next(b for k, b in h.buttons(reply.blocks).items()
+                   if k.startswith("faq_pick_") and json.loads(b["value"])["entry"] == "cap")
+        message = {"type": "message", "ts": "1700000004.000004", "text": reply.params["text"],
+                   "blocks": reply.blocks}
+        slack.action(h.click(cap, message=message, message_ts="1700000004.000004",
+                             thread_ts=body["event"]["ts"]))
+        posts = slack.fake.wait_for("chat.postMessage", 2)
+        told = next(c for c in posts if c.params["channel"] != "CSUPPORT")
+        triage = next(c for c in posts if c.params["channel"] == "CSUPPORT")
+        assert told.params["thread_ts"] == body["event"]["ts"]
+        assert "Support form" in told.params["text"]
+        ticket_id = told.params["text"].split("ticket *")[1].split("*")[0]
+        assert ticket_id.startswith("FAQ-") and ticket_id in triage.params["text"]
+        assert "cap increase" in triage.params["text"] or "cap_increase" in triage.params["text"]
+        # pressed twice (a retry, a double click): still one ticket
+        slack.action(h.click(cap, message=message, message_ts="1700000004.000004",
+                             thread_ts=body["event"]["ts"]))
+        slack.quiet()
+        triage_posts = [c for c in slack.fake.calls("chat.postMessage")
+                        if c.params["channel"] == "CSUPPORT"]
+        assert len(triage_posts) == 1
+
+    def test_picking_the_cap_entry_from_faq_tells_the_ticket_privately(self, slack: Server
+                                                                      ) -> None:
+        """/faq's "Did you mean…" is ephemeral: the cap pick's answer and ticket id go to the
+        asker alone (chat.postEphemeral) and the ticket to triage."""
+        body = slack.command(h.slash("users allowed review eta", user="W131")).json()
+        cap = next(b for k, b in h.buttons(body["blocks"]).items()
+                   if k.startswith("faq_pick_") and json.loads(b["value"])["entry"] == "cap")
+        slack.action(h.click(cap, user="W131", ephemeral=True))
+        (told,) = slack.fake.wait_for("chat.postEphemeral", 1)
+        assert told.params["user"] == "W131" and "FAQ-" in told.params["text"]
+        assert "direct message" in told.params["text"]
+        (triage,) = slack.fake.wait_for("chat.postMessage", 1)
+        assert triage.params["channel"] == "CSUPPORT"
+
 
 class TestWebApiTrouble:
     def test_rate_limited_then_success(self, slack: Server) -> None:

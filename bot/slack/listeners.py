@@ -21,7 +21,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.errors import StoreError
-from bot.knowledge import KnowledgeBase
+from bot.knowledge import Entry, KnowledgeBase
 from bot.matching import Decision, decide
 from bot.service import Reply, answer_delivery, log_question, new_ticket_for
 from bot.slack import events
@@ -353,27 +353,7 @@ class Handlers:
         ref, user, container = _action(body)
         kb = self.bot.kb
         entry = kb.get(ref.entry or "")
-        question = ref.question or (entry.question if entry else "")
-        channel = ref.channel or container.get("channel_id")
-        decision = decide(question, kb)
-        if entry is not None:  # the ticket records which answer did not help
-            decision = replace(decision, entry=entry)
-        new = new_ticket_for(
-            decision,
-            requester=user,
-            reason="not_helpful",
-            team=(body.get("team") or {}).get("id"),
-            channel=channel,
-            thread_ts=ref.thread_ts,
-            message_ts=ref.message_ts,
-            dedupe_key=f"not_helpful:{channel}:{container.get('message_ts')}:{user}",
-        )
-        ticket: Ticket | None
-        try:
-            ticket, created = self.bot.store.open_ticket(new)
-        except StoreError:
-            log.exception("could not record a not_helpful ticket")
-            ticket, created = None, False
+        ticket, created = self._button_ticket(body, ref, user, container, entry, "not_helpful")
         message = fmt.not_helpful_message(ticket, created=created, support=kb.support)
         ephemeral = container.get("is_ephemeral") or not body.get("message")
         if ephemeral:
@@ -387,7 +367,8 @@ class Handlers:
             self.bot.triage.post(ticket)
 
     def on_pick(self, body: dict[str, Any], client: WebClient, ack: Ack | None = None) -> None:
-        """A "Did you mean…" button: answer with that entry in the same thread."""
+        """A "Did you mean…" button: answer with that entry in the same thread. An entry that
+        also files a request (the cap increase) opens its ticket, as when asked directly."""
         _ack(ack)
         ref, user, container = _action(body)
         entry = self.bot.kb.get(ref.entry or "")
@@ -395,16 +376,31 @@ class Handlers:
             self._ephemeral(client, container.get("channel_id"), user, {
                 "text": "That FAQ entry no longer exists; please ask again."})
             return
-        if container.get("is_ephemeral") or not body.get("message"):
-            self._ephemeral(client, container.get("channel_id"), user,
-                            fmt.answer_message(entry, ref, ephemeral=True))
-            return
-        thread_ts = ref.thread_ts or container.get("thread_ts") or container.get("message_ts")
-        self._post(client, container.get("channel_id"), thread_ts, fmt.answer_message(entry, ref))
-        picked = f"<@{user}> picked *{entry.question}*"
-        self._update(client, container, picked, [
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": picked}]}
-        ])
+        ephemeral = bool(container.get("is_ephemeral") or not body.get("message"))
+        ticket: Ticket | None = None
+        message = fmt.answer_message(entry, ref, ephemeral=ephemeral)
+        if entry.ticket:
+            ticket, _ = self._button_ticket(body, ref, user, container, entry, entry.ticket)
+            if ticket is None:
+                failed = fmt.store_failed_message(self.bot.kb.support)
+                message = {"text": message["text"] + "\n" + failed["text"],
+                           "blocks": [*message["blocks"], *failed["blocks"]]}
+            else:
+                replies = "dm" if ephemeral else "here"
+                message = sb.with_requester_actions(fmt.answer_message(
+                    entry, ref, ticket=ticket, ephemeral=ephemeral, replies=replies), ticket)
+        if ephemeral:
+            self._ephemeral(client, container.get("channel_id"), user, message)
+        else:
+            thread_ts = (ref.thread_ts or container.get("thread_ts")
+                         or container.get("message_ts"))
+            self._post(client, container.get("channel_id"), thread_ts, message)
+            picked = f"<@{user}> picked *{entry.question}*"
+            self._update(client, container, picked, [
+                {"type": "context", "elements": [{"type": "mrkdwn", "text": picked}]}
+            ])
+        if ticket is not None:
+            self.bot.triage.post(ticket)
 
     def on_post(self, body: dict[str, Any], client: WebClient, ack: Ack | None = None) -> None:
         """*Post to channel* (``/faq``): post the answer for everyone, saying who asked."""
@@ -417,6 +413,34 @@ class Handlers:
         self._post(client, channel, None, fmt.posted_answer_message(entry, ref, user))
 
     # ------------------------------------------------------------------ helpers
+
+    def _button_ticket(
+        self, body: dict[str, Any], ref: fmt.Ref, user: str, container: dict[str, Any],
+        entry: Entry | None, reason: str,
+    ) -> tuple[Ticket | None, bool]:
+        """Open (or find: one per button message and user) the ticket a button asks for,
+        with the question the button carries; ``(None, False)`` when the store fails."""
+        kb = self.bot.kb
+        question = ref.question or (entry.question if entry else "")
+        channel = ref.channel or container.get("channel_id")
+        decision = decide(question, kb)
+        if entry is not None:  # the ticket records which entry the button was about
+            decision = replace(decision, entry=entry)
+        new = new_ticket_for(
+            decision,
+            requester=user,
+            reason=reason,
+            team=(body.get("team") or {}).get("id"),
+            channel=channel,
+            thread_ts=ref.thread_ts,
+            message_ts=ref.message_ts,
+            dedupe_key=f"{reason}:{channel}:{container.get('message_ts')}:{user}",
+        )
+        try:
+            return self.bot.store.open_ticket(new)
+        except StoreError:
+            log.exception("could not record a %s ticket", reason)
+            return None, False
 
     def _claim(self, keys: list[str]) -> bool:
         """Claim every dedupe key; False as soon as one was claimed before (a redelivery)."""
