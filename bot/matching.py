@@ -295,7 +295,7 @@ class Vocabulary:
         n = len(words)
         while i < n:
             word = words[i]
-            if phrases and _stem(word) in phrases:
+            if phrases and self.starts_phrase(word):
                 joined = self._phrase_at(words, i)
                 if joined is not None:
                     out.append(self.canonical.get(joined[0], joined[0]))
@@ -582,7 +582,7 @@ SHARE_TEMPERATURE = 3.0
 SHARE_EXPONENT = 0.5
 SHARE_WINDOW = 8  # the entries the softmax runs over (and that decide scores in full)
 SENTENCE_SLACK = 3.0  # a sentence may lift an entry within this many points of the whole's top
-CLOSE = 12.0
+CLOSE = 12.0  # a clarification offers the entries within this many points of the top one
 # An everyday word the knowledge happens to use (one phrasing's "is it ok if…") weighs at most
 # this, as if 3 of 15 entries used it: rare in the knowledge, it is still not distinctive.
 COMMON_WEIGHT_MAX = 0.7
