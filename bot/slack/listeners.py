@@ -221,11 +221,9 @@ class Handlers:
         if reply.store_failed or reply.ticket is None:
             message = fmt.store_failed_message(self.bot.kb.support)
             if decision.entry is not None:  # still give the answer we have
-                answer = fmt.answer_message(decision.entry, _with_entry(ref, decision.entry.id),
-                                            ephemeral=ephemeral)
-                answer["blocks"] += message["blocks"]
-                answer["text"] += "\n" + message["text"]
-                return answer
+                return _followed_by(fmt.answer_message(
+                    decision.entry, _with_entry(ref, decision.entry.id), ephemeral=ephemeral),
+                    message)
             return message
         replies = "here" if ref.thread_ts else ("dm" if ephemeral else "thread")
         if decision.entry is not None:  # e.g. a cap increase: the answer and the ticket
@@ -337,7 +335,7 @@ class Handlers:
         ref, user, container = _action(body)
         entry = self.bot.kb.get(ref.entry or "")
         thanks = fmt.solved_message(entry)
-        if container.get("is_ephemeral") or not body.get("message"):
+        if _is_ephemeral(body, container):
             self._ephemeral(client, container.get("channel_id"), user, thanks)
             return
         blocks = _without_actions(body["message"].get("blocks") or [])
@@ -355,12 +353,11 @@ class Handlers:
         entry = kb.get(ref.entry or "")
         ticket, created = self._button_ticket(body, ref, user, container, entry, "not_helpful")
         message = fmt.not_helpful_message(ticket, created=created, support=kb.support)
-        ephemeral = container.get("is_ephemeral") or not body.get("message")
-        if ephemeral:
+        if _is_ephemeral(body, container):
             self._ephemeral(client, container.get("channel_id"), user, message)
         else:
-            self._post(client, container.get("channel_id"), ref.thread_ts
-                       or container.get("thread_ts") or container.get("message_ts"), message)
+            self._post(client, container.get("channel_id"), _button_thread(ref, container),
+                       message)
             self._update(client, container, body["message"].get("text") or "",
                          _without_actions(body["message"].get("blocks") or []))
         if ticket is not None:
@@ -376,25 +373,21 @@ class Handlers:
             self._ephemeral(client, container.get("channel_id"), user, {
                 "text": "That FAQ entry no longer exists; please ask again."})
             return
-        ephemeral = bool(container.get("is_ephemeral") or not body.get("message"))
+        ephemeral = _is_ephemeral(body, container)
         ticket: Ticket | None = None
-        message = fmt.answer_message(entry, ref, ephemeral=ephemeral)
         if entry.ticket:
             ticket, _ = self._button_ticket(body, ref, user, container, entry, entry.ticket)
-            if ticket is None:
-                failed = fmt.store_failed_message(self.bot.kb.support)
-                message = {"text": message["text"] + "\n" + failed["text"],
-                           "blocks": [*message["blocks"], *failed["blocks"]]}
-            else:
-                replies = "dm" if ephemeral else "here"
-                message = sb.with_requester_actions(fmt.answer_message(
-                    entry, ref, ticket=ticket, ephemeral=ephemeral, replies=replies), ticket)
+        message = fmt.answer_message(entry, ref, ticket=ticket, ephemeral=ephemeral,
+                                     replies="dm" if ephemeral else "here")
+        if ticket is not None:
+            message = sb.with_requester_actions(message, ticket)
+        elif entry.ticket:  # the request could not be recorded: say so under the answer
+            message = _followed_by(message, fmt.store_failed_message(self.bot.kb.support))
         if ephemeral:
             self._ephemeral(client, container.get("channel_id"), user, message)
         else:
-            thread_ts = (ref.thread_ts or container.get("thread_ts")
-                         or container.get("message_ts"))
-            self._post(client, container.get("channel_id"), thread_ts, message)
+            self._post(client, container.get("channel_id"), _button_thread(ref, container),
+                       message)
             picked = f"<@{user}> picked *{entry.question}*"
             self._update(client, container, picked, [
                 {"type": "context", "elements": [{"type": "mrkdwn", "text": picked}]}
@@ -505,6 +498,22 @@ def _action(body: dict[str, Any]) -> tuple[fmt.Ref, str, dict[str, Any]]:
     action = (body.get("actions") or [{}])[0]
     user = (body.get("user") or {}).get("id") or "unknown"
     return fmt.Ref.decode(action.get("value")), user, body.get("container") or {}
+
+
+def _is_ephemeral(body: dict[str, Any], container: dict[str, Any]) -> bool:
+    """Whether a button was pressed on a message only its user sees (``/faq``'s)."""
+    return bool(container.get("is_ephemeral") or not body.get("message"))
+
+
+def _button_thread(ref: fmt.Ref, container: dict[str, Any]) -> str | None:
+    """The thread a reply to a button on a visible message goes to: the question's."""
+    return ref.thread_ts or container.get("thread_ts") or container.get("message_ts")
+
+
+def _followed_by(message: dict[str, Any], notice: dict[str, Any]) -> dict[str, Any]:
+    """``message`` with ``notice``'s text and blocks after its own."""
+    return {**message, "text": message["text"] + "\n" + notice["text"],
+            "blocks": [*message["blocks"], *notice["blocks"]]}
 
 
 def _without_actions(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
