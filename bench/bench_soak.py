@@ -152,11 +152,6 @@ def send(port: int, request: Request) -> tuple[int, float, bytes]:
     return status, time.perf_counter() - start, body
 
 
-def rss_mb(pids: list[int]) -> float:
-    """Resident memory of every process in the servers' process groups, in MB."""
-    return memory(pids)["rss"]
-
-
 def memory(pids: list[int], db: Path | None = None) -> dict[str, float]:
     """The servers' process groups, summed: resident memory in MB (``rss`` = ``anon`` +
     ``file`` + ``shmem``, from /proc/PID/status), ``threads``, ``procs``, and ``db_fds``

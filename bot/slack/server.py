@@ -31,13 +31,7 @@ from bot.config import Settings
 from bot.errors import FaqbotError, StoreError
 from bot.knowledge import KnowledgeBase
 from bot.reload import KnowledgeHolder, ReloadResult
-from bot.slack.app import (
-    BACKGROUND_THREADS,
-    LISTENER_THREADS,
-    KnowledgeProvider,
-    build_app,
-    make_client,
-)
+from bot.slack.app import BACKGROUND_THREADS, KnowledgeProvider, build_app, make_client
 from bot.slack.formatting import escape
 from bot.slack.guard import RequestGuard
 from bot.slack.triage import Triage
@@ -141,8 +135,8 @@ class WorkerSetup:
         self.holder.start()
         # Every thread now rather than as load first needs them (bench/bench_soak.py: 44 of
         # the 128 threads were started between the 1,000th and the 2,000th request).
-        start_threads(self.background, BACKGROUND_THREADS)
-        start_threads(app.listener_runner.listener_executor, LISTENER_THREADS)
+        start_threads(self.background)
+        start_threads(app.listener_runner.listener_executor)
         return app
 
     def _forget_old_deliveries(self) -> None:
@@ -193,13 +187,13 @@ class WorkerSetup:
             self.triage.stop()
 
 
-def start_threads(pool: Executor | None, count: int, timeout: float = 10.0) -> None:
+def start_threads(pool: Executor | None, timeout: float = 10.0) -> None:
     """Have ``pool`` (a ThreadPoolExecutor, which starts a thread per task submitted while
-    none is idle, up to its size) start ``count`` threads now: ``count`` tasks that wait for
-    each other. Anything else is left alone."""
+    none is idle, up to its size) start all its threads now: as many tasks as it has
+    threads, waiting for each other. Anything else is left alone."""
     if not isinstance(pool, ThreadPoolExecutor):
         return
-    count = min(count, getattr(pool, "_max_workers", count))  # more would wait for the timeout
+    count = pool._max_workers  # noqa: SLF001 - the pool's size; no public accessor
     if count < 1:
         return
     barrier = threading.Barrier(count + 1)
@@ -249,8 +243,7 @@ class GunicornServer:
             "preload_app": False,
         }
         # gthread's request threads too, like the app's pools (WorkerSetup.build).
-        options["post_worker_init"] = lambda worker: start_threads(
-            getattr(worker, "tpool", None), worker.cfg.threads)
+        options["post_worker_init"] = lambda worker: start_threads(getattr(worker, "tpool", None))
         if on_worker_exit is not None:
             options["worker_exit"] = lambda _arbiter, _worker: on_worker_exit()
 
