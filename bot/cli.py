@@ -18,6 +18,7 @@ from bot import __version__
 from bot.config import Settings
 from bot.errors import FaqbotError, KnowledgeError
 from bot.knowledge import KnowledgeBase, load_knowledge
+from bot.semantic import attach, encoder_for
 
 __all__ = ["build_parser", "main"]
 
@@ -27,7 +28,10 @@ def _settings() -> Settings:
 
 
 def _knowledge(args: argparse.Namespace) -> KnowledgeBase:
-    return load_knowledge(args.knowledge or _settings().knowledge_path)
+    """The configured knowledge, with the optional semantic model when it has settings for it."""
+    settings = _settings()
+    kb = load_knowledge(args.knowledge or settings.knowledge_path)
+    return attach(kb, encoder_for(settings.semantic)) if kb.semantic else kb
 
 
 def _add_knowledge_option(parser: argparse.ArgumentParser) -> None:
@@ -85,7 +89,15 @@ def _print_decision(decision, *, explain: bool, batch: bool) -> None:
         print(f"  typos:     {fixed or '-'}")
         print(f"  ignored:   {', '.join(ex.get('common', [])) or '-'} (everyday words)")
         print(f"  unknown:   {', '.join(ex.get('unknown', [])) or '-'} (count against a match)")
-        if "confidence" in ex:
+        if "semantic" in ex:
+            sem = ex["semantic"]
+            which = ("an unfamiliar word: semantic.answer" if ex.get("unknown")
+                     else "all words known: semantic.familiar")
+            w = sem["weight"]
+            print(f"  confidence {ex['confidence']} = {1 - w:g} × lexical {sem['lexical']} "
+                  f"(top score × √share, share {ex['share']}) + {w:g} × 100 × cosine "
+                  f"{sem['cosine']} (semantic model); answers at ≥ {ex['answer_at']:g} ({which})")
+        elif "confidence" in ex:
             which = "an unfamiliar word: answer" if ex.get("unknown") else "all words known: familiar"
             print(f"  confidence {ex['confidence']} (top score × √share, share {ex['share']}); "
                   f"answers at ≥ {ex['answer_at']:g} ({which})")

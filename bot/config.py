@@ -54,6 +54,7 @@ class Settings:
     question_retention_days: int = 365
     reload_interval: float = 2.0
     slack_api_timeout: float = 15.0  # seconds one Web API call may take
+    semantic: str = "auto"  # the optional semantic model: auto (if installed), off, or its folder
 
     def __repr__(self) -> str:  # never print secrets, even in a traceback
         return (
@@ -99,6 +100,7 @@ class Settings:
             question_retention_days=number("QUESTION_RETENTION_DAYS", 365),
             reload_interval=number("KNOWLEDGE_RELOAD_INTERVAL", 2.0, float),
             slack_api_timeout=number("SLACK_API_TIMEOUT", 15.0, float),
+            semantic=text("FAQBOT_SEMANTIC") or "auto",
         )
 
     def with_(self, **changes) -> Settings:

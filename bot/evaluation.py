@@ -8,7 +8,7 @@ cap: must open a ticket).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import yaml
 
@@ -164,8 +164,18 @@ def familiar_steps(current: Thresholds, deltas: Iterable[float]) -> list[Thresho
 
 
 def _with_thresholds(kb: KnowledgeBase, thresholds: Thresholds) -> KnowledgeBase:
+    """``kb`` deciding at ``thresholds`` (its index shared). With the semantic model attached,
+    the semantic thresholds move by the same steps as ``answer`` and ``familiar``."""
     clone = object.__new__(KnowledgeBase)
-    for name in ("entries", "synonyms", "handoff", "title", "support", "path", "_by_id", "index"):
-        object.__setattr__(clone, name, getattr(kb, name))
+    for f in fields(KnowledgeBase):
+        object.__setattr__(clone, f.name, getattr(kb, f.name))
     object.__setattr__(clone, "thresholds", thresholds)
+    if kb.semantic is not None:
+        old = kb.thresholds
+        object.__setattr__(clone, "semantic", replace(
+            kb.semantic,
+            answer=max(0.0, kb.semantic.answer + thresholds.answer - old.answer),
+            familiar=max(0.0, kb.semantic.familiar + thresholds.answer_familiar
+                         - old.answer_familiar),
+        ))
     return clone

@@ -25,6 +25,7 @@ import contextlib
 import functools
 import hashlib
 import importlib
+import io
 import logging
 import os
 import pickle
@@ -35,12 +36,16 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from bot.gcpause import collector_paused
 
 if TYPE_CHECKING:
     from bot.knowledge import KnowledgeBase
 
-__all__ = ["KEEP", "cache_dir", "enabled", "key", "load", "store"]
+__all__ = [
+    "KEEP", "cache_dir", "enabled", "key", "load", "load_vectors", "store", "store_vectors",
+]
 
 logger = logging.getLogger("faqbot.kbcache")
 
@@ -48,6 +53,7 @@ KEEP = 8  # cache files kept (the most recently used)
 ENV = "FAQBOT_KNOWLEDGE_CACHE"
 _MAGIC = b"faqbot-kb\n"
 _SUFFIX = ".kb"
+_VECTORS_SUFFIX = ".vec"
 _TMP_PREFIX = ".tmp-"
 _STALE_TMP_S = 3600  # a temporary file this old was left by a writer that died
 # Code whose change alters the knowledge base or its index (the format version).
@@ -133,10 +139,48 @@ def load(cache_key: str, path: str) -> KnowledgeBase | None:
     """The knowledge base stored under ``cache_key``, as loaded from ``path``; None on a miss."""
     from bot.knowledge import KnowledgeBase
 
+    found = _read(cache_key, _SUFFIX)
+    if found is None:
+        return None
+    file, payload = found
+    try:
+        with collector_paused():  # unpickling allocates many objects
+            kb = pickle.loads(payload)
+    except Exception as exc:  # any failure of a cache is a miss, never an error
+        logger.debug("knowledge cache: cannot unpickle %s: %s", file, exc)
+        return None
+    if not isinstance(kb, KnowledgeBase):
+        logger.debug("knowledge cache: ignoring %s (not a knowledge base)", file)
+        return None
+    if kb.path != path:  # the same bytes at another path (a copy)
+        object.__setattr__(kb, "path", path)
+    logger.debug("knowledge cache: %s from %s", path, file)
+    return kb
+
+
+def load_vectors(cache_key: str) -> np.ndarray | None:
+    """The float32 matrix stored under ``cache_key`` (the semantic model's entry vectors,
+    ``bot.semantic.attach``); None on a miss."""
+    found = _read(cache_key, _VECTORS_SUFFIX)
+    if found is None:
+        return None
+    file, payload = found
+    try:
+        vectors = np.load(io.BytesIO(payload), allow_pickle=False)
+    except Exception as exc:  # any failure of a cache is a miss, never an error
+        logger.debug("knowledge cache: cannot read vectors from %s: %s", file, exc)
+        return None
+    return vectors if vectors.dtype == np.float32 and vectors.ndim == 2 else None
+
+
+def _read(cache_key: str, suffix: str) -> tuple[Path, memoryview] | None:
+    """The verified payload of the cache file for ``cache_key``; None on a miss."""
+    if not enabled():
+        return None
     folder = _usable_dir(create=False)
     if folder is None:
         return None
-    file = folder / (cache_key + _SUFFIX)
+    file = folder / (cache_key + suffix)
     try:
         with open(file, "rb") as fh:
             blob = fh.read()
@@ -153,40 +197,46 @@ def load(cache_key: str, path: str) -> KnowledgeBase | None:
     ):
         logger.debug("knowledge cache: ignoring %s (corrupt or truncated)", file)
         return None
-    try:
-        with collector_paused():  # unpickling allocates many objects
-            kb = pickle.loads(memoryview(blob)[digest_end:])
-    except Exception as exc:  # any failure of a cache is a miss, never an error
-        logger.debug("knowledge cache: cannot unpickle %s: %s", file, exc)
-        return None
-    if not isinstance(kb, KnowledgeBase):
-        logger.debug("knowledge cache: ignoring %s (not a knowledge base)", file)
-        return None
-    if kb.path != path:  # the same bytes at another path (a copy)
-        object.__setattr__(kb, "path", path)
     with contextlib.suppress(OSError):
         os.utime(file)  # most recently used: pruned last
-    logger.debug("knowledge cache: %s from %s", path, file)
-    return kb
+    return file, memoryview(blob)[digest_end:]
 
 
 def store(cache_key: str, kb: KnowledgeBase) -> None:
     """Keep ``kb`` (just loaded, not yet used) under ``cache_key``; failures are ignored."""
+    try:
+        payload = pickle.dumps(kb, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:  # unpicklable: just no cache
+        logger.debug("knowledge cache: cannot store %s: %s", kb.path, exc)
+        return
+    _write(cache_key, _SUFFIX, payload)
+
+
+def store_vectors(cache_key: str, vectors: np.ndarray) -> None:
+    """Keep a float32 matrix under ``cache_key``; failures are ignored."""
+    out = io.BytesIO()
+    np.save(out, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
+    _write(cache_key, _VECTORS_SUFFIX, out.getvalue())
+
+
+def _write(cache_key: str, suffix: str, payload: bytes) -> None:
+    """Write the cache file for ``cache_key`` atomically, then prune; failures are ignored."""
+    if not enabled():
+        return
     folder = _usable_dir(create=True)
     if folder is None:
         return
     tmp = None
     try:
-        payload = pickle.dumps(kb, protocol=pickle.HIGHEST_PROTOCOL)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=_TMP_PREFIX, suffix=_SUFFIX)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=_TMP_PREFIX, suffix=suffix)
         with os.fdopen(fd, "wb") as fh:
             fh.write(_MAGIC + cache_key.encode() + b"\n")
             fh.write(hashlib.sha256(payload).digest())
             fh.write(payload)
-        os.replace(tmp, folder / (cache_key + _SUFFIX))
+        os.replace(tmp, folder / (cache_key + suffix))
         tmp = None
-    except Exception as exc:  # unpicklable, disk full, read-only: just no cache
-        logger.debug("knowledge cache: cannot store %s in %s: %s", kb.path, folder, exc)
+    except Exception as exc:  # disk full, read-only: just no cache
+        logger.debug("knowledge cache: cannot store %s in %s: %s", cache_key, folder, exc)
     finally:
         if tmp is not None:
             with contextlib.suppress(OSError):
@@ -200,7 +250,7 @@ def _prune(folder: Path) -> None:
         found = []
         with os.scandir(folder) as it:
             for item in it:
-                if not item.name.endswith(_SUFFIX):
+                if not item.name.endswith((_SUFFIX, _VECTORS_SUFFIX)):
                     continue
                 with contextlib.suppress(OSError):
                     found.append((item.stat().st_mtime, item.name))

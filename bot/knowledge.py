@@ -33,6 +33,7 @@ __all__ = [
     "Entry",
     "KnowledgeBase",
     "Link",
+    "SemanticSettings",
     "Thresholds",
     "load_knowledge",
     "parse_knowledge",
@@ -72,6 +73,18 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
+class SemanticSettings:
+    """How the optional sentence-embedding signal joins the lexical confidence (the
+    knowledge's ``semantic:``; see ``matching.decide`` and docs/semantic.md): confidence =
+    (1 - weight) x lexical + weight x 100 x cosine(question, the top entry's phrasings), and
+    these thresholds replace ``thresholds.answer`` / ``familiar`` when the model is loaded."""
+
+    weight: float
+    answer: float
+    familiar: float
+
+
+@dataclass(frozen=True)
 class Entry:
     """One FAQ question and its answer."""
 
@@ -100,8 +113,11 @@ class KnowledgeBase:
     title: str = "FAQ"
     support: str = ""
     path: str = "<memory>"
+    semantic: SemanticSettings | None = None  # used only when a semantic model is attached
     _by_id: dict[str, Entry] = field(init=False, repr=False, compare=False)
     index: Index = field(init=False, repr=False, compare=False)
+    # the optional semantic model's entry vectors (bot.semantic.attach); None: lexical only
+    vectors: Any = field(init=False, default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         from bot.matching import Index
@@ -259,7 +275,9 @@ def _yaml_line(exc: yaml.YAMLError) -> int:
 
 
 _TOP_REQUIRED = ("entries",)
-_TOP_OPTIONAL = ("version", "title", "source", "support", "thresholds", "synonyms", "handoff")
+_TOP_OPTIONAL = (
+    "version", "title", "source", "support", "thresholds", "semantic", "synonyms", "handoff",
+)
 _ENTRY_REQUIRED = ("id", "question", "answer")
 _ENTRY_OPTIONAL = ("phrasings", "tags", "links", "ticket")
 _THRESHOLD_KEYS = ("answer", "familiar", "clarify", "margin", "candidates")
@@ -373,6 +391,7 @@ def _build(root: yaml.Node, path: str) -> KnowledgeBase:
             c.error(top["version"][1], f"version must be 1, got {version!r}")
 
     thresholds = _thresholds(c, top["thresholds"][1]) if "thresholds" in top else Thresholds()
+    semantic = _semantic(c, top["semantic"][1], thresholds) if "semantic" in top else None
 
     synonyms: list[tuple[str, ...]] = []
     if "synonyms" in top:
@@ -434,7 +453,29 @@ def _build(root: yaml.Node, path: str) -> KnowledgeBase:
         title=meta.get("title", "FAQ"),
         support=meta.get("support", ""),
         path=path,
+        semantic=semantic,
     )
+
+
+def _semantic(c: _Checker, node: yaml.Node, thresholds: Thresholds) -> SemanticSettings | None:
+    fields = c.mapping(node, "semantic")
+    if fields is None:
+        return None
+    c.keys(fields, node, "semantic", ("weight", "answer"), ("familiar",))
+    values: dict[str, float] = {}
+    for key, high in (("weight", 1), ("answer", 100), ("familiar", 100)):
+        if key in fields:
+            value = c.number(fields[key][1], f"semantic.{key}", 0, high)
+            if value is not None:
+                values[key] = float(value)
+    if "weight" not in values or "answer" not in values:
+        return None
+    values.setdefault("familiar", values["answer"])
+    for name in ("answer", "familiar"):
+        if thresholds.clarify > values[name]:
+            c.error(node, f"thresholds.clarify ({thresholds.clarify:g}) must not be above "
+                          f"semantic.{name} ({values[name]:g})")
+    return SemanticSettings(**values)
 
 
 def _thresholds(c: _Checker, node: yaml.Node) -> Thresholds:

@@ -806,6 +806,17 @@ def decide(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decisi
     # entry than one with a word it has never seen, at the same confidence: it may be answered
     # at the lower `familiar` threshold (docs/quality.md, round 4).
     answer_at = th.answer if analysis.unknown else th.answer_familiar
+    lexical = top_score
+    cosine = None
+    sem = kb.semantic
+    if top is not None and sem is not None and kb.vectors is not None:
+        # The optional sentence-embedding signal: how close the question's meaning is to the
+        # top entry's phrasings. It lifts in-scope questions worded unlike any phrasing that
+        # the lexical score alone leaves unsure of (docs/semantic.md).
+        text = " ".join(strip_slack_markup(question[:MAX_INPUT_CHARS]).split())
+        cosine = float(kb.vectors.cosines(text)[top.entry])
+        top_score = (1 - sem.weight) * top_score + sem.weight * 100 * max(cosine, 0.0)
+        answer_at = sem.answer if analysis.unknown else sem.familiar
     details: dict[str, Any] = {}
     if explain:
         details = {
@@ -816,6 +827,8 @@ def decide(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decisi
             "common": analysis.common,
             "unknown": analysis.unknown,
             "confidence": round(top_score, 1),
+            **({"semantic": {"lexical": round(lexical, 1), "cosine": round(cosine, 3),
+                             "weight": sem.weight}} if cosine is not None and sem else {}),
             "answer_at": answer_at,
             "share": round(share, 3),
             "ranked": [

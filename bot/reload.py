@@ -41,6 +41,7 @@ from typing import Literal
 
 from bot.errors import KnowledgeError, Problem
 from bot.knowledge import MAX_KNOWLEDGE_BYTES, KnowledgeBase, parse_knowledge_bytes
+from bot.semantic import attach, encoder_for
 
 __all__ = ["KnowledgeHolder", "ReloadResult"]
 
@@ -144,10 +145,12 @@ class KnowledgeHolder:
         digest: str | None = None,
         settle: float = 0.05,
         confirm: float = 0.2,
+        semantic: str = "off",
     ) -> None:
         if interval <= 0:
             raise ValueError(f"interval must be positive, got {interval}")
         self.path = str(path)
+        self.semantic = semantic  # FAQBOT_SEMANTIC: the optional model each version gets
         self.interval = interval
         self.settle = settle
         self.confirm = confirm
@@ -363,5 +366,8 @@ class KnowledgeHolder:
     def _parse(self, data: bytes | None) -> KnowledgeBase:
         if data is None:
             raise KnowledgeError.single(self.path, 0, "cannot read the file (missing or unreadable)")
-        return parse_knowledge_bytes(data, self.path)  # through the compiled-knowledge cache
+        kb = parse_knowledge_bytes(data, self.path)  # through the compiled-knowledge cache
+        if kb.semantic is None:
+            return kb
+        return attach(kb, encoder_for(self.semantic))  # the model is loaded once per process
 

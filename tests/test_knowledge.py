@@ -164,6 +164,28 @@ class TestProblemsWithLines:
                              "kb.yaml")
         assert kb.thresholds.familiar is None and kb.thresholds.answer_familiar == 60
 
+    def test_semantic_settings_are_checked(self):
+        """`semantic:` needs weight (0-1) and answer; familiar defaults to answer; neither
+        may be below thresholds.clarify; unknown keys are named."""
+        kb = parse_knowledge(
+            "thresholds: {answer: 60, clarify: 40}\nsemantic: {weight: 0.5, answer: 55}\n"
+            "entries:\n" + VALID_ENTRY, "kb.yaml")
+        assert (kb.semantic.weight, kb.semantic.answer, kb.semantic.familiar) == (0.5, 55, 55)
+        assert parse_knowledge("entries:\n" + VALID_ENTRY, "kb.yaml").semantic is None
+        found = problems(
+            "thresholds: {clarify: 40}\nsemantic: {weight: 2, answer: 55, familiar: 30, w: 1}\n"
+            "entries:\n" + VALID_ENTRY)
+        assert "kb.yaml:2: semantic.weight must be between 0 and 1, got 2" in found
+        assert any(p.startswith("kb.yaml:2:") and "'w'" in p for p in found)
+        found = problems(
+            "thresholds: {clarify: 40}\nsemantic: {answer: 55, familiar: 30}\n"
+            "entries:\n" + VALID_ENTRY)
+        assert any(p.startswith("kb.yaml:2:") and "weight" in p for p in found)
+        found = problems(
+            "thresholds: {clarify: 40}\nsemantic: {weight: 0.5, answer: 55, familiar: 30}\n"
+            "entries:\n" + VALID_ENTRY)
+        assert "kb.yaml:2: thresholds.clarify (40) must not be above semantic.familiar (30)" in found
+
     def test_unknown_ticket_reason_and_bad_link(self):
         """Entry fields with fixed vocabularies are checked."""
         found = problems(

@@ -447,3 +447,75 @@ class TestVectorScoring:
         kb = self._kb(same, shuffled) if order == "listed first" else self._kb(shuffled, same)
         top = rank("refresh sandbox token", kb)[0][0]
         assert top.parts["phrasing"] == same and top.parts["pairs"] == 2
+
+
+class TestSemanticBlend:
+    """With a semantic model attached and `semantic:` set, the confidence blends in the
+    question's cosine with its top entry's phrasings. An encoder with fixed vectors stands in
+    for the model (tests/test_semantic.py tests the real one)."""
+
+    class Encoder:
+        """Every text points one way, but the ``far`` ones, at right angles to it."""
+
+        dim = 2
+
+        def __init__(self, far: tuple[str, ...] = ()) -> None:
+            self.far = far
+            self.seen: list[str] = []
+
+        def encode(self, texts, batch_size: int = 32):
+            import numpy as np
+
+            self.seen.extend(texts)
+            return np.array([(0.0, 1.0) if t in self.far else (1.0, 0.0) for t in texts],
+                            dtype=np.float32)
+
+    @staticmethod
+    def _kb(semantic: str | None):
+        from bot.knowledge import parse_knowledge
+        from tests.conftest import SMALL_KB
+
+        text = SMALL_KB.replace(
+            "thresholds: {answer: 60, clarify: 40, margin: 6, candidates: 3}",
+            "thresholds: {answer: 60, clarify: 0, margin: 0, candidates: 3}"
+            + (f"\nsemantic: {semantic}" if semantic else ""))
+        return parse_knowledge(text, "kb.yaml")
+
+    def test_a_close_meaning_lifts_an_unsure_question_over_the_threshold(self):
+        from bot.semantic import attach
+
+        question = "when is the review of my zebra done"
+        lexical = decide(question, self._kb(None))
+        assert lexical.action != "answer" and lexical.score < 60
+        kb = attach(self._kb("{weight: 0.5, answer: 60, familiar: 70}"), self.Encoder())
+        d = decide(question, kb, explain=True)
+        assert (d.action, d.entry.id) == ("answer", "review-time")
+        assert d.score == pytest.approx(0.5 * lexical.score + 50, abs=0.01)
+        assert d.explain["semantic"] == {"lexical": round(lexical.score, 1), "cosine": 1.0,
+                                         "weight": 0.5}
+        assert d.explain["answer_at"] == 60  # 'zebra' is unknown: semantic.answer applies
+
+    def test_a_distant_meaning_holds_back_a_lexically_confident_answer(self):
+        from bot.semantic import attach
+
+        question = "how long does the app review process take"  # not the entry's own text
+        lexical = decide(question, self._kb(None))
+        assert (lexical.action, lexical.entry.id) == ("answer", "review-time")
+        encoder = self.Encoder(far=(question,))
+        kb = attach(self._kb("{weight: 0.5, answer: 60}"), encoder)
+        d = decide(question, kb, explain=True)
+        assert d.explain["semantic"]["cosine"] == 0.0
+        assert d.action != "answer" and d.score == pytest.approx(0.5 * lexical.score, abs=0.01)
+        assert d.explain["answer_at"] == 60  # familiar defaults to semantic.answer
+        assert question in encoder.seen  # the question as asked, markup stripped
+
+    def test_the_model_is_used_only_with_semantic_settings(self):
+        from bot.semantic import attach
+
+        kb = self._kb(None)
+        assert attach(kb, self.Encoder()) is kb
+        with_settings = self._kb("{weight: 0.5, answer: 60}")
+        assert attach(with_settings, None) is with_settings and with_settings.vectors is None
+        attached = attach(with_settings, self.Encoder())
+        assert attached.vectors is not None and with_settings.vectors is None  # a copy
+        assert attached.vectors.centroids.shape == (len(kb), 2)

@@ -123,7 +123,7 @@ class WorkerSetup:
         # knowledge in service and is announced once (see notify_broken_knowledge).
         self.holder = KnowledgeHolder(
             settings.knowledge_path, kb=self.kb, digest=self.kb_digest,
-            interval=settings.reload_interval,
+            interval=settings.reload_interval, semantic=settings.semantic,
             on_error=self.notify_broken_knowledge,
             on_reload=lambda result: log.info("%s", result.summary),
         )
@@ -316,7 +316,8 @@ def run(settings: Settings, *, lazy: bool = DEFAULT_LAZY, workers: int = DEFAULT
     if not settings.socket_mode:
         _reexec_with_malloc_tunables()
     _configure_logging(settings.log_level)
-    loaded = KnowledgeHolder(settings.knowledge_path)  # raises KnowledgeError when broken
+    # raises KnowledgeError when broken; loads the semantic model (once, before the fork)
+    loaded = KnowledgeHolder(settings.knowledge_path, semantic=settings.semantic)
     kb = loaded.current
     log.info("loaded %d knowledge entries from %s", len(kb), settings.knowledge_path)
     open_store(settings.database_url).close()  # fail fast; each worker opens its own

