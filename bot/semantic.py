@@ -37,8 +37,9 @@ import re
 import struct
 import threading
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -589,10 +590,25 @@ class EntryVectors:
 
     encoder: Any  # an Encoder, or anything with encode(texts) -> unit rows
     centroids: np.ndarray  # (entries, dim)
+    # the latest questions' cosines: a Slack retry, `kb eval --sweep` deciding each question
+    # once per threshold, a button press on a question just asked
+    _recent: OrderedDict[str, np.ndarray] = field(default_factory=OrderedDict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def cosines(self, text: str) -> np.ndarray:
         """The cosine of ``text`` with each entry, in the knowledge's order."""
-        return self.centroids @ self.encoder.encode([text])[0]
+        with self._lock:
+            found = self._recent.get(text)
+            if found is not None:
+                self._recent.move_to_end(text)
+                return found
+        result = self.centroids @ self.encoder.encode([text])[0]
+        result.setflags(write=False)  # shared by every caller that asks the same
+        with self._lock:
+            self._recent[text] = result
+            while len(self._recent) > RECENT_QUESTIONS:
+                self._recent.popitem(last=False)
+        return result
 
 
 def attach(kb: KnowledgeBase, encoder: Any) -> KnowledgeBase:
@@ -631,6 +647,7 @@ def attach(kb: KnowledgeBase, encoder: Any) -> KnowledgeBase:
     return clone
 
 
+RECENT_QUESTIONS = 2048  # questions whose cosines each knowledge version keeps
 _ENCODERS: dict[str, Encoder | None] = {}
 _ENCODERS_LOCK = threading.Lock()
 

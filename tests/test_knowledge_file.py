@@ -177,7 +177,7 @@ DEV_FLOORS = {
 
 
 # The question sets written for this project by writers who saw neither the dev set nor the
-# knowledge (docs/quality.md, rounds 5 to 9): tuned on, so guarded at their current figures.
+# knowledge (docs/quality.md, rounds 5 to 10): tuned on, so guarded at their current figures.
 # (written-e.yaml is held out: it is measured, never guarded or tuned on.)
 WRITTEN_FLOORS = {
     "lexical": {
@@ -189,6 +189,8 @@ WRITTEN_FLOORS = {
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
         "written-d.yaml": {"in_scope_right": 86.5, "oos_not_answered": 95.4, "wrong": 2.1,
                            "cap_ticket": 95.0, "clarify_hit": 90.0},  # one cap request asked back
+        "written-f.yaml": {"in_scope_right": 92.2, "oos_not_answered": 90.0, "wrong": 4.6,
+                           "cap_ticket": 100.0, "clarify_hit": 90.0},
     },
     "semantic": {
         # 4 of its 5 clarifications offer the right entry
@@ -200,6 +202,8 @@ WRITTEN_FLOORS = {
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
         "written-d.yaml": {"in_scope_right": 88.4, "oos_not_answered": 100.0, "wrong": 0.8,
                            "cap_ticket": 95.0, "clarify_hit": 90.0},
+        "written-f.yaml": {"in_scope_right": 95.7, "oos_not_answered": 94.5, "wrong": 2.5,
+                           "cap_ticket": 100.0, "clarify_hit": 90.0},
     },
 }
 MATCHERS = ("lexical", "semantic")

@@ -519,3 +519,18 @@ class TestSemanticBlend:
         attached = attach(with_settings, self.Encoder())
         assert attached.vectors is not None and with_settings.vectors is None  # a copy
         assert attached.vectors.centroids.shape == (len(kb), 2)
+
+    def test_a_question_asked_again_is_not_encoded_again(self):
+        from bot import semantic
+
+        encoder = self.Encoder()
+        kb = semantic.attach(self._kb("{weight: 0.5, answer: 60}"), encoder)
+        encoder.seen.clear()
+        first = decide("when is the review done", kb)
+        again = decide("when is the review done", kb)
+        assert encoder.seen == ["when is the review done"] and again.score == first.score
+        for n in range(semantic.RECENT_QUESTIONS + 1):  # the oldest question is forgotten
+            kb.vectors.cosines(f"question {n}")
+        decide("when is the review done", kb)
+        assert encoder.seen.count("when is the review done") == 2
+

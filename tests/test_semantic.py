@@ -277,3 +277,14 @@ class TestInFaqbot:
         assert "semantic model not used" in caplog.text
         with pytest.raises(SemanticModelError):
             semantic.encoder_for(str(tmp_path))
+
+    def test_sweep_moves_the_semantic_thresholds(self):
+        from tests.test_cli import faqbot
+
+        result = faqbot("kb", "eval", "tests/data/written-a.yaml", "--sweep",
+                        FAQBOT_SEMANTIC="auto")
+        assert result.returncode == 0, result.stderr
+        out = result.stdout
+        assert "moving `semantic.answer`:" in out and "moving `semantic.familiar`:" in out
+        # the unmoved row is the knowledge's own semantic: {answer: 55, familiar: 51}
+        assert any(line.split()[:3] == ["55.0", "51.0", "45.0"] for line in out.splitlines())
