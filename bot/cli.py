@@ -27,11 +27,14 @@ def _settings() -> Settings:
     return Settings.from_env()
 
 
-def _knowledge(args: argparse.Namespace) -> KnowledgeBase:
-    """The configured knowledge, with the optional semantic model when it has settings for it."""
+def _knowledge(args: argparse.Namespace, *, semantic: bool = True) -> KnowledgeBase:
+    """The configured knowledge, with the optional semantic model when it has settings for it
+    (and ``semantic``: commands that only rank, never decide, go without)."""
     settings = _settings()
     kb = load_knowledge(args.knowledge or settings.knowledge_path)
-    return attach(kb, encoder_for(settings.semantic)) if kb.semantic else kb
+    if semantic and kb.semantic is not None:
+        return attach(kb, encoder_for(settings.semantic))
+    return kb
 
 
 def _add_knowledge_option(parser: argparse.ArgumentParser) -> None:

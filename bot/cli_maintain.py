@@ -95,7 +95,7 @@ def _purge(args: argparse.Namespace, store: Any) -> None:
 def cmd_kb_gaps(args: argparse.Namespace) -> int:
     from bot.gaps import find_gaps
 
-    kb = _knowledge(args)
+    kb = _knowledge(args, semantic=False)  # suggestions go by the lexical ranking
     store = _store(args)
     try:
         _purge(args, store)
@@ -150,7 +150,7 @@ def cmd_kb_stats(args: argparse.Namespace) -> int:
     if args.html:
         title = "FAQ"
         try:
-            title = _knowledge(args).title
+            title = _knowledge(args, semantic=False).title
         except KnowledgeError:
             pass  # the report does not need the knowledge; its title is a nicety
         page = stats_html(weeks, title=title, since=since, generated_at=datetime.now(UTC))
