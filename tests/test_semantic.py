@@ -108,6 +108,18 @@ def test_batch_keeps_order_and_equals_one_by_one(encoder: Encoder) -> None:
     np.testing.assert_allclose(batched[1], batched[6], atol=1e-6)
 
 
+def test_threads_encoding_at_once_get_what_one_thread_gets(encoder: Encoder) -> None:
+    """A gunicorn worker's threads share one encoder: no state is shared between calls."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [c["text"] for c in CASES] * 4
+    alone = [encoder.encode([t])[0] for t in texts]
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(lambda t: encoder.encode([t])[0], texts))
+    for a, b in zip(alone, together, strict=True):
+        assert np.allclose(a, b, atol=1e-6)
+
+
 def test_empty_input_and_str_input(encoder: Encoder) -> None:
     assert encoder.encode([]).shape == (0, 384)
     with pytest.raises(TypeError):
