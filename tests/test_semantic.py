@@ -300,3 +300,22 @@ class TestInFaqbot:
         assert "moving `semantic.answer`:" in out and "moving `semantic.familiar`:" in out
         # the unmoved row is the knowledge's own semantic: {answer: 55, familiar: 51}
         assert any(line.split()[:3] == ["55.0", "51.0", "45.0"] for line in out.splitlines())
+
+
+def test_one_blas_thread_per_process_unless_the_operator_says_otherwise() -> None:
+    """Importing faqbot sets OPENBLAS_NUM_THREADS=1 before numpy loads (OpenBLAS's own threads
+    under a worker's threads made the model ~15x slower: bench/bench_slack.py --bundled)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import cli_env
+
+    code = "import bot, os; print(os.environ['OPENBLAS_NUM_THREADS'])"
+    env = cli_env()
+    env.pop("OPENBLAS_NUM_THREADS", None)
+    ours = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          check=True, timeout=60)
+    assert ours.stdout.splitlines()[0] == "1"
+    theirs = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={**env, "OPENBLAS_NUM_THREADS": "2"}, check=True, timeout=60)
+    assert theirs.stdout.splitlines()[0] == "2"
