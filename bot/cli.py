@@ -18,7 +18,7 @@ from bot import __version__
 from bot.config import Settings
 from bot.errors import FaqbotError, KnowledgeError
 from bot.knowledge import KnowledgeBase, load_knowledge
-from bot.semantic import attach, encoder_for
+from bot.semantic import with_model
 
 __all__ = ["build_parser", "main"]
 
@@ -32,9 +32,7 @@ def _knowledge(args: argparse.Namespace, *, semantic: bool = True) -> KnowledgeB
     (and ``semantic``: commands that only rank, never decide, go without)."""
     settings = _settings()
     kb = load_knowledge(args.knowledge or settings.knowledge_path)
-    if semantic and kb.semantic is not None:
-        return attach(kb, encoder_for(settings.semantic))
-    return kb
+    return with_model(kb, settings.semantic) if semantic else kb
 
 
 def _add_knowledge_option(parser: argparse.ArgumentParser) -> None:

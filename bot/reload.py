@@ -41,7 +41,7 @@ from typing import Literal
 
 from bot.errors import KnowledgeError, Problem
 from bot.knowledge import MAX_KNOWLEDGE_BYTES, KnowledgeBase, parse_knowledge_bytes
-from bot.semantic import attach, encoder_for
+from bot.semantic import with_model
 
 __all__ = ["KnowledgeHolder", "ReloadResult"]
 
@@ -367,7 +367,5 @@ class KnowledgeHolder:
         if data is None:
             raise KnowledgeError.single(self.path, 0, "cannot read the file (missing or unreadable)")
         kb = parse_knowledge_bytes(data, self.path)  # through the compiled-knowledge cache
-        if kb.semantic is None:
-            return kb
-        return attach(kb, encoder_for(self.semantic))  # the model is loaded once per process
+        return with_model(kb, self.semantic)  # the model is loaded once per process
 

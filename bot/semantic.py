@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import hashlib
 import importlib.util
 import json
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENV_VAR", "Encoder", "EntryVectors", "SemanticModelError", "Tokenizer", "attach",
-    "encoder_for", "find_model_dir",
+    "encoder_for", "find_model_dir", "with_model",
 ]
 
 log = logging.getLogger(__name__)
@@ -611,6 +612,14 @@ class EntryVectors:
         return result
 
 
+def with_model(kb: KnowledgeBase, setting: str) -> KnowledgeBase:
+    """``kb`` with the model ``FAQBOT_SEMANTIC`` (``setting``) names, when the knowledge has
+    ``semantic:`` settings for it; else ``kb`` itself, and the model is not even loaded."""
+    if kb.semantic is None:
+        return kb
+    return attach(kb, encoder_for(setting))
+
+
 def attach(kb: KnowledgeBase, encoder: Any) -> KnowledgeBase:
     """``kb`` with its entries' vectors, for ``matching.decide`` to blend in (a copy; ``kb``
     is unchanged). Without an encoder, or knowledge without ``semantic:`` settings (the
@@ -629,7 +638,7 @@ def attach(kb: KnowledgeBase, encoder: Any) -> KnowledgeBase:
     key = None
     if fingerprint is not None:
         digest = hashlib.sha256(fingerprint.encode())
-        digest.update(Path(__file__).read_bytes())
+        digest.update(_source_digest())
         for n, text in zip(owners, texts, strict=True):
             digest.update(f"{n}\0{text}\0".encode())
         key = "vectors-" + digest.hexdigest()
@@ -645,6 +654,12 @@ def attach(kb: KnowledgeBase, encoder: Any) -> KnowledgeBase:
     clone = copy.copy(kb)
     object.__setattr__(clone, "vectors", EntryVectors(encoder, centroids))
     return clone
+
+
+@functools.cache
+def _source_digest() -> bytes:
+    """A hash of this module's source: the code that computes the cached entry vectors."""
+    return hashlib.sha256(Path(__file__).read_bytes()).digest()
 
 
 RECENT_QUESTIONS = 2048  # questions whose cosines each knowledge version keeps
