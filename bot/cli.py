@@ -102,6 +102,10 @@ def _print_decision(decision, *, explain: bool, batch: bool) -> None:
             which = "an unfamiliar word: answer" if ex.get("unknown") else "all words known: familiar"
             print(f"  confidence {ex['confidence']} (top score × √share, share {ex['share']}); "
                   f"answers at ≥ {ex['answer_at']:g} ({which})")
+        if ex.get("asks"):
+            top = ex["ranked"][0]["entry"] if ex.get("ranked") else "the top entry"
+            print(f"  not answered: asks {' / '.join(repr(a) for a in ex['asks'])}, which no "
+                  f"phrasing of {top} asks (a number it does not give)")
         for row in ex.get("ranked", []):
             print(
                 f"  {row['score']:5.1f} {row['entry']:<18} entry-coverage {row['entry_coverage']}"

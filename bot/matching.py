@@ -26,7 +26,9 @@ question with no unknown word: ``thresholds.familiar``, usually lower) with a ra
 ``thresholds.margin`` answers; otherwise, when at least two entries near the top one
 each score at or above ``thresholds.clarify`` (real evidence for two or more entries), the bot
 offers them; else a ticket (``no_match``): a question only one entry half-explains is more
-often about something else. Requests for a human
+often about something else. A question that asks for a number ("how many requests per
+minute", "how much does it cost") is not answered by an entry none of whose phrasings asks for
+one: the entry is about the topic, not about what is asked. Requests for a human
 (``handoff``) and entries marked ``ticket:`` (when they lead) open tickets too.
 """
 
@@ -200,6 +202,24 @@ _SIGN_OFF = (
 )
 _GREETING_EDGES = re.compile(rf"^(?:{_SALUTATION} )*{_SALUTATION}\b|\b{_SIGN_OFF}$")
 _MAX_TERMS = 60  # a question longer than this is reduced to its sentences
+# "how many requests per minute", "how much does it cost": a question that asks for a number
+# (a count, an amount) is answered only by an entry one of whose phrasings asks for one too;
+# "how many days" and "how much time" ask how long, which is not checked.
+_QUANTITY = re.compile(r"\bhow (many|much)\b((?: \S+){0,2})")
+_DURATION_WORDS = frozenset(
+    "second seconds sec secs minute minutes min mins hour hours hr hrs day days week weeks "
+    "month months year years time longer business working".split()
+)
+
+
+def quantity_asks(text: str) -> frozenset[str]:
+    """The number questions ``text`` asks: ``how many`` / ``how much``, except of a time span
+    ("how many days", "how much time": a duration)."""
+    found = set()
+    for m in _QUANTITY.finditer(normalize(text)):
+        if not any(w in _DURATION_WORDS for w in m.group(2).split()):
+            found.add(f"how {m.group(1)}")
+    return frozenset(found)
 
 
 def _stem(word: str) -> str:
@@ -390,6 +410,8 @@ class Index:
         self.pair_postings: dict[str, tuple[int, int]] = {}  # word pair -> phrasings with it
         self.pair_posting_ids = np.zeros(0, dtype=np.intp)
         self.entry_start = np.zeros(0, dtype=np.intp)
+        # per entry: the number questions its phrasings ask (quantity_asks)
+        self.entry_quantities: list[frozenset[str]] = []
 
     @classmethod
     def build(cls, kb: KnowledgeBase) -> Index:
@@ -414,6 +436,8 @@ class Index:
                 phrasing_terms.append(terms)
                 phrasing_entry.append(n)
             entry_terms.append(bag)
+            index.entry_quantities.append(
+                frozenset().union(*(quantity_asks(p) for p in entry.all_phrasings)))
             answer_terms.append(frozenset(vocab.terms(strip_slack_markup(entry.answer))) - bag)
 
         df: dict[str, int] = defaultdict(int)
@@ -817,6 +841,9 @@ def decide(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decisi
         cosine = float(kb.vectors.cosines(text)[top.entry])
         top_score = (1 - sem.weight) * top_score + sem.weight * 100 * max(cosine, 0.0)
         answer_at = sem.answer if analysis.unknown else sem.familiar
+    # a question that asks for a number the top entry never gives is about something else
+    asks = quantity_asks(question) if top is not None else frozenset()
+    unasked = sorted(asks - index.entry_quantities[top.entry]) if asks else []
     details: dict[str, Any] = {}
     if explain:
         details = {
@@ -830,6 +857,7 @@ def decide(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decisi
             **({"semantic": {"lexical": round(lexical, 1), "cosine": round(cosine, 3),
                              "weight": sem.weight}} if cosine is not None and sem else {}),
             "answer_at": answer_at,
+            **({"asks": unasked} if unasked else {}),
             "share": round(share, 3),
             "ranked": [
                 {
@@ -850,7 +878,7 @@ def decide(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decisi
     if top is None or (top_score < answer_at and raw_top < th.clarify):
         return make("ticket", None, "no_match")
     top_entry = index.entries[top.entry]
-    if top_score >= answer_at and raw_top - second >= th.margin:
+    if top_score >= answer_at and raw_top - second >= th.margin and not unasked:
         if top_entry.ticket:
             return make("ticket", top_entry, top_entry.ticket)
         return make("answer", top_entry, None)

@@ -83,6 +83,15 @@ class TestAsk:
         assert "unknown:   refund" in out
         assert "answers at ≥ 60 (an unfamiliar word: answer)" in out
 
+    def test_explain_names_a_number_the_entry_never_gives(self, small_kb_path):
+        """--explain says why a confident topic match was not answered."""
+        result = faqbot("ask", "--explain", "--knowledge", str(small_kb_path),
+                        "how many apps are rejected")
+        assert result.returncode == 0
+        assert result.stdout.startswith("ticket")
+        assert ("not answered: asks 'how many', which no phrasing of not-approved asks"
+                in result.stdout)
+
     def test_python_dash_m_and_console_script_agree(self, small_kb_path):
         """`faqbot` and `python -m bot` are the same program."""
         script = Path(sys.executable).with_name("faqbot")

@@ -164,13 +164,13 @@ DEV_FLOORS = {
     "lexical": {
         (1, 120): {"in_scope_right": 96.4, "oos_not_answered": 100.0, "wrong": 0.8,
                    "cap_ticket": 100.0, "clarify_hit": 90.0},
-        (121, 301): {"in_scope_right": 81.7, "oos_not_answered": 91.1, "wrong": 2.2,
+        (121, 301): {"in_scope_right": 81.7, "oos_not_answered": 93.3, "wrong": 1.7,
                      "cap_ticket": 100.0, "clarify_hit": 90.0},
     },
     "semantic": {
-        (1, 120): {"in_scope_right": 97.6, "oos_not_answered": 100.0, "wrong": 0.0,
+        (1, 120): {"in_scope_right": 97.6, "oos_not_answered": 100.0, "wrong": 0.8,
                    "cap_ticket": 100.0, "clarify_hit": 90.0},
-        (121, 301): {"in_scope_right": 89.7, "oos_not_answered": 91.1, "wrong": 2.2,
+        (121, 301): {"in_scope_right": 91.3, "oos_not_answered": 93.3, "wrong": 1.7,
                      "cap_ticket": 100.0, "clarify_hit": 90.0},
     },
 }
@@ -181,28 +181,28 @@ DEV_FLOORS = {
 # (written-e.yaml is held out: it is measured, never guarded or tuned on.)
 WRITTEN_FLOORS = {
     "lexical": {
-        "written-a.yaml": {"in_scope_right": 93.1, "oos_not_answered": 92.3, "wrong": 2.5,
+        "written-a.yaml": {"in_scope_right": 93.1, "oos_not_answered": 93.8, "wrong": 2.1,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
-        "written-b.yaml": {"in_scope_right": 85.0, "oos_not_answered": 90.8, "wrong": 2.9,
+        "written-b.yaml": {"in_scope_right": 85.0, "oos_not_answered": 92.3, "wrong": 2.5,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
         "written-c.yaml": {"in_scope_right": 78.7, "oos_not_answered": 96.9, "wrong": 0.8,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
         "written-d.yaml": {"in_scope_right": 86.5, "oos_not_answered": 95.4, "wrong": 2.1,
                            "cap_ticket": 95.0, "clarify_hit": 90.0},  # one cap request asked back
-        "written-f.yaml": {"in_scope_right": 92.2, "oos_not_answered": 90.0, "wrong": 4.6,
+        "written-f.yaml": {"in_scope_right": 92.2, "oos_not_answered": 91.8, "wrong": 3.8,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
     },
     "semantic": {
         # 4 of its 5 clarifications offer the right entry
         "written-a.yaml": {"in_scope_right": 95.6, "oos_not_answered": 92.3, "wrong": 2.1,
                            "cap_ticket": 100.0, "clarify_hit": 80.0},
-        "written-b.yaml": {"in_scope_right": 90.0, "oos_not_answered": 92.3, "wrong": 2.5,
+        "written-b.yaml": {"in_scope_right": 90.6, "oos_not_answered": 92.3, "wrong": 2.5,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
         "written-c.yaml": {"in_scope_right": 85.3, "oos_not_answered": 95.4, "wrong": 1.2,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
-        "written-d.yaml": {"in_scope_right": 88.4, "oos_not_answered": 100.0, "wrong": 0.8,
+        "written-d.yaml": {"in_scope_right": 89.7, "oos_not_answered": 100.0, "wrong": 0.8,
                            "cap_ticket": 95.0, "clarify_hit": 90.0},
-        "written-f.yaml": {"in_scope_right": 95.7, "oos_not_answered": 94.5, "wrong": 2.5,
+        "written-f.yaml": {"in_scope_right": 95.7, "oos_not_answered": 95.5, "wrong": 2.1,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
     },
 }

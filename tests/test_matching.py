@@ -402,6 +402,70 @@ class TestFamiliarThreshold:
         assert got.action != "answer" and got.explain["answer_at"] == c + 1
 
 
+class TestQuantityQuestions:
+    """A question that asks for a number ("how many", "how much") is answered only by an entry
+    one of whose phrasings asks for one: the others are about its topic, not its question."""
+
+    @pytest.mark.parametrize(
+        ("text", "asks"),
+        [
+            ("How MANY requests per minute can my app make?", {"how many"}),
+            ("how much does login kit cost", {"how much"}),
+            ("is there a daily limit on how many videos a user can publish?", {"how many"}),
+            ("how many days does review take", set()),  # a duration: "how long"
+            ("how much time does the review need", set()),
+            ("how many working days until approval", set()),
+            ("how long is the review", set()),
+            ("how do i see how manyy users logged in", set()),  # only the words themselves
+        ],
+    )
+    def test_what_counts_as_asking_for_a_number(self, text, asks):
+        from bot.matching import quantity_asks
+
+        assert quantity_asks(text) == asks
+
+    @pytest.mark.parametrize(
+        ("question", "entry"),
+        [
+            ("how many requests per minute can my app make to the content posting api",
+             "private-posts"),
+            ("how many times can I resubmit my app after a rejection", "not-approved"),
+        ],
+    )
+    def test_a_number_the_top_entry_never_gives_is_not_answered(self, bundled_kb, question,
+                                                                  entry):
+        """The entry leads on topic words (and would be answered without the check)."""
+        d = decide(question, bundled_kb, explain=True)
+        assert d.action != "answer", d.explain
+        assert d.explain["ranked"][0]["entry"] == entry
+        assert d.explain["asks"] == ["how many"]
+        assert d.explain["confidence"] >= d.explain["answer_at"]  # only the check held it back
+
+    def test_an_entry_whose_phrasings_ask_for_a_number_still_answers(self, bundled_kb):
+        """The cap entry has "how many users…" phrasings; durations are never checked."""
+        cap = decide("how many users can my app have, can you raise it?", bundled_kb, explain=True)
+        assert (cap.action, cap.entry.id if cap.entry else None) == ("ticket", "cap")
+        assert "asks" not in cap.explain
+        days = decide("how many days does the app review take", bundled_kb, explain=True)
+        assert (days.action, days.entry.id) == ("answer", "review-time")
+
+    def test_the_knowledge_decides_which_entries_give_numbers(self, small_kb):
+        """The same question is answered once a phrasing of the entry asks for a number."""
+        from bot.knowledge import parse_knowledge
+        from tests.conftest import SMALL_KB
+
+        question = "how many apps are rejected"
+        before = decide(question, small_kb, explain=True)
+        assert before.action != "answer" and before.explain["asks"] == ["how many"]
+        assert before.explain["confidence"] >= before.explain["answer_at"]
+        text = SMALL_KB.replace("phrasings: [app rejected, why was my app declined]",
+                                "phrasings: [app rejected, why was my app declined, "
+                                "how many apps get rejected]")
+        after = decide(question, parse_knowledge(text, "kb.yaml"), explain=True)
+        assert (after.action, after.entry.id) == ("answer", "not-approved")
+        assert "asks" not in after.explain
+
+
 class TestCaches:
     def test_word_caches_skip_numbers_and_stay_bounded(self, small_kb, monkeypatch):
         """Per-word caches do not keep words with digits (each id is new), and stop growing

@@ -254,11 +254,11 @@ class TestInFaqbot:
         assert holder.current.vectors is not None
         assert KnowledgeHolder(path, semantic="off").current.vectors is None
         text = path.read_text(encoding="utf-8").replace(
-            "semantic: {weight: 0.5,", "semantic: {weight: 0.4,")
+            "semantic: {weight: 0.4,", "semantic: {weight: 0.45,")
         path.write_text(text, encoding="utf-8")
         result = holder.check(force=True)
         assert result.status == "reloaded", result
-        assert holder.current.semantic.weight == 0.4 and holder.current.vectors is not None
+        assert holder.current.semantic.weight == 0.45 and holder.current.vectors is not None
         path.write_text(SMALL_KB, encoding="utf-8")  # no `semantic:`: the model is not used
         assert holder.check(force=True).status == "reloaded" and holder.current.vectors is None
 
@@ -268,7 +268,7 @@ class TestInFaqbot:
         result = faqbot("ask", "--explain", "react native ok?", FAQBOT_SEMANTIC="auto")
         assert result.returncode == 0, result.stderr
         assert result.stdout.startswith("answer  react-native")
-        assert "0.5 × lexical 52.5" in result.stdout and "(semantic model)" in result.stdout
+        assert "0.6 × lexical 52.5" in result.stdout and "(semantic model)" in result.stdout
         off = faqbot("ask", "react native ok?", FAQBOT_SEMANTIC="off")
         assert off.stdout.startswith("ticket ")
 
@@ -298,8 +298,8 @@ class TestInFaqbot:
         assert result.returncode == 0, result.stderr
         out = result.stdout
         assert "moving `semantic.answer`:" in out and "moving `semantic.familiar`:" in out
-        # the unmoved row is the knowledge's own semantic: {answer: 55, familiar: 51}
-        assert any(line.split()[:3] == ["55.0", "51.0", "45.0"] for line in out.splitlines())
+        # the unmoved row is the knowledge's own semantic: {answer: 53, familiar: 52}
+        assert any(line.split()[:3] == ["53.0", "52.0", "45.0"] for line in out.splitlines())
 
 
 def test_one_blas_thread_per_process_unless_the_operator_says_otherwise() -> None:
