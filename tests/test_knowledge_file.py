@@ -177,7 +177,7 @@ DEV_FLOORS = {
 
 
 # The question sets written for this project by writers who saw neither the dev set nor the
-# knowledge (docs/quality.md, rounds 5 to 10): tuned on, so guarded at their current figures.
+# knowledge (docs/quality.md, rounds 5 to 11): tuned on, so guarded at their current figures.
 # (written-e.yaml is held out: it is measured, never guarded or tuned on.)
 WRITTEN_FLOORS = {
     "lexical": {
@@ -190,6 +190,8 @@ WRITTEN_FLOORS = {
         "written-d.yaml": {"in_scope_right": 86.5, "oos_not_answered": 95.4, "wrong": 2.1,
                            "cap_ticket": 95.0, "clarify_hit": 90.0},  # one cap request asked back
         "written-f.yaml": {"in_scope_right": 92.2, "oos_not_answered": 91.8, "wrong": 3.8,
+                           "cap_ticket": 100.0, "clarify_hit": 90.0},
+        "written-g.yaml": {"in_scope_right": 91.0, "oos_not_answered": 93.8, "wrong": 3.3,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
     },
     "semantic": {
@@ -204,6 +206,9 @@ WRITTEN_FLOORS = {
                            "cap_ticket": 95.0, "clarify_hit": 90.0},
         "written-f.yaml": {"in_scope_right": 95.7, "oos_not_answered": 95.5, "wrong": 2.1,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
+        # 1 of its 3 clarifications offers the right entry
+        "written-g.yaml": {"in_scope_right": 94.8, "oos_not_answered": 89.2, "wrong": 3.3,
+                           "cap_ticket": 100.0, "clarify_hit": 33.3},
     },
 }
 MATCHERS = ("lexical", "semantic")
