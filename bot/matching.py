@@ -28,7 +28,9 @@ each score at or above ``thresholds.clarify`` (real evidence for two or more ent
 offers them; else a ticket (``no_match``): a question only one entry half-explains is more
 often about something else. A question that asks for a number ("how many requests per
 minute", "how much does it cost") is not answered by an entry none of whose phrasings asks for
-one: the entry is about the topic, not about what is asked. Requests for a human
+one: the entry is about the topic, not about what is asked. With the optional semantic model,
+the confidence blends in the question's cosine with the top entry (docs/semantic.md), and a
+clarification also offers the entry nearest in meaning. Requests for a human
 (``handoff``) and entries marked ``ticket:`` (when they lead) open tickets too.
 """
 
@@ -832,13 +834,16 @@ def decide(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decisi
     answer_at = th.answer if analysis.unknown else th.answer_familiar
     lexical = top_score
     cosine = None
+    nearest: int | None = None  # the entry nearest in meaning (with the semantic model)
     sem = kb.semantic
     if top is not None and sem is not None and kb.vectors is not None:
         # The optional sentence-embedding signal: how close the question's meaning is to the
         # top entry's phrasings. It lifts in-scope questions worded unlike any phrasing that
         # the lexical score alone leaves unsure of (docs/semantic.md).
         text = " ".join(strip_slack_markup(question[:MAX_INPUT_CHARS]).split())
-        cosine = float(kb.vectors.cosines(text)[top.entry])
+        cosines = kb.vectors.cosines(text)
+        cosine = float(cosines[top.entry])
+        nearest = int(np.argmax(cosines))
         top_score = (1 - sem.weight) * top_score + sem.weight * 100 * max(cosine, 0.0)
         answer_at = sem.answer if analysis.unknown else sem.familiar
     # a question that asks for a number the top entry never gives is about something else
@@ -855,7 +860,8 @@ def decide(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decisi
             "unknown": analysis.unknown,
             "confidence": round(top_score, 1),
             **({"semantic": {"lexical": round(lexical, 1), "cosine": round(cosine, 3),
-                             "weight": sem.weight}} if cosine is not None and sem else {}),
+                             "weight": sem.weight, "nearest": index.entry_ids[nearest]}}
+               if cosine is not None and nearest is not None and sem else {}),
             "answer_at": answer_at,
             **({"asks": unasked} if unasked else {}),
             "share": round(share, 3),
@@ -891,6 +897,13 @@ def decide(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decisi
     close = tuple(c for c in candidates if c.score >= raw_top - CLOSE)[: th.candidates]
     if sum(1 for c in close if c.score >= th.clarify) < 2:
         return make("ticket", None, "no_match")
+    if nearest is not None and all(c.entry_id != index.entry_ids[nearest] for c in close):
+        # the entry nearest in meaning is offered too, in place of the last lexical one if the
+        # list is full: it is often the one meant when the words alone are split (semantic.md)
+        lexical_scores = {s.entry: min(s.score, 100.0) for s in ranked}
+        offer = Candidate(index.entry_ids[nearest], index.entries[nearest].question,
+                          lexical_scores.get(nearest, 0.0))
+        close = close[: th.candidates - 1] + (offer,)
     return make("clarify", None, None, close)
 
 

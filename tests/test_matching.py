@@ -535,13 +535,13 @@ class TestSemanticBlend:
                             dtype=np.float32)
 
     @staticmethod
-    def _kb(semantic: str | None):
+    def _kb(semantic: str | None, candidates: int = 3):
         from bot.knowledge import parse_knowledge
         from tests.conftest import SMALL_KB
 
         text = SMALL_KB.replace(
             "thresholds: {answer: 60, clarify: 40, margin: 6, candidates: 3}",
-            "thresholds: {answer: 60, clarify: 0, margin: 0, candidates: 3}"
+            f"thresholds: {{answer: 60, clarify: 0, margin: 0, candidates: {candidates}}}"
             + (f"\nsemantic: {semantic}" if semantic else ""))
         return parse_knowledge(text, "kb.yaml")
 
@@ -556,7 +556,7 @@ class TestSemanticBlend:
         assert (d.action, d.entry.id) == ("answer", "review-time")
         assert d.score == pytest.approx(0.5 * lexical.score + 50, abs=0.01)
         assert d.explain["semantic"] == {"lexical": round(lexical.score, 1), "cosine": 1.0,
-                                         "weight": 0.5}
+                                         "weight": 0.5, "nearest": "review-time"}
         assert d.explain["answer_at"] == 60  # 'zebra' is unknown: semantic.answer applies
 
     def test_a_distant_meaning_holds_back_a_lexically_confident_answer(self):
@@ -572,6 +572,28 @@ class TestSemanticBlend:
         assert d.action != "answer" and d.score == pytest.approx(0.5 * lexical.score, abs=0.01)
         assert d.explain["answer_at"] == 60  # familiar defaults to semantic.answer
         assert question in encoder.seen  # the question as asked, markup stripped
+
+    def test_a_clarification_also_offers_the_entry_nearest_in_meaning(self):
+        """Words split between two entries; the meaning points at a third: it is offered too,
+        after the lexical candidates, and in place of the last one when the list is full."""
+        from bot.semantic import attach
+
+        question = "app review rejected"
+        plain = self._kb("{weight: 0.5, answer: 60}")
+        lexical = decide(question, plain)
+        assert lexical.action == "clarify"
+        assert [c.entry_id for c in lexical.candidates] == ["not-approved", "review-time"]
+        meaning = (*plain.get("react-native").all_phrasings, question)
+        d = decide(question, attach(plain, self.Encoder(far=meaning)), explain=True)
+        assert d.action == "clarify" and d.explain["semantic"]["nearest"] == "react-native"
+        assert [c.entry_id for c in d.candidates] == ["not-approved", "review-time",
+                                                      "react-native"]
+        two = self._kb("{weight: 0.5, answer: 60}", candidates=2)
+        full = decide(question, attach(two, self.Encoder(far=meaning)))
+        assert [c.entry_id for c in full.candidates] == ["not-approved", "react-native"]
+        near = decide(question, attach(plain, self.Encoder(far=(
+            *plain.get("review-time").all_phrasings, question))), explain=True)
+        assert [c.entry_id for c in near.candidates] == ["not-approved", "review-time"]
 
     def test_the_model_is_used_only_with_semantic_settings(self):
         from bot.semantic import attach
