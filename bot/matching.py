@@ -214,11 +214,12 @@ _DURATION_WORDS = frozenset(
 )
 
 
-def quantity_asks(text: str) -> frozenset[str]:
+def quantity_asks(text: str, *, normalized: bool = False) -> frozenset[str]:
     """The number questions ``text`` asks: ``how many`` / ``how much``, except of a time span
-    ("how many days", "how much time": a duration)."""
+    ("how many days", "how much time": a duration). ``normalized``: ``text`` is already the
+    output of :func:`normalize`."""
     found = set()
-    for m in _QUANTITY.finditer(normalize(text)):
+    for m in _QUANTITY.finditer(text if normalized else normalize(text)):
         if not any(w in _DURATION_WORDS for w in m.group(2).split()):
             found.add(f"how {m.group(1)}")
     return frozenset(found)
@@ -430,16 +431,17 @@ class Index:
         phrasing_entry: list[int] = []
         for n, entry in enumerate(kb.entries):
             bag: set[str] = set()
+            quantities: set[str] = set()
             for phrasing in entry.all_phrasings:
                 text = normalize(phrasing)
+                quantities.update(quantity_asks(text, normalized=True))
                 terms = vocab.terms(text, normalized=True)
                 bag.update(terms)
                 texts.append(text)
                 phrasing_terms.append(terms)
                 phrasing_entry.append(n)
             entry_terms.append(bag)
-            index.entry_quantities.append(
-                frozenset().union(*(quantity_asks(p) for p in entry.all_phrasings)))
+            index.entry_quantities.append(frozenset(quantities))
             answer_terms.append(frozenset(vocab.terms(strip_slack_markup(entry.answer))) - bag)
 
         df: dict[str, int] = defaultdict(int)
@@ -846,8 +848,9 @@ def decide(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decisi
         nearest = int(np.argmax(cosines))
         top_score = (1 - sem.weight) * top_score + sem.weight * 100 * max(cosine, 0.0)
         answer_at = sem.answer if analysis.unknown else sem.familiar
+    normalized = normalize(question)  # for the number check and the handoff phrases
     # a question that asks for a number the top entry never gives is about something else
-    asks = quantity_asks(question) if top is not None else frozenset()
+    asks = quantity_asks(normalized, normalized=True) if top is not None else frozenset()
     unasked = sorted(asks - index.entry_quantities[top.entry]) if asks else []
     details: dict[str, Any] = {}
     if explain:
@@ -878,7 +881,7 @@ def decide(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decisi
     def make(action: Action, entry: Entry | None, reason: str | None, cands=candidates):
         return Decision(question, action, entry, top_score, cands, reason, details)
 
-    if _asks_for_human(index, normalize(question).split()):
+    if _asks_for_human(index, normalized.split()):
         return make("ticket", None, "requested")
     # answering needs confidence; asking back only needs a top entry that fits well enough
     if top is None or (top_score < answer_at and raw_top < th.clarify):
