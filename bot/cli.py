@@ -225,13 +225,11 @@ _FIGURES = (
 def _print_sweep(parts: list[tuple[str, list]], kb: KnowledgeBase, moving: str,
                  variants: list) -> None:
     """One sweep table: a row per thresholds variant, figures per part of the cases."""
-    from bot.evaluation import sweep
+    from bot.evaluation import sweep, with_thresholds
 
-    # With the semantic model, semantic.answer/familiar decide and move by the same steps
-    shift_a = shift_f = 0.0
-    if kb.semantic is not None and kb.vectors is not None:
-        shift_a = kb.semantic.answer - kb.thresholds.answer
-        shift_f = kb.semantic.familiar - kb.thresholds.answer_familiar
+    # With the semantic model, semantic.answer/familiar decide (and move by the same steps)
+    semantic = kb.semantic is not None and kb.vectors is not None
+    if semantic:
         moving = f"semantic.{moving}"
     print(f"moving `{moving}`:")
     print(f"{'answer':>6} {'famil.':>6} {'clarify':>7} | " + " | ".join(
@@ -246,8 +244,9 @@ def _print_sweep(parts: list[tuple[str, list]], kb: KnowledgeBase, moving: str,
                 f"{_fmt(f['in_scope_clarify']):>5} {_fmt(f['in_scope_ticket']):>5} "
                 f"{_fmt(f['wrong']):>5} {_fmt(f['oos_not_answered']):>6}"
             )
-        print(f"{th.answer + shift_a:6.1f} {th.answer_familiar + shift_f:6.1f} {th.clarify:7.1f} | "
-              + " | ".join(cells))
+        sem = with_thresholds(kb, th).semantic if semantic else None
+        answer, familiar = (sem.answer, sem.familiar) if sem else (th.answer, th.answer_familiar)
+        print(f"{answer:6.1f} {familiar:6.1f} {th.clarify:7.1f} | " + " | ".join(cells))
 
 
 def cmd_kb_eval(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ from bot.errors import KnowledgeError, Problem
 from bot.knowledge import KnowledgeBase, Thresholds
 from bot.matching import Decision, decide
 
-__all__ = ["Case", "EvalReport", "Outcome", "evaluate", "parse_cases", "sweep"]
+__all__ = ["Case", "EvalReport", "Outcome", "evaluate", "parse_cases", "sweep", "with_thresholds"]
 
 OUT_OF_SCOPE = "none"
 CAP = "cap"
@@ -142,7 +142,7 @@ def sweep(
     cases: Sequence[Case], kb: KnowledgeBase, variants: Iterable[Thresholds]
 ) -> list[tuple[Thresholds, dict]]:
     """Figures for each of the threshold ``variants`` (the knowledge otherwise unchanged)."""
-    return [(th, evaluate(cases, _with_thresholds(kb, th)).figures()) for th in variants]
+    return [(th, evaluate(cases, with_thresholds(kb, th)).figures()) for th in variants]
 
 
 def answer_steps(current: Thresholds, deltas: Iterable[float]) -> list[Thresholds]:
@@ -163,7 +163,7 @@ def familiar_steps(current: Thresholds, deltas: Iterable[float]) -> list[Thresho
     return [replace(current, familiar=max(0.0, current.answer_familiar + d)) for d in deltas]
 
 
-def _with_thresholds(kb: KnowledgeBase, thresholds: Thresholds) -> KnowledgeBase:
+def with_thresholds(kb: KnowledgeBase, thresholds: Thresholds) -> KnowledgeBase:
     """``kb`` deciding at ``thresholds`` (its index shared). With the semantic model attached,
     the semantic thresholds move by the same steps as ``answer`` and ``familiar``."""
     clone = object.__new__(KnowledgeBase)
