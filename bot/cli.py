@@ -106,6 +106,11 @@ def _print_decision(decision, *, explain: bool, batch: bool) -> None:
             top = ex["ranked"][0]["entry"] if ex.get("ranked") else "the top entry"
             print(f"  not answered: asks {' / '.join(repr(a) for a in ex['asks'])}, which no "
                   f"phrasing of {top} asks (a number it does not give)")
+        if ex.get("not_covered"):
+            nc = ex["not_covered"]
+            top = ex["ranked"][0]["entry"] if ex.get("ranked") else "the top entry"
+            print(f"  not answered: nearer to not_covered {nc['question']!r} (cosine "
+                  f"{nc['cosine']}) than to any phrasing of {top} ({nc['entry_cosine']})")
         for row in ex.get("ranked", []):
             print(
                 f"  {row['score']:5.1f} {row['entry']:<18} entry-coverage {row['entry_coverage']}"
@@ -169,7 +174,8 @@ def cmd_kb_check(args: argparse.Namespace) -> int:
     if kb is None:
         return 1
     phrasings = sum(len(e.all_phrasings) for e in kb)
-    print(f"{path}: ok ({len(kb)} entries, {phrasings} phrasings)")
+    beyond = f", {len(kb.not_covered)} not_covered" if kb.not_covered else ""
+    print(f"{path}: ok ({len(kb)} entries, {phrasings} phrasings{beyond})")
     return 0
 
 

@@ -114,6 +114,8 @@ class KnowledgeBase:
     support: str = ""
     path: str = "<memory>"
     semantic: SemanticSettings | None = None  # used only when a semantic model is attached
+    # questions near this FAQ that it does not answer (``not_covered:``; with the semantic model)
+    not_covered: tuple[str, ...] = ()
     _by_id: dict[str, Entry] = field(init=False, repr=False, compare=False)
     index: Index = field(init=False, repr=False, compare=False)
     # the optional semantic model's entry vectors (bot.semantic.attach); None: lexical only
@@ -277,6 +279,7 @@ def _yaml_line(exc: yaml.YAMLError) -> int:
 _TOP_REQUIRED = ("entries",)
 _TOP_OPTIONAL = (
     "version", "title", "source", "support", "thresholds", "semantic", "synonyms", "handoff",
+    "not_covered",
 )
 _ENTRY_REQUIRED = ("id", "question", "answer")
 _ENTRY_OPTIONAL = ("phrasings", "tags", "links", "ticket")
@@ -443,6 +446,26 @@ def _build(root: yaml.Node, path: str) -> KnowledgeBase:
                 )
         entries.append(entry)
 
+    not_covered: list[str] = []
+    if "not_covered" in top:
+        seen: dict[str, int] = {}
+        # the same question with or without its question mark is the same question
+        answered = {key.rstrip("?!. "): owner for key, owner in phrasing_owner.items()}
+        for node, text in c.texts(top["not_covered"][1], "not_covered"):
+            line = node.start_mark.line + 1
+            key = _phrasing_key(text).rstrip("?!. ")
+            if key in seen:
+                c.error(node, f"not_covered question {text.strip()!r} is already listed at line "
+                              f"{seen[key]}")
+                continue
+            seen[key] = line
+            owner = answered.get(key)
+            if owner is not None:
+                c.error(node, f"not_covered question {text.strip()!r} is a phrasing of entry "
+                              f"'{owner[0]}' (line {owner[1]}): an entry answers it")
+                continue
+            not_covered.append(" ".join(text.split()))
+
     if c.problems:
         raise KnowledgeError(sorted(c.problems, key=lambda p: p.line))
     return KnowledgeBase(
@@ -454,6 +477,7 @@ def _build(root: yaml.Node, path: str) -> KnowledgeBase:
         support=meta.get("support", ""),
         path=path,
         semantic=semantic,
+        not_covered=tuple(not_covered),
     )
 
 

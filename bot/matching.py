@@ -837,17 +837,26 @@ def decide(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decisi
     lexical = top_score
     cosine = None
     nearest: int | None = None  # the entry nearest in meaning (with the semantic model)
+    beyond: dict[str, Any] | None = None  # the `not_covered` question the question is nearer
     sem = kb.semantic
     if top is not None and sem is not None and kb.vectors is not None:
         # The optional sentence-embedding signal: how close the question's meaning is to the
         # top entry's phrasings. It lifts in-scope questions worded unlike any phrasing that
         # the lexical score alone leaves unsure of (docs/semantic.md).
         text = " ".join(strip_slack_markup(question[:MAX_INPUT_CHARS]).split())
-        cosines = kb.vectors.cosines(text)
-        cosine = float(cosines[top.entry])
-        nearest = int(np.argmax(cosines))
+        near = kb.vectors.closeness(text)
+        cosine = float(near.entries[top.entry])
+        nearest = int(np.argmax(near.entries))
         top_score = (1 - sem.weight) * top_score + sem.weight * 100 * max(cosine, 0.0)
         answer_at = sem.answer if analysis.unknown else sem.familiar
+        # A question at least as near one of the knowledge's `not_covered` questions as to any
+        # phrasing of the top entry is about what the FAQ leaves out: it is not answered
+        # (docs/quality.md, round 12).
+        if near.not_covered is not None and (
+                near.not_covered_cosine >= float(near.phrasings[top.entry])):
+            beyond = {"question": kb.not_covered[near.not_covered],
+                      "cosine": round(near.not_covered_cosine, 3),
+                      "entry_cosine": round(float(near.phrasings[top.entry]), 3)}
     normalized = normalize(question)  # for the number check and the handoff phrases
     # a question that asks for a number the top entry never gives is about something else
     asks = quantity_asks(normalized, normalized=True) if top is not None else frozenset()
@@ -867,6 +876,7 @@ def decide(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decisi
                if cosine is not None and nearest is not None and sem else {}),
             "answer_at": answer_at,
             **({"asks": unasked} if unasked else {}),
+            **({"not_covered": beyond} if beyond else {}),
             "share": round(share, 3),
             "ranked": [
                 {
@@ -887,13 +897,15 @@ def decide(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decisi
     if top is None or (top_score < answer_at and raw_top < th.clarify):
         return make("ticket", None, "no_match")
     top_entry = index.entries[top.entry]
-    if top_score >= answer_at and raw_top - second >= th.margin and not unasked:
+    if top_score >= answer_at and raw_top - second >= th.margin and not unasked and not beyond:
         if top_entry.ticket:
             return make("ticket", top_entry, top_entry.ticket)
         return make("answer", top_entry, None)
     if top_entry.ticket:
         # an entry that files a request (the cap) does so whenever it leads: a person looks
         return make("ticket", top_entry, top_entry.ticket)
+    if beyond:
+        return make("ticket", None, "no_match")  # what the FAQ leaves out: a person answers
     # asking back is for a question close to two or more entries: each offered entry needs
     # real evidence of its own (a score at or above `clarify`, near the top one); a question
     # that only one entry half-explains is more likely about something else: a ticket

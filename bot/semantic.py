@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from bot.knowledge import KnowledgeBase
 
 __all__ = [
-    "ENV_VAR", "Encoder", "EntryVectors", "SemanticModelError", "Tokenizer", "attach",
+    "ENV_VAR", "Closeness", "Encoder", "EntryVectors", "SemanticModelError", "Tokenizer", "attach",
     "encoder_for", "find_model_dir", "with_model",
 ]
 
@@ -585,26 +585,57 @@ class Encoder:
 
 
 @dataclass(frozen=True)
+class Closeness:
+    """How near one question's meaning is to the knowledge (cosines of unit vectors)."""
+
+    entries: np.ndarray  # with each entry's centroid, in the knowledge's order
+    phrasings: np.ndarray  # with each entry's nearest phrasing (question included)
+    not_covered: int | None  # the nearest of the knowledge's ``not_covered`` questions, if any
+    not_covered_cosine: float  # its cosine (-1.0 without any)
+
+
+@dataclass(frozen=True)
 class EntryVectors:
     """The knowledge's entries as unit vectors (the mean of each entry's phrasings' vectors,
-    question included), and the encoder that puts a question in the same space."""
+    question included), each phrasing's own vector, the ``not_covered`` questions' vectors,
+    and the encoder that puts a question in the same space."""
 
     encoder: Any  # an Encoder, or anything with encode(texts) -> unit rows
     centroids: np.ndarray  # (entries, dim)
-    # the latest questions' cosines: a Slack retry, `kb eval --sweep` deciding each question
+    phrasings: np.ndarray | None = None  # (phrasings, dim), each entry's phrasings together
+    starts: np.ndarray | None = None  # the row of each entry's first phrasing
+    not_covered: np.ndarray | None = None  # (not_covered questions, dim)
+    # the latest questions' closeness: a Slack retry, `kb eval --sweep` deciding each question
     # once per threshold, a button press on a question just asked
-    _recent: OrderedDict[str, np.ndarray] = field(default_factory=OrderedDict, repr=False)
+    _recent: OrderedDict[str, Closeness] = field(default_factory=OrderedDict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def cosines(self, text: str) -> np.ndarray:
         """The cosine of ``text`` with each entry, in the knowledge's order."""
+        return self.closeness(text).entries
+
+    def closeness(self, text: str) -> Closeness:
+        """How near ``text`` is to each entry, to its nearest phrasing, and to the nearest
+        ``not_covered`` question."""
         with self._lock:
             found = self._recent.get(text)
             if found is not None:
                 self._recent.move_to_end(text)
                 return found
-        result = self.centroids @ self.encoder.encode([text])[0]
-        result.setflags(write=False)  # shared by every caller that asks the same
+        vector = self.encoder.encode([text])[0]
+        entries = self.centroids @ vector
+        if self.phrasings is not None and self.starts is not None and len(self.phrasings):
+            phrasings = np.maximum.reduceat(self.phrasings @ vector, self.starts)
+        else:
+            phrasings = entries
+        nearest, cosine = None, -1.0
+        if self.not_covered is not None and len(self.not_covered):
+            against = self.not_covered @ vector
+            nearest = int(np.argmax(against))
+            cosine = float(against[nearest])
+        for array in (entries, phrasings):
+            array.setflags(write=False)  # shared by every caller that asks the same
+        result = Closeness(entries, phrasings, nearest, cosine)
         with self._lock:
             self._recent[text] = result
             while len(self._recent) > RECENT_QUESTIONS:
@@ -632,8 +663,9 @@ def attach(kb: KnowledgeBase, encoder: Any) -> KnowledgeBase:
         for phrasing in entry.all_phrasings:
             texts.append(" ".join(phrasing.split()))
             owners.append(n)
+    beyond = [" ".join(q.split()) for q in kb.not_covered]
     # Encoding every phrasing takes seconds: the result is cached beside the compiled
-    # knowledge, keyed by the model's files, this code and the phrasings.
+    # knowledge, keyed by the model's files, this code, the phrasings and `not_covered`.
     fingerprint = getattr(encoder, "fingerprint", None)
     key = None
     if fingerprint is not None:
@@ -641,18 +673,32 @@ def attach(kb: KnowledgeBase, encoder: Any) -> KnowledgeBase:
         digest.update(_source_digest())
         for n, text in zip(owners, texts, strict=True):
             digest.update(f"{n}\0{text}\0".encode())
+        for text in beyond:
+            digest.update(f"-\0{text}\0".encode())
         key = "vectors-" + digest.hexdigest()
-    centroids = kbcache.load_vectors(key) if key else None
-    if centroids is None or centroids.shape[0] != len(kb.entries):
-        vectors = encoder.encode(texts)
+    # one matrix on disk: the entries' centroids, then the phrasings, then `not_covered`
+    rows = len(kb.entries) + len(texts) + len(beyond)
+    stored = kbcache.load_vectors(key) if key else None
+    if stored is None or stored.shape[0] != rows:
+        vectors = encoder.encode(texts + beyond)
+        phrasings = vectors[: len(texts)]
         sums = np.zeros((len(kb.entries), vectors.shape[1]), dtype=np.float64)
-        np.add.at(sums, np.asarray(owners), vectors)
+        np.add.at(sums, np.asarray(owners, dtype=np.intp), phrasings)
         norms = np.linalg.norm(sums, axis=1, keepdims=True)
         centroids = (sums / np.where(norms == 0, 1, norms)).astype(np.float32)
+        stored = np.concatenate([centroids, np.asarray(vectors, dtype=np.float32)])
         if key:
-            kbcache.store_vectors(key, centroids)
+            kbcache.store_vectors(key, stored)
+    entries = len(kb.entries)
+    starts = np.searchsorted(np.asarray(owners), np.arange(entries))
     clone = copy.copy(kb)
-    object.__setattr__(clone, "vectors", EntryVectors(encoder, centroids))
+    object.__setattr__(clone, "vectors", EntryVectors(
+        encoder,
+        centroids=stored[:entries],
+        phrasings=stored[entries: entries + len(texts)],
+        starts=starts,
+        not_covered=stored[entries + len(texts):] if beyond else None,
+    ))
     return clone
 
 

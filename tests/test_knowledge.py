@@ -207,6 +207,32 @@ class TestProblemsWithLines:
         found = problems("synonyms:\n  - [a1, b1]\n  - [c1, a1]\nentries:\n" + VALID_ENTRY)
         assert found == ["kb.yaml:3: synonym 'a1' is already in the group at line 2"]
 
+    def test_not_covered_problems_name_their_line(self):
+        """A `not_covered` question listed twice, or one that an entry answers (one of its
+        phrasings), or one that is not text, is reported at its own line."""
+        found = problems(
+            "not_covered:\n"
+            "  - how much does the API cost\n"
+            "  - How much does the  API cost?\n"
+            "  - first question\n"
+            "  - [a, list]\n"
+            "entries:\n" + VALID_ENTRY
+        )
+        assert found == [
+            "kb.yaml:3: not_covered question 'How much does the  API cost?' is already listed "
+            "at line 2",
+            "kb.yaml:4: not_covered question 'first question' is a phrasing of entry 'one' "
+            "(line 7): an entry answers it",
+            "kb.yaml:5: not_covered item must be a single value, not a list",
+        ]
+
+    def test_not_covered_is_kept_in_order_with_spaces_collapsed(self):
+        kb = parse_knowledge(
+            "not_covered:\n  - how much does  the API cost\n  - is there a Flutter SDK\n"
+            "entries:\n" + VALID_ENTRY, "kb.yaml")
+        assert kb.not_covered == ("how much does the API cost", "is there a Flutter SDK")
+        assert parse_knowledge("entries:\n" + VALID_ENTRY, "kb.yaml").not_covered == ()
+
 
 class TestHostileFiles:
     def test_python_tags_are_refused(self):

@@ -595,6 +595,80 @@ class TestSemanticBlend:
             *plain.get("review-time").all_phrasings, question))), explain=True)
         assert [c.entry_id for c in near.candidates] == ["not-approved", "review-time"]
 
+    class Directions:
+        """Fixed directions: each text listed points its own way, every other along x."""
+
+        def __init__(self, vectors: dict[str, tuple[float, float, float]]) -> None:
+            self.vectors = vectors
+
+        def encode(self, texts, batch_size: int = 32):
+            import numpy as np
+
+            rows = np.array([self.vectors.get(t, (1.0, 0.0, 0.0)) for t in texts],
+                            dtype=np.float32)
+            return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+    def test_a_question_nearer_a_not_covered_one_is_not_answered(self):
+        """The knowledge's `not_covered` questions: a question at least as near one of them as
+        to any phrasing of its top entry is a ticket; one nearer the entry is answered."""
+        from bot.knowledge import parse_knowledge
+        from bot.semantic import attach
+        from tests.conftest import SMALL_KB
+
+        beyond = "how long does the apple app store review take"
+        text = SMALL_KB.replace(
+            "thresholds: {answer: 60, clarify: 40, margin: 6, candidates: 3}",
+            "thresholds: {answer: 60, clarify: 40, margin: 6, candidates: 3}\n"
+            f"semantic: {{weight: 0.3, answer: 50}}\nnot_covered: [{beyond}]")
+        kb = parse_knowledge(text, "kb.yaml")
+        assert kb.not_covered == (beyond,)
+        other_store = "how long is the review at apple"
+        ours = "how long is the review of our app"
+        encoder = self.Directions({beyond: (0.0, 1.0, 0.0), other_store: (0.6, 0.8, 0.0),
+                                   ours: (0.8, 0.6, 0.0)})
+        attached = attach(kb, encoder)
+        lexical = decide(other_store, kb)
+        assert (lexical.action, lexical.entry.id) == ("answer", "review-time")
+
+        d = decide(other_store, attached, explain=True)
+        assert (d.action, d.reason) == ("ticket", "no_match")
+        assert d.explain["not_covered"] == {"question": beyond, "cosine": 0.8,
+                                            "entry_cosine": 0.6}
+        assert d.score >= d.explain["answer_at"]  # confident: held back by the rule alone
+
+        d = decide(ours, attached, explain=True)
+        assert (d.action, d.entry.id) == ("answer", "review-time")
+        assert "not_covered" not in d.explain
+        # without `not_covered`, the same encoder answers the other store's question too
+        plain = attach(parse_knowledge(text.replace(f"\nnot_covered: [{beyond}]", ""),
+                                       "kb.yaml"), encoder)
+        assert decide(other_store, plain).action == "answer"
+
+    def test_the_nearest_phrasing_not_the_centroid_is_compared(self):
+        """An entry whose phrasings point different ways is as near as its nearest phrasing."""
+        from bot.knowledge import parse_knowledge
+        from bot.semantic import attach
+        from tests.conftest import SMALL_KB
+
+        beyond = "is there a flutter sdk"
+        text = SMALL_KB.replace(
+            "thresholds: {answer: 60, clarify: 40, margin: 6, candidates: 3}",
+            "thresholds: {answer: 60, clarify: 40, margin: 6, candidates: 3}\n"
+            f"semantic: {{weight: 0.3, answer: 50}}\nnot_covered: [{beyond}]")
+        question = "does login kit work with react native apps"
+        encoder = self.Directions({
+            beyond: (0.0, 1.0, 0.0), question: (0.0, 0.6, 0.8),
+            "does login kit work with react native": (0.0, 0.0, 1.0),  # the nearest phrasing
+        })
+        kb = attach(parse_knowledge(text, "kb.yaml"), encoder)
+        near = kb.vectors.closeness(question)
+        entry = [e.id for e in kb].index("react-native")
+        assert near.phrasings[entry] == pytest.approx(0.8, abs=1e-6)
+        assert near.entries[entry] < near.phrasings[entry]  # the centroid is further
+        assert (near.not_covered, near.not_covered_cosine) == (0, pytest.approx(0.6, abs=1e-6))
+        d = decide(question, kb, explain=True)
+        assert "not_covered" not in d.explain and d.entry is not None
+
     def test_the_model_is_used_only_with_semantic_settings(self):
         from bot.semantic import attach
 
