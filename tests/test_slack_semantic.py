@@ -62,3 +62,12 @@ class TestSemanticInTheApp:
                       for c in fake.calls("chat.postMessage")):
             assert time.monotonic() < deadline, "the ticket was not posted for triage"
             time.sleep(0.05)
+
+    def test_a_question_the_faq_leaves_out_becomes_a_ticket(self, running):
+        """Lexically answered with review-time (58.6), and the model alone would answer too
+        (65.8): the question is nearer a `not_covered` question (another store's review)."""
+        fake, base = running
+        question = "how long does the google play review take"
+        reply, _ = mention_and_wait(fake, base, question)
+        assert "several days to two weeks" not in reply
+        assert "FAQ-" in reply
