@@ -109,8 +109,12 @@ def _print_decision(decision, *, explain: bool, batch: bool) -> None:
         if ex.get("not_covered"):
             nc = ex["not_covered"]
             top = ex["ranked"][0]["entry"] if ex.get("ranked") else "the top entry"
-            print(f"  not answered: nearer to not_covered {nc['question']!r} (cosine "
-                  f"{nc['cosine']}) than to any phrasing of {top} ({nc['entry_cosine']})")
+            if "cosine" in nc:
+                print(f"  not answered: nearer to not_covered {nc['question']!r} (cosine "
+                      f"{nc['cosine']}) than to any phrasing of {top} ({nc['entry_cosine']})")
+            else:
+                print(f"  not answered: the not_covered questions score {nc['score']} (via "
+                      f"{nc['question']!r}), {top} {nc['entry_score']}")
         for row in ex.get("ranked", []):
             print(
                 f"  {row['score']:5.1f} {row['entry']:<18} entry-coverage {row['entry_coverage']}"

@@ -102,6 +102,9 @@ class Entry:
         return (self.question, *self.phrasings)
 
 
+NOT_COVERED_ID = "(not covered)"  # the hidden entry of `KnowledgeBase.beyond`: no real id's shape
+
+
 @dataclass(frozen=True)
 class KnowledgeBase:
     """Immutable knowledge: entries, thresholds, synonyms, and the matching index built once."""
@@ -120,12 +123,20 @@ class KnowledgeBase:
     index: Index = field(init=False, repr=False, compare=False)
     # the optional semantic model's entry vectors (bot.semantic.attach); None: lexical only
     vectors: Any = field(init=False, default=None, repr=False, compare=False)
+    # with `not_covered`: these entries and one more made of the not_covered questions, for
+    # the lexical matcher to compare a question with them (matching.decide); else None
+    beyond: KnowledgeBase | None = field(init=False, default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         from bot.matching import Index
 
         object.__setattr__(self, "_by_id", {e.id: e for e in self.entries})
         object.__setattr__(self, "index", Index.build(self))
+        if self.not_covered:
+            hidden = Entry(NOT_COVERED_ID, self.not_covered[0], "", self.not_covered[1:])
+            object.__setattr__(self, "beyond", KnowledgeBase(
+                entries=(*self.entries, hidden), thresholds=self.thresholds,
+                synonyms=self.synonyms, handoff=self.handoff, path=self.path))
 
     def entry(self, entry_id: str) -> Entry:
         return self._by_id[entry_id]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -82,6 +83,20 @@ class TestAsk:
         assert "typos:" in out and "reveiw→review" in out
         assert "unknown:   refund" in out
         assert "answers at ≥ 60 (an unfamiliar word: answer)" in out
+
+    def test_explain_names_the_not_covered_question_without_the_model(self, tmp_path):
+        from tests.conftest import SMALL_KB
+
+        path = tmp_path / "kb.yaml"
+        path.write_text(SMALL_KB.replace(
+            "handoff:", "not_covered:\n  - how long does the apple app store review take\nhandoff:"))
+        result = faqbot("ask", "--explain", "--knowledge", str(path),
+                        "how long is the review at apple", FAQBOT_SEMANTIC="off")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("ticket  -") and "reason no_match" in result.stdout
+        assert re.search(r"not answered: the not_covered questions score [\d.]+ \(via 'how long "
+                         r"does the apple app store review take'\), review-time [\d.]+",
+                         result.stdout)
 
     def test_explain_names_a_number_the_entry_never_gives(self, small_kb_path):
         """--explain says why a confident topic match was not answered."""

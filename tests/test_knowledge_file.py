@@ -174,15 +174,15 @@ class TestLeakGuard:
             repr(q) for q in too_close)
 
 
-# The figures reported in docs/quality.md (round 8: the lexical matcher; round 12: with the
+# The figures reported in docs/quality.md (round 15: the lexical matcher; round 12: with the
 # optional semantic model), as floors and ceilings: a change to the matcher, the model's use or
 # the knowledge that loses any of them fails here. Rates are percentages; each part is checked
 # on its own (part 1 tuned on, part 2 held out).
 DEV_FLOORS = {
     "lexical": {
-        (1, 120): {"in_scope_right": 96.4, "oos_not_answered": 100.0, "wrong": 0.8,
+        (1, 120): {"in_scope_right": 95.2, "oos_not_answered": 100.0, "wrong": 0.8,
                    "cap_ticket": 100.0, "clarify_hit": 90.0},
-        (121, 301): {"in_scope_right": 81.7, "oos_not_answered": 93.3, "wrong": 1.7,
+        (121, 301): {"in_scope_right": 80.2, "oos_not_answered": 95.6, "wrong": 1.1,
                      "cap_ticket": 100.0, "clarify_hit": 90.0},
     },
     "semantic": {
@@ -195,35 +195,35 @@ DEV_FLOORS = {
 
 
 # The question sets written for this project by writers who saw neither the dev set nor the
-# knowledge (docs/quality.md, rounds 5 to 12): tuned on, so guarded at their current figures.
+# knowledge (docs/quality.md, rounds 5 to 15): tuned on, so guarded at their current figures.
 # (written-e.yaml is held out: it is measured, never guarded or tuned on. written-h to -m
 # were used only through their aggregate figures, to choose between settings: nobody has
 # read them.)
 WRITTEN_FLOORS = {
     "lexical": {
-        "written-a.yaml": {"in_scope_right": 93.1, "oos_not_answered": 93.8, "wrong": 2.1,
+        "written-a.yaml": {"in_scope_right": 91.2, "oos_not_answered": 100.0, "wrong": 0.0,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
-        "written-b.yaml": {"in_scope_right": 85.0, "oos_not_answered": 92.3, "wrong": 2.5,
+        "written-b.yaml": {"in_scope_right": 82.5, "oos_not_answered": 98.5, "wrong": 0.8,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
-        "written-c.yaml": {"in_scope_right": 78.7, "oos_not_answered": 96.9, "wrong": 0.8,
+        "written-c.yaml": {"in_scope_right": 78.0, "oos_not_answered": 100.0, "wrong": 0.0,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
-        "written-d.yaml": {"in_scope_right": 86.5, "oos_not_answered": 95.4, "wrong": 2.1,
+        "written-d.yaml": {"in_scope_right": 85.8, "oos_not_answered": 96.9, "wrong": 1.7,
                            "cap_ticket": 95.0, "clarify_hit": 90.0},  # one cap request asked back
-        "written-f.yaml": {"in_scope_right": 92.2, "oos_not_answered": 91.8, "wrong": 3.8,
+        "written-f.yaml": {"in_scope_right": 91.3, "oos_not_answered": 97.3, "wrong": 1.2,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
-        "written-g.yaml": {"in_scope_right": 91.0, "oos_not_answered": 93.8, "wrong": 3.3,
+        "written-g.yaml": {"in_scope_right": 89.7, "oos_not_answered": 96.9, "wrong": 2.5,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
-        "written-h.yaml": {"in_scope_right": 81.2, "oos_not_answered": 91.7, "wrong": 2.9,
+        "written-h.yaml": {"in_scope_right": 80.6, "oos_not_answered": 96.7, "wrong": 1.2,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
-        "written-i.yaml": {"in_scope_right": 80.6, "oos_not_answered": 96.7, "wrong": 1.2,
+        "written-i.yaml": {"in_scope_right": 80.0, "oos_not_answered": 98.3, "wrong": 0.8,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
-        "written-j.yaml": {"in_scope_right": 87.7, "oos_not_answered": 93.8, "wrong": 2.9,
+        "written-j.yaml": {"in_scope_right": 84.5, "oos_not_answered": 100.0, "wrong": 1.2,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
-        "written-k.yaml": {"in_scope_right": 79.4, "oos_not_answered": 92.3, "wrong": 2.1,
+        "written-k.yaml": {"in_scope_right": 79.4, "oos_not_answered": 96.9, "wrong": 0.8,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
-        "written-l.yaml": {"in_scope_right": 86.5, "oos_not_answered": 92.3, "wrong": 3.3,
+        "written-l.yaml": {"in_scope_right": 85.8, "oos_not_answered": 98.5, "wrong": 1.7,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
-        "written-m.yaml": {"in_scope_right": 71.0, "oos_not_answered": 95.4, "wrong": 2.5,
+        "written-m.yaml": {"in_scope_right": 69.7, "oos_not_answered": 100.0, "wrong": 0.4,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
     },
     "semantic": {

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from bot.knowledge import NOT_COVERED_ID
 from bot.matching import Vocabulary, decide, rank
 
 
@@ -513,6 +514,51 @@ class TestVectorScoring:
         assert top.parts["phrasing"] == same and top.parts["pairs"] == 2
 
 
+class TestNotCoveredWithoutTheModel:
+    """Without the semantic model, the knowledge's `not_covered` questions are scored as one
+    more, hidden entry: a question they explain at least as well as any entry is a ticket."""
+
+    @staticmethod
+    def _kb(not_covered: bool = True):
+        from bot.knowledge import parse_knowledge
+        from tests.conftest import SMALL_KB
+
+        text = SMALL_KB.replace("handoff:", "not_covered:\n"
+                                "  - how long does the apple app store review take\n"
+                                "  - is there a flutter sdk\nhandoff:") if not_covered else SMALL_KB
+        return parse_knowledge(text, "kb.yaml")
+
+    def test_a_question_the_not_covered_ones_explain_best_is_a_ticket(self):
+        question = "how long is the review at apple"
+        plain = decide(question, self._kb(not_covered=False))
+        assert (plain.action, plain.entry.id) == ("answer", "review-time")
+        d = decide(question, self._kb(), explain=True)
+        assert (d.action, d.entry, d.reason) == ("ticket", None, "no_match")
+        held = d.explain["not_covered"]
+        assert held["question"] == "how long does the apple app store review take"
+        assert held["score"] >= held["entry_score"] > 0
+        assert d.score >= d.explain["answer_at"]  # confident: held back by the rule alone
+        # the hidden entry is never a candidate, nor ever answered
+        assert all(c.entry_id != NOT_COVERED_ID for c in d.candidates)
+
+    def test_questions_an_entry_explains_better_are_answered(self):
+        kb = self._kb()
+        for question, entry in (("how long is the review of our app", "review-time"),
+                                ("review eta", "review-time"),
+                                ("does login kit work with flutter", "react-native")):
+            d = decide(question, kb, explain=True)
+            assert (d.action, d.entry.id) == ("answer", entry), question
+            assert "not_covered" not in d.explain
+
+    def test_the_hidden_entry_is_built_only_with_not_covered(self):
+        assert self._kb(not_covered=False).beyond is None
+        kb = self._kb()
+        assert [e.id for e in kb.beyond][:-1] == [e.id for e in kb]
+        hidden = kb.beyond.entries[-1]
+        assert hidden.id == NOT_COVERED_ID and hidden.all_phrasings == kb.not_covered
+        assert kb.get(NOT_COVERED_ID) is None and len(kb) == 4
+
+
 class TestSemanticBlend:
     """With a semantic model attached and `semantic:` set, the confidence blends in the
     question's cosine with its top entry's phrasings. An encoder with fixed vectors stands in
@@ -627,7 +673,8 @@ class TestSemanticBlend:
         encoder = self.Directions({beyond: (0.0, 1.0, 0.0), other_store: (0.6, 0.8, 0.0),
                                    ours: (0.8, 0.6, 0.0)})
         attached = attach(kb, encoder)
-        lexical = decide(other_store, kb)
+        without = parse_knowledge(text.replace(f"\nnot_covered: [{beyond}]", ""), "kb.yaml")
+        lexical = decide(other_store, without)
         assert (lexical.action, lexical.entry.id) == ("answer", "review-time")
 
         d = decide(other_store, attached, explain=True)
@@ -640,9 +687,7 @@ class TestSemanticBlend:
         assert (d.action, d.entry.id) == ("answer", "review-time")
         assert "not_covered" not in d.explain
         # without `not_covered`, the same encoder answers the other store's question too
-        plain = attach(parse_knowledge(text.replace(f"\nnot_covered: [{beyond}]", ""),
-                                       "kb.yaml"), encoder)
-        assert decide(other_store, plain).action == "answer"
+        assert decide(other_store, attach(without, encoder)).action == "answer"
 
     def test_the_nearest_phrasing_not_the_centroid_is_compared(self):
         """An entry whose phrasings point different ways is as near as its nearest phrasing."""
