@@ -16,6 +16,10 @@ What ``lint`` looks for:
   like that get the other answer, or a clarifying question); one whose own entry leads by less
   than ``thresholds.margin`` is ``close-to`` it (the bot would ask to clarify rather than
   answer). Both only count when the other entry scores at least ``thresholds.clarify``.
+* **Phrasings the ``not_covered`` questions hold back** (``held-back``, a warning): asked
+  against the knowledge without them, a phrasing its own entry would answer, but the hidden
+  entry of ``not_covered`` questions scores at least as high as every real entry, so users
+  asking like that get a ticket (the lexical matcher's rule).
 * **The same phrasing in two entries** once normalised (``duplicate-phrasing``, a warning).
 * **Entries with fewer than 5 phrasings** (``few-phrasings``): the matcher relies on them.
 * **Answers without a link** (no ``<http`` in the answer and no ``links:``; ``no-link``).
@@ -28,6 +32,7 @@ after review. Nothing here changes the file.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -271,6 +276,8 @@ def lint(
     lines = _phrasing_lines(text) if text else {}
     findings: list[Finding] = []
     findings += _confusions(kb, lines, kb.thresholds.margin if margin is None else margin, folds)
+    if kb.not_covered:
+        findings += _held_back(kb, lines, folds)
     findings += _duplicates(kb, lines)
     for entry in kb:
         findings += _entry_checks(entry, min_phrasings, long_answer, max_answer)
@@ -285,7 +292,7 @@ def lint(
 
 
 _CODES = (
-    "confused-with", "duplicate-phrasing", "answer-too-long", "close-to", "few-phrasings",
+    "confused-with", "held-back", "duplicate-phrasing", "answer-too-long", "close-to", "few-phrasings",
     "no-link", "long-answer",
 )
 
@@ -342,6 +349,7 @@ def _held_out(kb: KnowledgeBase, folds: int) -> Iterable[tuple[KnowledgeBase, li
                 KnowledgeBase(
                     entries=tuple(entries), thresholds=kb.thresholds, synonyms=kb.synonyms,
                     handoff=kb.handoff, title=kb.title, support=kb.support, path=kb.path,
+                    not_covered=kb.not_covered,
                 ),
                 held,
             )
@@ -412,6 +420,46 @@ def _confusions(
             Finding(code, severity, entry_id, worst.line or entry.line, message, other,
                     tuple(scored), suggestion)
         )
+    return findings
+
+
+def _held_back(kb: KnowledgeBase, lines: dict[tuple[str, str], int], folds: int) -> list[Finding]:
+    """Phrasings that, asked as a question against the knowledge without them, the
+    ``not_covered`` questions explain at least as well as any entry (``held-back``): users who
+    ask like that get a ticket instead of the entry's answer (the lexical matcher's rule)."""
+    by_entry: dict[str, list[tuple[PhrasingScore, str]]] = defaultdict(list)
+    for fold_kb, held in _held_out(kb, folds):
+        without = copy.copy(fold_kb)  # the same index, without the not_covered entry
+        object.__setattr__(without, "beyond", None)
+        for entry, phrasing in held:
+            decision = decide(phrasing, fold_kb, explain=True)
+            beyond = decision.explain.get("not_covered")
+            if not beyond or decision.action == "answer":
+                continue
+            plain = decide(phrasing, without)
+            if plain.action != "answer" or plain.entry is None or plain.entry.id != entry.id:
+                continue  # not answered with its entry without the list either
+            line = lines.get((entry.id, phrasing), entry.line)
+            by_entry[entry.id].append((
+                PhrasingScore(phrasing, line, beyond["entry_score"], beyond["score"], "ticket"),
+                beyond["question"],
+            ))
+    findings = []
+    for entry_id, scored in by_entry.items():
+        scored.sort(key=lambda p: p[0].own - p[0].other)
+        n = len(scored)
+        worst, question = scored[0]
+        many = f"{n} phrasing{'s' if n != 1 else ''} of {entry_id}"
+        message = (f"{many} {'is' if n == 1 else 'are'} held back by the not_covered questions, "
+                   f"e.g. {worst.text!r} (not_covered {worst.other:.0f} via {question!r}, "
+                   f"{entry_id} {worst.own:.0f}; asked like that, the bot opens a ticket)")
+        comment = (f"If {entry_id} answers {'it' if n == 1 else 'them'}, reword or remove the "
+                   f"not_covered question that is too close,\nor give {entry_id} more "
+                   f"phrasings like {'this one' if n == 1 else 'these'}:")
+        suggestion = entry_yaml({"id": entry_id, "phrasings": [p.text for p, _ in scored]},
+                                comment=comment)
+        findings.append(Finding("held-back", "warning", entry_id, worst.line, message, None,
+                                tuple(p for p, _ in scored), suggestion))
     return findings
 
 

@@ -122,6 +122,37 @@ class TestLintConfusions:
         assert severities == sorted(severities, key=["warning", "suggestion"].index)
 
 
+class TestLintHeldBack:
+    """A phrasing its entry answers, that the `not_covered` questions would hold back."""
+
+    @staticmethod
+    def _text(*not_covered: str) -> str:
+        from tests.conftest import SMALL_KB
+
+        items = "".join(f"  - {q}\n" for q in not_covered)
+        return SMALL_KB.replace("handoff:", f"not_covered:\n{items}handoff:")
+
+    def test_a_not_covered_question_too_close_to_a_phrasing_is_a_warning(self):
+        text = self._text("how long is the review on google play", "is there a flutter sdk")
+        found = lint(parse_knowledge(text, "kb.yaml"), text=text).of("held-back")
+        assert len(found) == 1
+        finding = found[0]
+        assert (finding.severity, finding.entry) == ("warning", "review-time")
+        assert [p.text for p in finding.phrasings] == ["how long is the review"]
+        assert "via 'how long is the review on google play'" in finding.message
+        assert finding.phrasings[0].other >= finding.phrasings[0].own
+        assert finding.line == text.splitlines().index(
+            "    phrasings: [review eta, how long is the review, when will approval come]") + 1
+        assert "- how long is the review" in finding.suggestion
+
+    def test_none_without_a_clash_or_without_the_list(self):
+        from tests.conftest import SMALL_KB
+
+        text = self._text("is there a flutter sdk")
+        assert lint(parse_knowledge(text, "kb.yaml"), text=text).of("held-back") == []
+        assert lint(parse_knowledge(SMALL_KB, "kb.yaml")).of("held-back") == []
+
+
 class TestLintEntries:
     def test_few_phrasings(self, shop):
         """An entry with fewer than 5 phrasings is a suggestion; others are not flagged."""
