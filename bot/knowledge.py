@@ -133,7 +133,11 @@ class KnowledgeBase:
         object.__setattr__(self, "_by_id", {e.id: e for e in self.entries})
         object.__setattr__(self, "index", Index.build(self))
         if self.not_covered:
-            hidden = Entry(NOT_COVERED_ID, self.not_covered[0], "", self.not_covered[1:])
+            # without their numbers ("HTTP 429", "error 10002"): a number in a question is no
+            # sign of a topic the FAQ leaves out ("how long is the review, we have 500 users")
+            texts = [" ".join(w for w in q.split() if not any(ch.isdigit() for ch in w)) or q
+                     for q in self.not_covered]
+            hidden = Entry(NOT_COVERED_ID, texts[0], "", tuple(texts[1:]))
             object.__setattr__(self, "beyond", KnowledgeBase(
                 entries=(*self.entries, hidden), thresholds=self.thresholds,
                 synonyms=self.synonyms, handoff=self.handoff, path=self.path))

@@ -314,3 +314,29 @@ class TestDevAccuracy:
         figures = evaluate(cases[part[0] - 1 : part[1]], kb).figures()
         worse = _worse(figures, DEV_FLOORS[matcher][part])
         assert not worse, f"dev questions {part[0]}-{part[1]} ({matcher}): {worse}"
+
+
+class TestNotCoveredLexical:
+    """The bundled `not_covered` list, for the lexical matcher alone (scored as one more,
+    hidden entry)."""
+
+    def test_a_number_in_a_question_is_no_sign_of_what_the_faq_leaves_out(
+        self, kb: KnowledgeBase
+    ) -> None:
+        """The list mentions 'HTTP 429' and 'error code 10002'; questions that carry such a
+        number about something the FAQ answers are still answered."""
+        from bot.matching import decide
+
+        assert any(ch.isdigit() for q in kb.not_covered for ch in q)
+        hidden = kb.beyond.entries[-1]
+        assert not any(ch.isdigit() for p in hidden.all_phrasings for ch in p)
+        for question in ("how long is the review 7-429", "how long is the review for app 429"):
+            d = decide(question, kb)
+            assert (d.action, d.entry.id) == ("answer", "review-time"), question
+
+    def test_another_stores_review_is_a_ticket(self, kb: KnowledgeBase) -> None:
+        from bot.matching import decide
+
+        d = decide("how long does the google play review take", kb, explain=True)
+        assert (d.action, d.reason) == ("ticket", "no_match")
+        assert "google play" in d.explain["not_covered"]["question"]
