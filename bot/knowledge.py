@@ -117,7 +117,7 @@ class KnowledgeBase:
     support: str = ""
     path: str = "<memory>"
     semantic: SemanticSettings | None = None  # used only when a semantic model is attached
-    # questions near this FAQ that it does not answer (``not_covered:``; with the semantic model)
+    # questions near this FAQ that it does not answer (``not_covered:``; see matching.decide)
     not_covered: tuple[str, ...] = ()
     _by_id: dict[str, Entry] = field(init=False, repr=False, compare=False)
     index: Index = field(init=False, repr=False, compare=False)

@@ -30,7 +30,10 @@ often about something else. A question that asks for a number ("how many request
 minute", "how much does it cost") is not answered by an entry none of whose phrasings asks for
 one: the entry is about the topic, not about what is asked. With the optional semantic model,
 the confidence blends in the question's cosine with the top entry (docs/semantic.md), and a
-clarification also offers the entry nearest in meaning. Requests for a human
+clarification also offers the entry nearest in meaning. A question about what the FAQ leaves
+out is a ticket: one at least as near one of the knowledge's ``not_covered`` questions as to
+any phrasing of its top entry (with the model), or one that those questions, scored as a
+hidden entry, explain at least as well as any entry (without it). Requests for a human
 (``handoff``) and entries marked ``ticket:`` (when they lead) open tickets too.
 """
 
