@@ -28,7 +28,10 @@ only the biggest groups' leaders). This keeps 100,000 questions to a few seconds
 
 **Suggestions.** The current knowledge decides a group's most central questions. When most of
 them point to one entry with a middling score, they are phrasings that entry is missing; when
-they point nowhere in particular, they need a new entry (drafted with ``answer: TODO``). Groups
+they point nowhere in particular, they need a new entry (drafted with ``answer: TODO``), or a
+place in the knowledge's ``not_covered`` list. When most are held back on purpose by a
+``not_covered`` question, the group says so (``not-covered``): a person answers them, and the
+draft entry is there in case the FAQ should answer them after all. Groups
 the knowledge now answers are left out (counted in :attr:`GapReport.answered`), except when
 the askers said the answer did not help: then the snippet is that entry's answer, to edit.
 """
@@ -79,7 +82,7 @@ _PAIR_WORDS = 12  # a longer key is indexed by the pairs of its 12 most common w
 _CENTRAL_KEYS = 30  # centrality is computed among a group's most frequent keys
 _DECIDED = 5  # questions of a group the knowledge decides, to suggest an entry
 
-Kind = Literal["phrasings", "new-entry", "improve-answer", "answered"]
+Kind = Literal["phrasings", "new-entry", "improve-answer", "answered", "not-covered"]
 
 
 def is_gap(row: Mapping[str, Any]) -> bool:
@@ -424,7 +427,18 @@ def _suggest(
 ) -> Suggestion:
     floor = 0.7 * kb.thresholds.clarify if floor is None else floor
     texts = cluster.texts[:_DECIDED]
-    decisions = [decide(t, kb) for t in texts]
+    decisions = [decide(t, kb, explain=True) for t in texts]
+    held = Counter(d.explain["not_covered"]["question"] for d in decisions
+                   if d.action == "ticket" and d.explain.get("not_covered"))
+    if held and 3 * sum(held.values()) >= 2 * len(decisions):
+        # tickets on purpose: the knowledge lists these under not_covered
+        question = held.most_common(1)[0][0]
+        draft = _new_entry(cluster, kb, taken, known)
+        comment = (f"{_span(cluster)}; held back on purpose by the not_covered question "
+                   f"'{question}': a person answers them.\nIf the FAQ should answer them after "
+                   "all, take that question out of not_covered and add an entry:")
+        return Suggestion("not-covered", None, None, f"not_covered on purpose ('{question}')",
+                          entry_yaml(draft, comment=comment), draft["id"])
     tops = [(d.candidates[0].entry_id, d.candidates[0].score) if d.candidates else (None, 0.0)
             for d in decisions]
     votes = Counter(e for e, s in tops if e is not None and s >= floor)
@@ -461,7 +475,9 @@ def _suggest(
     draft = _new_entry(cluster, kb, taken, known)
     best = max((s for _, s in tops), default=0.0)
     note = "new entry"
-    comment = f"{when}; no entry fits (best score {best:.0f}). A new entry:"
+    comment = (f"{when}; no entry fits (best score {best:.0f}). A new entry (or, if the FAQ "
+               "should not answer it,\nlist its question under not_covered: instead; "
+               "knowledge/README.md):")
     return Suggestion("new-entry", None, None, note, entry_yaml(draft, comment=comment),
                       draft["id"])
 

@@ -860,7 +860,7 @@ def decide(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decisi
             beyond = {"question": kb.not_covered[near.not_covered],
                       "cosine": round(near.not_covered_cosine, 3),
                       "entry_cosine": round(float(near.phrasings[top.entry]), 3)}
-    elif top is not None and kb.beyond is not None and (explain or top_score >= answer_at):
+    elif kb.beyond is not None and (explain or (top is not None and top_score >= answer_at)):
         # Without the model, the `not_covered` questions are scored as one more entry: a
         # question they explain at least as well as any entry is about what the FAQ leaves out
         # (docs/quality.md, round 15).
@@ -869,7 +869,11 @@ def decide(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decisi
         other = next((s for s in b_ranked if s.entry != hidden), None)
         held = next((s for s in b_ranked if s.entry == hidden), None)
         if held is not None and held.score >= (other.score if other else 0.0):
-            beyond = {"question": held.parts.get("phrasing"), "score": round(held.score, 1),
+            # the not_covered question as written (the index keeps them normalised, in order)
+            written = kb.beyond.index.phrasing_text[int(kb.beyond.index.entry_start[hidden]):]
+            via = held.parts.get("phrasing")
+            beyond = {"question": kb.not_covered[written.index(via)] if via in written else via,
+                      "score": round(held.score, 1),
                       "entry_score": round(other.score, 1) if other else 0.0}
     normalized = normalize(question)  # for the number check and the handoff phrases
     # a question that asks for a number the top entry never gives is about something else

@@ -226,6 +226,29 @@ class TestFindGaps:
         assert entry == {"id": "not-approved", "answer": kb.entry("not-approved").answer}
         assert "“why was my app declined”" in gap.suggestion.yaml
 
+    def test_a_new_topic_may_go_to_not_covered_instead(self, kb):
+        """The draft entry's comment names the other way: the knowledge's not_covered list."""
+        gap = find_gaps(planted_log(), kb).gaps[0]
+        assert gap.suggestion.kind == "new-entry"
+        assert "list its question under not_covered: instead" in gap.suggestion.yaml
+
+    def test_a_group_held_back_on_purpose_says_so(self):
+        """Questions the knowledge lists under not_covered are tickets on purpose: the group
+        names the not_covered question, and drafts an entry in case the FAQ should answer."""
+        text = KB.replace("entries:", "not_covered:\n  - how do I delete a developer account\n"
+                                      "entries:")
+        with_list = parse_knowledge(text, "test.yaml")
+        report = find_gaps(planted_log(), with_list)
+        gap = next(g for g in report.gaps if g.cluster.count == len(DELETE_ACCOUNT))
+        assert gap.suggestion.kind == "not-covered" and gap.suggestion.entry is None
+        assert gap.suggestion.note == "not_covered on purpose ('how do I delete a developer account')"
+        assert "take that question out of not_covered" in gap.suggestion.yaml
+        [entry] = yaml.safe_load(gap.suggestion.yaml)
+        assert entry["answer"] == "TODO" and entry["id"] == gap.suggestion.new_id
+        # the other groups are as before
+        kinds = sorted(g.suggestion.kind for g in report.gaps)
+        assert kinds == ["improve-answer", "not-covered", "phrasings"]
+
     def test_what_is_left_out(self, kb):
         """Answered-now groups, cap/human tickets, answered questions and singletons are left out."""
         report = find_gaps(planted_log(), kb)
