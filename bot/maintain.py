@@ -274,10 +274,16 @@ def lint(
         folds: how many groups the phrasings are held out in.
     """
     lines = _phrasing_lines(text) if text else {}
+    margin = kb.thresholds.margin if margin is None else margin
+    pairs: dict[tuple[str, str, str], list[PhrasingScore]] = defaultdict(list)
+    held_back: dict[str, list[tuple[PhrasingScore, str]]] = defaultdict(list)
+    for fold_kb, held in _held_out(kb, folds):  # each fold's index built once, for both checks
+        _confusions(fold_kb, held, lines, margin, pairs)
+        if kb.not_covered:
+            _held_back(fold_kb, held, lines, held_back)
     findings: list[Finding] = []
-    findings += _confusions(kb, lines, kb.thresholds.margin if margin is None else margin, folds)
-    if kb.not_covered:
-        findings += _held_back(kb, lines, folds)
+    findings += _confusion_findings(kb, pairs, margin)
+    findings += _held_back_findings(held_back)
     findings += _duplicates(kb, lines)
     for entry in kb:
         findings += _entry_checks(entry, min_phrasings, long_answer, max_answer)
@@ -356,31 +362,39 @@ def _held_out(kb: KnowledgeBase, folds: int) -> Iterable[tuple[KnowledgeBase, li
 
 
 def _confusions(
-    kb: KnowledgeBase, lines: dict[tuple[str, str], int], margin: float, folds: int
+    fold_kb: KnowledgeBase,
+    held: list[tuple[Entry, str]],
+    lines: dict[tuple[str, str], int],
+    margin: float,
+    pairs: dict[tuple[str, str, str], list[PhrasingScore]],
+) -> None:
+    """Add to ``pairs`` the held-out phrasings another entry scores near or above their own."""
+    floor = fold_kb.thresholds.clarify
+    ids = fold_kb.index.entry_ids
+    for entry, phrasing in held:
+        ranked, _, _ = rank(phrasing, fold_kb)
+        scores = {ids[s.entry]: min(s.score, 100.0) for s in ranked}
+        own = scores.get(entry.id, 0.0)
+        others = [(s, i) for i, s in scores.items() if i != entry.id]
+        if not others:
+            continue
+        other_score, other = max(others)
+        if other_score < floor or other_score < own - margin:
+            continue
+        code = "confused-with" if other_score > own else "close-to"
+        decision = decide(phrasing, fold_kb)
+        outcome = decision.action
+        if decision.entry is not None:
+            outcome += f" {decision.entry.id}"
+        line = lines.get((entry.id, phrasing), entry.line)
+        pairs[(code, entry.id, other)].append(
+            PhrasingScore(phrasing, line, own, other_score, outcome)
+        )
+
+
+def _confusion_findings(
+    kb: KnowledgeBase, pairs: dict[tuple[str, str, str], list[PhrasingScore]], margin: float
 ) -> list[Finding]:
-    floor = kb.thresholds.clarify
-    pairs: dict[tuple[str, str, str], list[PhrasingScore]] = defaultdict(list)
-    for fold_kb, held in _held_out(kb, folds):
-        ids = fold_kb.index.entry_ids
-        for entry, phrasing in held:
-            ranked, _, _ = rank(phrasing, fold_kb)
-            scores = {ids[s.entry]: min(s.score, 100.0) for s in ranked}
-            own = scores.get(entry.id, 0.0)
-            others = [(s, i) for i, s in scores.items() if i != entry.id]
-            if not others:
-                continue
-            other_score, other = max(others)
-            if other_score < floor or other_score < own - margin:
-                continue
-            code = "confused-with" if other_score > own else "close-to"
-            decision = decide(phrasing, fold_kb)
-            outcome = decision.action
-            if decision.entry is not None:
-                outcome += f" {decision.entry.id}"
-            line = lines.get((entry.id, phrasing), entry.line)
-            pairs[(code, entry.id, other)].append(
-                PhrasingScore(phrasing, line, own, other_score, outcome)
-            )
     findings = []
     for (code, entry_id, other), scored in pairs.items():
         entry = kb.entry(entry_id)
@@ -423,27 +437,33 @@ def _confusions(
     return findings
 
 
-def _held_back(kb: KnowledgeBase, lines: dict[tuple[str, str], int], folds: int) -> list[Finding]:
-    """Phrasings that, asked as a question against the knowledge without them, the
-    ``not_covered`` questions explain at least as well as any entry (``held-back``): users who
-    ask like that get a ticket instead of the entry's answer (the lexical matcher's rule)."""
-    by_entry: dict[str, list[tuple[PhrasingScore, str]]] = defaultdict(list)
-    for fold_kb, held in _held_out(kb, folds):
-        without = copy.copy(fold_kb)  # the same index, without the not_covered entry
-        object.__setattr__(without, "beyond", None)
-        for entry, phrasing in held:
-            decision = decide(phrasing, fold_kb, explain=True)
-            beyond = decision.explain.get("not_covered")
-            if not beyond or decision.action == "answer":
-                continue
-            plain = decide(phrasing, without)
-            if plain.action != "answer" or plain.entry is None or plain.entry.id != entry.id:
-                continue  # not answered with its entry without the list either
-            line = lines.get((entry.id, phrasing), entry.line)
-            by_entry[entry.id].append((
-                PhrasingScore(phrasing, line, beyond["entry_score"], beyond["score"], "ticket"),
-                beyond["question"],
-            ))
+def _held_back(
+    fold_kb: KnowledgeBase,
+    held: list[tuple[Entry, str]],
+    lines: dict[tuple[str, str], int],
+    by_entry: dict[str, list[tuple[PhrasingScore, str]]],
+) -> None:
+    """Add to ``by_entry`` the held-out phrasings that the ``not_covered`` questions explain at
+    least as well as any entry (``held-back``), though their entry would answer them: users
+    who ask like that get a ticket instead of the entry's answer (the lexical matcher's rule)."""
+    without = copy.copy(fold_kb)  # the same index, without the not_covered entry
+    object.__setattr__(without, "beyond", None)
+    for entry, phrasing in held:
+        decision = decide(phrasing, fold_kb, explain=True)
+        beyond = decision.explain.get("not_covered")
+        if not beyond or decision.action == "answer":
+            continue
+        plain = decide(phrasing, without)
+        if plain.action != "answer" or plain.entry is None or plain.entry.id != entry.id:
+            continue  # not answered with its entry without the list either
+        line = lines.get((entry.id, phrasing), entry.line)
+        by_entry[entry.id].append((
+            PhrasingScore(phrasing, line, beyond["entry_score"], beyond["score"], "ticket"),
+            beyond["question"],
+        ))
+
+
+def _held_back_findings(by_entry: dict[str, list[tuple[PhrasingScore, str]]]) -> list[Finding]:
     findings = []
     for entry_id, scored in by_entry.items():
         scored.sort(key=lambda p: p[0].own - p[0].other)
