@@ -102,13 +102,12 @@ def _print_decision(decision, *, explain: bool, batch: bool) -> None:
             which = "an unfamiliar word: answer" if ex.get("unknown") else "all words known: familiar"
             print(f"  confidence {ex['confidence']} (top score × √share, share {ex['share']}); "
                   f"answers at ≥ {ex['answer_at']:g} ({which})")
+        top = ex["ranked"][0]["entry"] if ex.get("ranked") else "the top entry"
         if ex.get("asks"):
-            top = ex["ranked"][0]["entry"] if ex.get("ranked") else "the top entry"
             print(f"  not answered: asks {' / '.join(repr(a) for a in ex['asks'])}, which no "
                   f"phrasing of {top} asks (a number it does not give)")
         if ex.get("not_covered"):
             nc = ex["not_covered"]
-            top = ex["ranked"][0]["entry"] if ex.get("ranked") else "the top entry"
             if "cosine" in nc:
                 print(f"  not answered: nearer to not_covered {nc['question']!r} (cosine "
                       f"{nc['cosine']}) than to any phrasing of {top} ({nc['entry_cosine']})")

@@ -690,13 +690,12 @@ def attach(kb: KnowledgeBase, encoder: Any) -> KnowledgeBase:
         if key:
             kbcache.store_vectors(key, stored)
     entries = len(kb.entries)
-    starts = np.searchsorted(np.asarray(owners), np.arange(entries))
     clone = copy.copy(kb)
     object.__setattr__(clone, "vectors", EntryVectors(
         encoder,
         centroids=stored[:entries],
         phrasings=stored[entries: entries + len(texts)],
-        starts=starts,
+        starts=kb.index.entry_start,  # the index lists the phrasings in the same order
         not_covered=stored[entries + len(texts):] if beyond else None,
     ))
     return clone
