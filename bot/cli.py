@@ -259,19 +259,24 @@ def _print_sweep(parts: list[tuple[str, list]], kb: KnowledgeBase, moving: str,
 
 
 def cmd_kb_eval(args: argparse.Namespace) -> int:
-    from bot.evaluation import answer_steps, evaluate, familiar_steps, parse_cases
+    from bot.evaluation import answer_steps, evaluate, familiar_steps, misspell, parse_cases
 
     kb = _knowledge(args)
     cases = parse_cases(Path(args.cases).read_text(encoding="utf-8"), args.cases)
+    if args.typos < 0:
+        raise SystemExit("faqbot kb eval: --typos must be 0 or more")
+    count = len(cases)
+    if args.typos:
+        cases = misspell(cases, args.typos)
     parts: list[tuple[str, list]] = []
     ranges = args.range or []
     if args.split:
         ranges = [(1, args.split), (args.split + 1, None)]
     for low, high in ranges:
-        label = f"{low}-{high if high else len(cases)}"
+        label = f"{low}-{high if high else count}"
         parts.append((label, [c for c in cases if c.number >= low and (high is None or c.number <= high)]))
     if not parts:
-        parts = [(f"1-{len(cases)}", cases)]
+        parts = [(f"1-{count}", cases)]
 
     if args.sweep:
         th = kb.thresholds
@@ -381,6 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="only cases A to B (1-based; repeat for several parts)")
     ev.add_argument("--split", type=int, metavar="N", help="report cases 1-N and N+1- apart")
     ev.add_argument("--sweep", action="store_true", help="figures over a range of thresholds")
+    ev.add_argument("--typos", type=int, default=0, metavar="N",
+                    help="ask each question as N misspelt copies instead (one typo each; "
+                         "the same typos every run)")
     ev.add_argument("--min-accuracy", type=float, metavar="PCT",
                     help="exit 1 when in-scope accuracy is below PCT")
     ev.add_argument("--max-wrong", type=float, metavar="PCT",

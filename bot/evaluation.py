@@ -7,6 +7,8 @@ cap: must open a ticket).
 
 from __future__ import annotations
 
+import random
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 
@@ -16,7 +18,8 @@ from bot.errors import KnowledgeError, Problem
 from bot.knowledge import KnowledgeBase, Thresholds
 from bot.matching import Decision, decide
 
-__all__ = ["Case", "EvalReport", "Outcome", "evaluate", "parse_cases", "sweep", "with_thresholds"]
+__all__ = ["Case", "EvalReport", "Outcome", "evaluate", "misspell", "parse_cases", "sweep",
+           "with_thresholds"]
 
 OUT_OF_SCOPE = "none"
 CAP = "cap"
@@ -132,6 +135,39 @@ def parse_cases(text: str, path: str = "<cases>") -> list[Case]:
     if problems:
         raise KnowledgeError(problems)
     return cases
+
+
+_LONG_WORD = re.compile(r"\b[A-Za-z]{5,}\b")
+_TYPO_LETTERS = "aeiourtnsl"  # the letters typed most, so a changed or extra letter is plausible
+
+
+def misspell(cases: Iterable[Case], copies: int = 1, seed: int = 0) -> list[Case]:
+    """``copies`` of each case with one typo in one word of 5+ letters: a letter dropped,
+    swapped with the next, changed or added (never the first). The same typos every run for
+    the same ``seed``; a case with no such word is kept as it is. ``kb eval --typos N``."""
+    out = []
+    for case in cases:
+        spans = [m.span() for m in _LONG_WORD.finditer(case.question)]
+        for k in range(copies):
+            if not spans:
+                out.append(case)
+                continue
+            rng = random.Random(f"{seed}:{case.number}:{k}")
+            start, end = rng.choice(spans)
+            word = case.question[start:end]
+            i = rng.randrange(1, len(word))
+            edit = rng.choice(("drop", "swap", "change", "add"))
+            if edit == "drop":
+                word = word[:i] + word[i + 1:]
+            elif edit == "swap" and i < len(word) - 1 and word[i] != word[i + 1]:
+                word = word[:i] + word[i + 1] + word[i] + word[i + 2:]
+            elif edit == "add":
+                word = word[:i] + rng.choice(_TYPO_LETTERS) + word[i:]
+            else:
+                word = word[:i] + rng.choice(_TYPO_LETTERS.replace(word[i].lower(), "")) + word[i + 1:]
+            out.append(Case(case.question[:start] + word + case.question[end:], case.expect,
+                            case.number))
+    return out
 
 
 def evaluate(cases: Iterable[Case], kb: KnowledgeBase) -> EvalReport:

@@ -6,8 +6,9 @@ How a question is scored (``faqbot ask --explain`` shows each part):
    joined into one term ("react native" → ``react_native``), function words dropped, Snowball
    stemming, synonym groups folded to one canonical term.
 2. Each question term is *known* (the knowledge uses it), *corrected* (a typo of a known term,
-   found by Damerau-Levenshtein distance; everyday English words such as "lunch" are never
-   corrected, 4-letter words only for a swapped pair), *common* (an everyday word the knowledge
+   found by Damerau-Levenshtein distance, first on the words as written, before synonyms and
+   stemming, then on stems; everyday English words such as "lunch" are never corrected,
+   4-letter words only for a swapped pair), *common* (an everyday word the knowledge
    does not use, or a typo of one: "hw", "tak": ignored) or *unknown* (a content word the
    knowledge never uses: it counts against a match — "how long does a *refund* take?" is
    probably not about app review; the first one less, each further one more, and each in
@@ -341,6 +342,23 @@ class Vocabulary:
                 out.append(term)
         return out
 
+    def spans(self, words: list[str]) -> list[tuple[str, int, int]]:
+        """Like :meth:`terms`, each term with the words it comes from: (term, first, count)."""
+        out: list[tuple[str, int, int]] = []
+        i, n = 0, len(words)
+        while i < n:
+            if self.phrases and self.starts_phrase(words[i]):
+                joined = self._phrase_at(words, i)
+                if joined is not None:
+                    out.append((self.canonical.get(joined[0], joined[0]), i, joined[1]))
+                    i += joined[1]
+                    continue
+            term = self.terms(words[i], normalized=True)
+            if term:
+                out.append((term[0], i, 1))
+            i += 1
+        return out
+
     def starts_phrase(self, word: str) -> bool:
         """Whether ``word`` (normalised) may begin one of the synonym phrases."""
         return bool(self.phrases) and _stem(word) in self.phrases
@@ -399,6 +417,11 @@ class Index:
         self.weight: dict[str, float] = {}
         self.known: frozenset[str] = frozenset()
         self.buckets: dict[str, list[str]] = {}
+        # the knowledge's own words as written (normalised, not stemmed), by first letter: a
+        # typo is corrected against these before stemming ("documentaton" -> "documentation")
+        self.words: frozenset[str] = frozenset()
+        self.word_buckets: dict[str, list[str]] = {}
+        self._spelled: dict[str, tuple[str, float] | None] = {}
         self.handoff: list[tuple[str, ...]] = []
         self._typos: dict[str, tuple[str, float] | None] = {}
         self.df: dict[str, int] = {}
@@ -509,6 +532,22 @@ class Index:
             if "_" not in term and len(term) >= 3 and not term.isdigit():
                 buckets[term[0]].append(term)
         index.buckets = dict(buckets)
+        # words as written that a question's typo may be read as: each word of the knowledge
+        # whose term is known, and each word of a synonym phrase ("native" of "react native")
+        phrase_words = {w for group in kb.synonyms for item in group
+                        if len(words := normalize(item).split()) > 1 for w in words}
+        written = set(phrase_words)
+        for text in chain(texts, (normalize(strip_slack_markup(e.answer)) for e in kb.entries)):
+            written.update(text.split())
+        word_buckets: dict[str, list[str]] = defaultdict(list)
+        for word in sorted(written):  # sorted: the same corrections whatever the hash seed
+            if len(word) < 4 or not word.isalpha() or word in FUNCTION_WORDS:
+                continue
+            if word in phrase_words or any(
+                    t in index.known for t in vocab.terms(word, normalized=True)):
+                word_buckets[word[0]].append(word)
+        index.word_buckets = dict(word_buckets)
+        index.words = frozenset(chain.from_iterable(word_buckets.values()))
         index.handoff = [tuple(normalize(h).split()) for h in kb.handoff if normalize(h)]
         return index
 
@@ -546,12 +585,74 @@ class Index:
         """Whether ``term`` is one edit from an everyday word ("hw" how, "tak" take): neutral."""
         return _everyday_typo(term)
 
+    def spell(self, word: str) -> tuple[str, float] | None:
+        """The knowledge's word (as written) ``word`` is probably a typo of, with a credit.
+
+        The same rules as :meth:`correct`, on words before stemming: a typo seldom stems like
+        its word ("documentaton" keeps its ending, "documentation" loses it), and a word of a
+        synonym phrase ("natve" in "react natve") is found too, so the phrase still forms."""
+        if word in self._spelled:
+            return self._spelled[word]
+        found = None
+        if len(word) >= 4 and word.isalpha() and word not in EVERYDAY_WORDS:
+            pool = self.word_buckets.get(word[0], ())
+            allowed = 2 if len(word) >= 8 else 1
+            hits = process.extract(
+                word, pool, scorer=DamerauLevenshtein.distance, score_cutoff=allowed, limit=None
+            ) if pool else []
+            if len(word) == 4:
+                hits = [h for h in hits if sorted(h[0]) == sorted(word)]
+            if hits:
+                vocab = self.vocabulary
+                best = min(hits, key=lambda h: (
+                    h[1], -max((self.df.get(t, 0) for t in vocab.terms(h[0], normalized=True)),
+                               default=0), h[0]))
+                found = (best[0], TYPO_CREDIT[min(int(best[1]), 2)])
+        if len(self._spelled) < CACHE_LIMIT:
+            self._spelled[word] = found
+        return found
+
+    def _misspelt(self, word: str) -> bool:
+        """Whether ``word`` is worth a spelling check: a content word the knowledge lacks."""
+        if len(word) < 4 or word in self.words or word in FUNCTION_WORDS or not word.isalpha():
+            return False
+        terms = self.vocabulary.terms(word, normalized=True)
+        return bool(terms) and terms[0] not in self.known and terms[0] not in _COMMON_STEMS
+
     def read(self, text: str) -> Analysis:
         """Classify the terms of normalised ``text`` as known, corrected, common or unknown."""
-        analysis = Analysis(order=self.vocabulary.terms(text, normalized=True))
+        words = text.split()
+        fixes: dict[int, tuple[str, float]] = {}
+        for i, word in enumerate(words):
+            if self._misspelt(word):
+                fixed = self.spell(word)
+                if fixed is not None:
+                    fixes[i] = fixed
+        if fixes:
+            spelt = [fixes[i][0] if i in fixes else w for i, w in enumerate(words)]
+            spans = self.vocabulary.spans(spelt)
+            order = [t for t, _, _ in spans]
+            # a term only typos gave counts at the typo's credit; spelt right anywhere, in full
+            typo_credit: dict[str, float] = {}
+            spelt_from: dict[str, list[str]] = defaultdict(list)
+            for term, first, count in spans:
+                found = [fixes[i] for i in range(first, first + count) if i in fixes]
+                if found:
+                    typo_credit[term] = max(typo_credit.get(term, 0.0), min(c for _, c in found))
+                    spelt_from[term].extend(words[i] for i in range(first, first + count)
+                                            if i in fixes)
+                else:
+                    typo_credit[term] = 1.0
+        else:
+            order = self.vocabulary.terms(text, normalized=True)
+            typo_credit, spelt_from = {}, {}
+        analysis = Analysis(order=order)
         for term in dict.fromkeys(analysis.order):
             if term in self.known:
-                analysis.credit[term] = 1.0
+                analysis.credit[term] = typo_credit.get(term, 1.0)
+                if analysis.credit[term] < 1.0:
+                    for word in spelt_from[term]:
+                        analysis.corrected[word] = term
             elif term in _COMMON_STEMS or term.isdigit():
                 analysis.common.append(term)
             else:

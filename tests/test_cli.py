@@ -200,6 +200,25 @@ class TestKbEval:
         assert [p["cases"] for p in parts] == ["1-2", "3-4"]
         assert [p["questions"] for p in parts] == [2, 2]
 
+    def test_typos_asks_misspelt_copies(self, tmp_path, small_kb_path):
+        """--typos N asks N misspelt copies of each question (the same every run); the parts
+        keep the file's numbering."""
+        cases = tmp_path / "cases.yaml"
+        cases.write_text(self.CASES)
+        run = ("kb", "eval", str(cases), "--knowledge", str(small_kb_path), "--json")
+        plain = json.loads(faqbot(*run).stdout)
+        typos = faqbot(*run, "--typos", "3", "--split", "2")
+        assert typos.returncode == 0, typos.stderr
+        parts = [json.loads(line) for line in typos.stdout.splitlines()]
+        assert [p["cases"] for p in parts] == ["1-2", "3-4"]
+        assert [p["questions"] for p in parts] == [6, 6] and plain["questions"] == 4
+        assert faqbot(*run, "--typos", "3", "--split", "2").stdout == typos.stdout
+        listed = faqbot("kb", "eval", str(cases), "--knowledge", str(small_kb_path),
+                        "--typos", "2")
+        assert "1-4" in listed.stdout
+        bad = faqbot(*run, "--typos", "-1")
+        assert bad.returncode != 0 and "--typos" in bad.stderr
+
     def test_sweep_moves_answer_then_familiar(self):
         """--sweep: a row per threshold, answer (clarify and familiar follow) then familiar
         alone; a strict answer threshold answers fewer questions right, a loose one more

@@ -174,7 +174,7 @@ class TestLeakGuard:
             repr(q) for q in too_close)
 
 
-# The figures reported in docs/quality.md (round 15: the lexical matcher; round 12: with the
+# The figures reported in docs/quality.md (round 16, with the lexical matcher and with the
 # optional semantic model), as floors and ceilings: a change to the matcher, the model's use or
 # the knowledge that loses any of them fails here. Rates are percentages; each part is checked
 # on its own (part 1 tuned on, part 2 held out).
@@ -182,13 +182,13 @@ DEV_FLOORS = {
     "lexical": {
         (1, 120): {"in_scope_right": 95.2, "oos_not_answered": 100.0, "wrong": 0.8,
                    "cap_ticket": 100.0, "clarify_hit": 90.0},
-        (121, 301): {"in_scope_right": 80.2, "oos_not_answered": 95.6, "wrong": 1.1,
+        (121, 301): {"in_scope_right": 81.0, "oos_not_answered": 95.6, "wrong": 1.1,
                      "cap_ticket": 100.0, "clarify_hit": 90.0},
     },
     "semantic": {
         (1, 120): {"in_scope_right": 97.6, "oos_not_answered": 100.0, "wrong": 0.8,
                    "cap_ticket": 100.0, "clarify_hit": 90.0},
-        (121, 301): {"in_scope_right": 90.5, "oos_not_answered": 95.6, "wrong": 1.1,
+        (121, 301): {"in_scope_right": 91.3, "oos_not_answered": 95.6, "wrong": 1.1,
                      "cap_ticket": 100.0, "clarify_hit": 90.0},
     },
 }
@@ -201,11 +201,11 @@ DEV_FLOORS = {
 # read them.)
 WRITTEN_FLOORS = {
     "lexical": {
-        "written-a.yaml": {"in_scope_right": 91.2, "oos_not_answered": 100.0, "wrong": 0.0,
+        "written-a.yaml": {"in_scope_right": 91.9, "oos_not_answered": 100.0, "wrong": 0.0,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
         "written-b.yaml": {"in_scope_right": 82.5, "oos_not_answered": 98.5, "wrong": 0.8,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
-        "written-c.yaml": {"in_scope_right": 78.0, "oos_not_answered": 100.0, "wrong": 0.0,
+        "written-c.yaml": {"in_scope_right": 77.3, "oos_not_answered": 100.0, "wrong": 0.0,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
         "written-d.yaml": {"in_scope_right": 85.8, "oos_not_answered": 96.9, "wrong": 1.7,
                            "cap_ticket": 95.0, "clarify_hit": 90.0},  # one cap request asked back
@@ -215,7 +215,7 @@ WRITTEN_FLOORS = {
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
         "written-h.yaml": {"in_scope_right": 80.6, "oos_not_answered": 96.7, "wrong": 1.2,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
-        "written-i.yaml": {"in_scope_right": 80.0, "oos_not_answered": 98.3, "wrong": 0.8,
+        "written-i.yaml": {"in_scope_right": 80.6, "oos_not_answered": 98.3, "wrong": 0.8,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
         "written-j.yaml": {"in_scope_right": 84.5, "oos_not_answered": 100.0, "wrong": 1.2,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
@@ -231,7 +231,7 @@ WRITTEN_FLOORS = {
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
         "written-b.yaml": {"in_scope_right": 90.6, "oos_not_answered": 98.5, "wrong": 0.8,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
-        "written-c.yaml": {"in_scope_right": 84.7, "oos_not_answered": 98.5, "wrong": 0.4,
+        "written-c.yaml": {"in_scope_right": 84.0, "oos_not_answered": 98.5, "wrong": 0.4,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
         "written-d.yaml": {"in_scope_right": 87.7, "oos_not_answered": 100.0, "wrong": 0.8,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
@@ -245,7 +245,7 @@ WRITTEN_FLOORS = {
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
         "written-j.yaml": {"in_scope_right": 92.3, "oos_not_answered": 98.5, "wrong": 1.2,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
-        "written-k.yaml": {"in_scope_right": 83.9, "oos_not_answered": 96.9, "wrong": 0.8,
+        "written-k.yaml": {"in_scope_right": 84.5, "oos_not_answered": 96.9, "wrong": 0.8,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
         "written-l.yaml": {"in_scope_right": 89.7, "oos_not_answered": 100.0, "wrong": 1.2,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
@@ -254,6 +254,7 @@ WRITTEN_FLOORS = {
     },
 }
 MATCHERS = ("lexical", "semantic")
+TUNED_WRITTEN = tuple(f"written-{s}.yaml" for s in "abcdfg")
 
 
 @pytest.fixture(scope="module")
@@ -297,6 +298,32 @@ def test_written_sets_do_not_regress(
     figures = evaluate(parse_cases(path.read_text(encoding="utf-8"), str(path)), kb).figures()
     worse = _worse(figures, WRITTEN_FLOORS[matcher][name])
     assert not worse, f"{name} ({matcher}): {worse}"
+
+
+# The tuned written sets (a-d, f, g) asked once more with one typo per question
+# (evaluation.misspell, seed 0; `faqbot kb eval --typos 1`), docs/quality.md round 16. Before
+# typos were read against the knowledge's words as written: 77.5 / 83.0 right.
+TYPO_FLOORS = {
+    "lexical": {"in_scope_right": 83.0, "oos_not_answered": 97.9, "wrong": 1.0,
+                "cap_ticket": 100.0},
+    "semantic": {"in_scope_right": 85.7, "oos_not_answered": 98.4, "wrong": 0.8,
+                 "cap_ticket": 100.0},
+}
+
+
+@pytest.mark.parametrize("matcher", MATCHERS)
+def test_misspelt_questions_do_not_regress(request: pytest.FixtureRequest, matcher: str) -> None:
+    """One typo per question costs a few points, not a third of the answers."""
+    from bot.evaluation import Case, evaluate, misspell
+
+    cases = []
+    for n, name in enumerate(TUNED_WRITTEN):
+        path = REPO / "tests" / "data" / name
+        cases += [Case(c.question, c.expect, c.number + 1000 * n)
+                  for c in parse_cases(path.read_text(encoding="utf-8"), str(path))]
+    figures = evaluate(misspell(cases, 1), _matcher_kb(request, matcher)).figures()
+    worse = _worse(figures, TYPO_FLOORS[matcher])
+    assert not worse, f"misspelt written sets ({matcher}): {worse}"
 
 
 class TestDevAccuracy:

@@ -258,7 +258,50 @@ class TestQualityTechniques:
     def test_a_typo_of_a_synonym_is_corrected_to_its_group(self, bundled_kb):
         """"permision" is one letter from "permission", a member of the scopes group."""
         _, analysis, _ = rank("which permisions can an app request", bundled_kb)
-        assert analysis.corrected == {"permis": "scope"} and analysis.unknown == []
+        assert analysis.corrected == {"permisions": "scope"} and analysis.unknown == []
+
+    @pytest.mark.parametrize(("question", "typo", "entry"), [
+        # a typo seldom stems like its word: "documentaton" keeps the ending "documentation"
+        # loses, so it is read against the knowledge's words as written, before stemming
+        ("where is the app review documentaton", "documentaton", "min-requirements"),
+        ("how long is the revie", "revie", "review-time"),
+        ("what scops can my app apply for", "scops", "scopes"),
+        # a word of a synonym phrase: "react natve" still forms "react native"
+        ("does tiktok support react natve", "natve", "react-native"),
+    ])
+    def test_typos_are_read_against_the_words_as_written(self, bundled_kb, question, typo, entry):
+        d = decide(question, bundled_kb, explain=True)
+        assert typo in d.explain["corrected"], d.explain
+        assert (d.action, d.entry.id if d.entry else None) == ("answer", entry), d.explain
+
+    def test_misspell_makes_one_plausible_typo(self):
+        """evaluation.misspell: one edit in one word of 5+ letters, never the first letter,
+        the same for the same seed; a question with no such word is kept."""
+        from rapidfuzz.distance import DamerauLevenshtein
+
+        from bot.evaluation import Case, misspell
+
+        cases = [Case("how long does the review take", "review-time", 1),
+                 Case("is rn ok", "react-native", 2)]
+        copies = misspell(cases, 20)
+        assert len(copies) == 40 and misspell(cases, 20) == copies
+        assert misspell(cases, 20, seed=1) != copies
+        for copy in copies[:20]:
+            words = zip(cases[0].question.split(), copy.question.split(), strict=True)
+            changed = [(a, b) for a, b in words if a != b]
+            assert len(changed) == 1 and len(changed[0][0]) >= 5, copy
+            (word, typo), = changed
+            assert typo[0] == word[0] and DamerauLevenshtein.distance(word, typo) == 1
+            assert (copy.expect, copy.number) == ("review-time", 1)
+        assert set(copies[20:]) == {cases[1]}
+
+    def test_a_phrase_with_a_typo_counts_at_the_typo_credit(self, bundled_kb):
+        """The phrase a corrected word completes is credited as a typo, less than spelt right."""
+        _, typo, _ = rank("is react natve supported", bundled_kb)
+        _, clean, _ = rank("is react native supported", bundled_kb)
+        assert clean.credit["react_nativ"] == 1.0
+        assert 0.5 < typo.credit["react_nativ"] < 1.0
+        assert typo.corrected == {"natve": "react_nativ"}
 
     def test_inflections_and_slang_of_the_synonym_groups(self, bundled_kb):
         """'reqs', 'greenlit' and 'textarea' are the FAQ's requirements, approval and text box:
