@@ -8,7 +8,8 @@ How a question is scored (``faqbot ask --explain`` shows each part):
 2. Each question term is *known* (the knowledge uses it), *corrected* (a typo of a known term,
    found by Damerau-Levenshtein distance, first on the words as written, before synonyms and
    stemming, then on stems; everyday English words such as "lunch" are never corrected,
-   4-letter words only for a swapped pair), *common* (an everyday word the knowledge
+   4-letter words only for a swapped pair; two of the knowledge's words run together,
+   "accessToken", are split), *common* (an everyday word the knowledge
    does not use, or a typo of one: "hw", "tak": ignored) or *unknown* (a content word the
    knowledge never uses: it counts against a match — "how long does a *refund* take?" is
    probably not about app review; the first one less, each further one more, and each in
@@ -422,6 +423,7 @@ class Index:
         self.words: frozenset[str] = frozenset()
         self.word_buckets: dict[str, list[str]] = {}
         self._spelled: dict[str, tuple[str, float] | None] = {}
+        self._joined: dict[str, tuple[str, str] | None] = {}
         self.handoff: list[tuple[str, ...]] = []
         self._typos: dict[str, tuple[str, float] | None] = {}
         self.df: dict[str, int] = {}
@@ -540,14 +542,17 @@ class Index:
         for text in chain(texts, (normalize(strip_slack_markup(e.answer)) for e in kb.entries)):
             written.update(text.split())
         word_buckets: dict[str, list[str]] = defaultdict(list)
+        own: list[str] = []
         for word in sorted(written):  # sorted: the same corrections whatever the hash seed
-            if len(word) < 4 or not word.isalpha() or word in FUNCTION_WORDS:
+            if len(word) < 3 or not word.isalpha() or word in FUNCTION_WORDS:
                 continue
             if word in phrase_words or any(
                     t in index.known for t in vocab.terms(word, normalized=True)):
-                word_buckets[word[0]].append(word)
+                own.append(word)
+                if len(word) >= 4:
+                    word_buckets[word[0]].append(word)
         index.word_buckets = dict(word_buckets)
-        index.words = frozenset(chain.from_iterable(word_buckets.values()))
+        index.words = frozenset(own)
         index.handoff = [tuple(normalize(h).split()) for h in kb.handoff if normalize(h)]
         return index
 
@@ -619,28 +624,58 @@ class Index:
         terms = self.vocabulary.terms(word, normalized=True)
         return bool(terms) and terms[0] not in self.known and terms[0] not in _COMMON_STEMS
 
+    def split(self, word: str) -> tuple[str, str] | None:
+        """Two words of the knowledge that ``word`` runs together ("accesstoken", "loginkit",
+        "redirecturi"; "accessToken" once lowercased), or None. Each part has 3+ letters and is
+        a content word of the knowledge, or the two form one of its synonym phrases; of several
+        splits, the most even one."""
+        if word in self._joined:
+            return self._joined[word]
+        found = None
+        if len(word) >= 6 and word.isalpha():
+            best = 0
+            for k in range(3, len(word) - 2):
+                left, right = word[:k], word[k:]
+                if (min(k, len(word) - k) > best and left in self.words and right in self.words
+                        and self._parts_known(left, right)):
+                    found, best = (left, right), min(k, len(word) - k)
+        if len(self._joined) < CACHE_LIMIT:
+            self._joined[word] = found
+        return found
+
+    def _parts_known(self, left: str, right: str) -> bool:
+        terms = [t for t, _, _ in self.vocabulary.spans([left, right])]
+        return all(t in self.known and t not in _COMMON_STEMS for t in terms) and bool(terms)
+
     def read(self, text: str) -> Analysis:
         """Classify the terms of normalised ``text`` as known, corrected, common or unknown."""
         words = text.split()
-        fixes: dict[int, tuple[str, float]] = {}
+        fixes: dict[int, tuple[tuple[str, ...], float]] = {}
         for i, word in enumerate(words):
             if self._misspelt(word):
                 fixed = self.spell(word)
                 if fixed is not None:
-                    fixes[i] = fixed
+                    fixes[i] = ((fixed[0],), fixed[1])
+                elif (parts := self.split(word)) is not None:
+                    fixes[i] = (parts, TYPO_CREDIT[1])  # a missing space is one edit
         if fixes:
-            spelt = [fixes[i][0] if i in fixes else w for i, w in enumerate(words)]
+            spelt: list[str] = []
+            origin: list[int] = []  # the question word each spelt word comes from
+            for i, word in enumerate(words):
+                new = fixes[i][0] if i in fixes else (word,)
+                spelt.extend(new)
+                origin.extend([i] * len(new))
             spans = self.vocabulary.spans(spelt)
             order = [t for t, _, _ in spans]
             # a term only typos gave counts at the typo's credit; spelt right anywhere, in full
             typo_credit: dict[str, float] = {}
             spelt_from: dict[str, list[str]] = defaultdict(list)
             for term, first, count in spans:
-                found = [fixes[i] for i in range(first, first + count) if i in fixes]
+                found = sorted({origin[j] for j in range(first, first + count)} & fixes.keys())
                 if found:
-                    typo_credit[term] = max(typo_credit.get(term, 0.0), min(c for _, c in found))
-                    spelt_from[term].extend(words[i] for i in range(first, first + count)
-                                            if i in fixes)
+                    typo_credit[term] = max(typo_credit.get(term, 0.0),
+                                            min(fixes[i][1] for i in found))
+                    spelt_from[term].extend(words[i] for i in found)
                 else:
                     typo_credit[term] = 1.0
         else:
@@ -651,8 +686,9 @@ class Index:
             if term in self.known:
                 analysis.credit[term] = typo_credit.get(term, 1.0)
                 if analysis.credit[term] < 1.0:
-                    for word in spelt_from[term]:
-                        analysis.corrected[word] = term
+                    for word in spelt_from[term]:  # a split word reads as two terms
+                        seen = analysis.corrected.get(word)
+                        analysis.corrected[word] = f"{seen} {term}" if seen else term
             elif term in _COMMON_STEMS or term.isdigit():
                 analysis.common.append(term)
             else:

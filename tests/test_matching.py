@@ -274,6 +274,30 @@ class TestQualityTechniques:
         assert typo in d.explain["corrected"], d.explain
         assert (d.action, d.entry.id if d.entry else None) == ("answer", entry), d.explain
 
+    @pytest.mark.parametrize(("question", "joined", "read_as", "entry"), [
+        ("how long does an accessToken last", "accesstoken", "access token", "token-length"),
+        ("can i use loginkit in a webapp", "loginkit", "login kit", "app-store"),
+        ("is the appreview slow", "appreview", "app review", "review-time"),
+    ])
+    def test_words_run_together_are_split(self, bundled_kb, question, joined, read_as, entry):
+        """Two of the knowledge's words run together (a missing space, a camelCase identifier)
+        are read as both, at a typo's credit."""
+        d = decide(question, bundled_kb, explain=True)
+        assert d.explain["corrected"].get(joined) == read_as, d.explain
+        assert (d.action, d.entry.id if d.entry else None) == ("answer", entry), d.explain
+
+    def test_only_unknown_words_split_into_knowledge_words(self, bundled_kb):
+        """A word the knowledge knows stays whole ("tiktok" is not "tik tok"); a word whose
+        halves are not both the knowledge's content words stays unknown ("showcase");
+        a synonym phrase run together counts as the phrase ("redirecturi")."""
+        index = bundled_kb.index
+        assert index.split("showcase") is None and index.split("download") is None
+        _, analysis, _ = rank("does tiktok have a showcase", bundled_kb)
+        assert analysis.corrected == {} and "showcas" in analysis.unknown
+        assert index.split("redirecturi") == ("redirect", "uri")
+        _, analysis, _ = rank("what goes in the redirecturi", bundled_kb)
+        assert analysis.corrected == {"redirecturi": "redirect_uri"}
+
     def test_misspell_makes_one_plausible_typo(self):
         """evaluation.misspell: one edit in one word of 5+ letters, never the first letter,
         the same for the same seed; a question with no such word is kept."""
