@@ -8,7 +8,7 @@ How a question is scored (``faqbot ask --explain`` shows each part):
 2. Each question term is *known* (the knowledge uses it), *corrected* (a typo of a known term,
    found by Damerau-Levenshtein distance, first on the words as written, before synonyms and
    stemming, then on stems; everyday English words such as "lunch" are never corrected,
-   4-letter words only for a swapped pair; two of the knowledge's words run together,
+   4-letter words only for a swapped pair or a letter dropped; two of the knowledge's words run together,
    "accessToken", are split), *common* (an everyday word the knowledge
    does not use, or a typo of one: "hw", "tak": ignored) or *unknown* (a content word the
    knowledge never uses: it counts against a match — "how long does a *refund* take?" is
@@ -593,7 +593,8 @@ class Index:
     def spell(self, word: str) -> tuple[str, float] | None:
         """The knowledge's word (as written) ``word`` is probably a typo of, with a credit.
 
-        The same rules as :meth:`correct`, on words before stemming: a typo seldom stems like
+        The rules of :meth:`correct` (a 4-letter word may also have lost a letter of a
+        5-letter one: "tokn"), on words before stemming: a typo seldom stems like
         its word ("documentaton" keeps its ending, "documentation" loses it), and a word of a
         synonym phrase ("natve" in "react natve") is found too, so the phrase still forms."""
         if word in self._spelled:
@@ -605,8 +606,9 @@ class Index:
             hits = process.extract(
                 word, pool, scorer=DamerauLevenshtein.distance, score_cutoff=allowed, limit=None
             ) if pool else []
-            if len(word) == 4:
-                hits = [h for h in hits if sorted(h[0]) == sorted(word)]
+            if len(word) == 4:  # a swapped pair, or a letter dropped from a 5-letter word
+                hits = [h for h in hits if sorted(h[0]) == sorted(word)
+                        or (len(h[0]) == 5 and all(c in h[0] for c in word))]
             if hits:
                 vocab = self.vocabulary
                 best = min(hits, key=lambda h: (

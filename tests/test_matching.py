@@ -298,6 +298,15 @@ class TestQualityTechniques:
         _, analysis, _ = rank("what goes in the redirecturi", bundled_kb)
         assert analysis.corrected == {"redirecturi": "redirect_uri"}
 
+    def test_a_four_letter_typo_is_a_swap_or_a_dropped_letter(self, bundled_kb):
+        """'tokn' and 'aply' lost a letter of 'token' and 'apply'; 'shop' is a word, not a
+        typo of 'show' (a changed letter), and 'cost' is no typo of anything."""
+        index = bundled_kb.index
+        assert index.spell("tokn")[0] == "token" and index.spell("aply")[0] == "apply"
+        assert index.spell("shop") is None and index.spell("cost") is None
+        d = decide("how long does a user acess tokn last", bundled_kb, explain=True)
+        assert (d.action, d.entry.id if d.entry else None) == ("answer", "token-length"), d.explain
+
     def test_misspell_makes_one_plausible_typo(self):
         """evaluation.misspell: one edit in one word of 5+ letters, never the first letter,
         the same for the same seed; a question with no such word is kept."""
