@@ -903,12 +903,13 @@ def _readings(question: str) -> list[str]:
     whole = _GREETING_EDGES.sub("", normalize(cleaned)).strip()
     readings = [whole]
     if len(whole.split()) > 12:
-        sentences = [_GREETING_EDGES.sub("", normalize(s)).strip() for s in _SENTENCE.split(cleaned)]
-        sentences = [s for s in sentences if len(s.split()) >= 2]
-        if len(sentences) > 1:
-            asks = [s for s, raw in zip(sentences, _SENTENCE.split(cleaned), strict=False)
-                    if raw.rstrip().endswith("?")]
-            readings.extend((asks or sentences)[:4])
+        # each sentence with whether it asks ("?"), before the short ones are left out
+        marked = [(_GREETING_EDGES.sub("", normalize(raw)).strip(), raw.rstrip().endswith("?"))
+                  for raw in _SENTENCE.split(cleaned)]
+        marked = [(s, asks) for s, asks in marked if len(s.split()) >= 2]
+        if len(marked) > 1:
+            asking = [s for s, asks in marked if asks]
+            readings.extend((asking or [s for s, _ in marked])[:4])
     if len(readings[0].split()) > _MAX_TERMS * 2:
         readings[0] = " ".join(readings[0].split()[: _MAX_TERMS * 2])
     return list(dict.fromkeys(readings))

@@ -182,7 +182,7 @@ DEV_FLOORS = {
     "lexical": {
         (1, 120): {"in_scope_right": 95.2, "oos_not_answered": 100.0, "wrong": 0.8,
                    "cap_ticket": 100.0, "clarify_hit": 90.0},
-        (121, 301): {"in_scope_right": 81.0, "oos_not_answered": 95.6, "wrong": 1.1,
+        (121, 301): {"in_scope_right": 80.2, "oos_not_answered": 95.6, "wrong": 1.1,
                      "cap_ticket": 100.0, "clarify_hit": 90.0},
     },
     "semantic": {
@@ -196,7 +196,7 @@ DEV_FLOORS = {
 
 # The question sets written for this project by writers who saw neither the dev set nor the
 # knowledge (docs/quality.md, rounds 5 to 15): tuned on, so guarded at their current figures.
-# (written-e.yaml is held out: it is measured, never guarded or tuned on. written-h to -m
+# (written-e.yaml is held out: it is measured, never guarded or tuned on. written-h to -o
 # were used only through their aggregate figures, to choose between settings: nobody has
 # read them.)
 WRITTEN_FLOORS = {
@@ -225,6 +225,10 @@ WRITTEN_FLOORS = {
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
         "written-m.yaml": {"in_scope_right": 69.7, "oos_not_answered": 100.0, "wrong": 0.4,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
+        "written-n.yaml": {"in_scope_right": 81.9, "oos_not_answered": 100.0, "wrong": 0.0,
+                           "cap_ticket": 100.0, "clarify_hit": 90.0},
+        "written-o.yaml": {"in_scope_right": 90.3, "oos_not_answered": 93.8, "wrong": 1.7,
+                           "cap_ticket": 100.0, "clarify_hit": 90.0},
     },
     "semantic": {
         "written-a.yaml": {"in_scope_right": 95.6, "oos_not_answered": 100.0, "wrong": 0.0,
@@ -250,6 +254,10 @@ WRITTEN_FLOORS = {
         "written-l.yaml": {"in_scope_right": 89.7, "oos_not_answered": 100.0, "wrong": 1.2,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
         "written-m.yaml": {"in_scope_right": 80.6, "oos_not_answered": 95.4, "wrong": 2.1,
+                           "cap_ticket": 100.0, "clarify_hit": 90.0},
+        "written-n.yaml": {"in_scope_right": 89.0, "oos_not_answered": 100.0, "wrong": 0.0,
+                           "cap_ticket": 100.0, "clarify_hit": 90.0},
+        "written-o.yaml": {"in_scope_right": 93.5, "oos_not_answered": 96.9, "wrong": 0.8,
                            "cap_ticket": 100.0, "clarify_hit": 90.0},
     },
 }

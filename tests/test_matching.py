@@ -307,6 +307,18 @@ class TestQualityTechniques:
         d = decide("how long does a user acess tokn last", bundled_kb, explain=True)
         assert (d.action, d.entry.id if d.entry else None) == ("answer", "token-length"), d.explain
 
+    def test_the_sentences_that_ask_are_found_after_a_short_one(self):
+        """A long message's readings are its sentences that ask ("?"), found by their own
+        punctuation even when a short sentence before them ("Hi!") is left out."""
+        from bot.matching import _readings
+
+        message = ("Hi! We build a scheduling tool for creators and the launch is close. "
+                   "Our release manager wants dates for everything. How long does app review take? "
+                   "Thanks so much.")
+        whole, *sentences = _readings(message)
+        assert sentences == ["how long does app review take"]
+        assert "scheduling tool" in whole
+
     def test_misspell_makes_one_plausible_typo(self):
         """evaluation.misspell: one edit in one word of 5+ letters, never the first letter,
         the same for the same seed; a question with no such word is kept."""
