@@ -620,8 +620,11 @@ class Index:
         return found
 
     def _misspelt(self, word: str) -> bool:
-        """Whether ``word`` is worth a spelling check: a content word the knowledge lacks."""
-        if len(word) < 4 or word in self.words or word in FUNCTION_WORDS or not word.isalpha():
+        """Whether ``word`` is worth a spelling check: a content word the knowledge lacks (of
+        at most 30 letters: longer is no word, and is not kept in the caches)."""
+        if not 4 <= len(word) <= 30 or word in self.words or word in FUNCTION_WORDS:
+            return False
+        if not word.isalpha():
             return False
         terms = self.vocabulary.terms(word, normalized=True)
         return bool(terms) and terms[0] not in self.known and terms[0] not in _COMMON_STEMS

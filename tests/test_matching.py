@@ -576,6 +576,15 @@ class TestCaches:
         decide(" ".join(f"yyword{chr(97 + i)}{chr(97 + j)}" for i in range(5) for j in range(5)),
                small_kb)
         assert len(typos) == matching.CACHE_LIMIT
+        index = small_kb.index
+        for cache in (index._spelled, index._joined):
+            monkeypatch.setattr(matching, "CACHE_LIMIT", len(cache) + 2)
+            decide(" ".join(f"xxword{chr(97 + i)}{chr(97 + j)}" for i in range(5) for j in range(5)),
+                   small_kb)
+            assert len(cache) == matching.CACHE_LIMIT
+        spelled = len(index._spelled)
+        decide("x" * 31 + " " + "reviewtimes" * 40, small_kb)  # no word is that long
+        assert len(index._spelled) == spelled
 
 
 class TestVectorScoring:
