@@ -8,9 +8,9 @@ How a question is scored (``faqbot ask --explain`` shows each part):
 2. Each question term is *known* (the knowledge uses it), *corrected* (a typo of a known term,
    found by Damerau-Levenshtein distance, first on the words as written, before synonyms and
    stemming, then on stems; everyday English words such as "lunch" are never corrected,
-   4-letter words only for a swapped pair or a letter dropped; two of the knowledge's words run together,
-   "accessToken", are split), *common* (an everyday word the knowledge
-   does not use, or a typo of one: "hw", "tak": ignored) or *unknown* (a content word the
+   4-letter words only for a swapped pair or a letter dropped; two of the knowledge's words
+   run together, "accessToken", are split), *common* (an everyday word the knowledge does not
+   use, or a typo of one: "hw", "tak": ignored) or *unknown* (a content word the
    knowledge never uses: it counts against a match — "how long does a *refund* take?" is
    probably not about app review; the first one less, each further one more, and each in
    full when every known word is an everyday one: "how long does it take").
@@ -44,7 +44,7 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import chain
@@ -570,16 +570,10 @@ class Index:
             return self._typos[term]
         found = None
         if len(term) >= 4 and not term.isdigit() and term not in EVERYDAY_WORDS:
-            pool = self.buckets.get(term[0], ())
-            allowed = 2 if len(term) >= 8 else 1
-            hits = process.extract(
-                term, pool, scorer=DamerauLevenshtein.distance, score_cutoff=allowed, limit=None
-            ) if pool else []
-            if len(term) == 4:  # "shop"/"show": only a swapped pair of letters is a typo
-                hits = [h for h in hits if sorted(h[0]) == sorted(term)]
+            canonical = self.vocabulary.canonical
+            hits = [(canonical.get(h, h), d)
+                    for h, d in _typo_hits(term, self.buckets.get(term[0], ()), dropped=False)]
             if hits:
-                canonical = self.vocabulary.canonical
-                hits = [(canonical.get(h[0], h[0]), h[1]) for h in hits]
                 best = min(hits, key=lambda h: (h[1], -self.df.get(h[0], 0), h[0]))
                 found = (best[0], TYPO_CREDIT[min(int(best[1]), 2)])
         if len(self._typos) < CACHE_LIMIT and not _has_digit(term):
@@ -601,19 +595,11 @@ class Index:
             return self._spelled[word]
         found = None
         if len(word) >= 4 and word.isalpha() and word not in EVERYDAY_WORDS:
-            pool = self.word_buckets.get(word[0], ())
-            allowed = 2 if len(word) >= 8 else 1
-            hits = process.extract(
-                word, pool, scorer=DamerauLevenshtein.distance, score_cutoff=allowed, limit=None
-            ) if pool else []
-            if len(word) == 4:  # a swapped pair, or a letter dropped from a 5-letter word
-                hits = [h for h in hits if sorted(h[0]) == sorted(word)
-                        or (len(h[0]) == 5 and all(c in h[0] for c in word))]
+            hits = _typo_hits(word, self.word_buckets.get(word[0], ()), dropped=True)
             if hits:
-                vocab = self.vocabulary
-                best = min(hits, key=lambda h: (
-                    h[1], -max((self.df.get(t, 0) for t in vocab.terms(h[0], normalized=True)),
-                               default=0), h[0]))
+                terms = self.vocabulary.terms
+                best = min(hits, key=lambda h: (h[1], -max(
+                    (self.df.get(t, 0) for t in terms(h[0], normalized=True)), default=0), h[0]))
                 found = (best[0], TYPO_CREDIT[min(int(best[1]), 2)])
         if len(self._spelled) < CACHE_LIMIT:
             self._spelled[word] = found
@@ -622,9 +608,8 @@ class Index:
     def _misspelt(self, word: str) -> bool:
         """Whether ``word`` is worth a spelling check: a content word the knowledge lacks (of
         at most 30 letters: longer is no word, and is not kept in the caches)."""
-        if not 4 <= len(word) <= 30 or word in self.words or word in FUNCTION_WORDS:
-            return False
-        if not word.isalpha():
+        if (not 4 <= len(word) <= 30 or not word.isalpha() or word in self.words
+                or word in FUNCTION_WORDS):
             return False
         terms = self.vocabulary.terms(word, normalized=True)
         return bool(terms) and terms[0] not in self.known and terms[0] not in _COMMON_STEMS
@@ -719,6 +704,22 @@ for _w in sorted(
 ):
     _EVERYDAY_POOL[_w[0]].append(_w)
 TYPO_CREDIT = (1.0, 0.85, 0.7)
+
+
+def _typo_hits(word: str, pool: Sequence[str], *, dropped: bool) -> list[tuple[str, float]]:
+    """The words of ``pool`` (all with ``word``'s first letter) that ``word`` may be a typo of,
+    with their Damerau-Levenshtein distance: one edit from 5 letters on, two from 8. A 4-letter
+    word is only a swapped pair ("shop" is not "show"), or with ``dropped``, also a 5-letter
+    word that lost a letter ("tokn")."""
+    if not pool:
+        return []
+    allowed = 2 if len(word) >= 8 else 1
+    hits = process.extract(
+        word, pool, scorer=DamerauLevenshtein.distance, score_cutoff=allowed, limit=None)
+    if len(word) == 4:
+        hits = [h for h in hits if sorted(h[0]) == sorted(word)
+                or (dropped and len(h[0]) == 5 and all(c in h[0] for c in word))]
+    return [(h[0], h[1]) for h in hits]
 
 
 @lru_cache(maxsize=CACHE_LIMIT)
