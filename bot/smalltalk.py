@@ -8,10 +8,13 @@ from bot.normalize import words
 __all__ = ["small_talk"]
 
 
-# Words of a message that only greets or thanks ("hi!", "thanks, that fixed it", "ok cool 👍").
+# Words of a message that only greets or thanks ("hi!", "thanks, that fixed it", "ok cool 👍"),
+# or wishes well ("hope your week is going well": its words are everyday ones the FAQ's
+# phrasings also use, so the lexical matcher alone would answer it about review times).
 _GREETING_WORDS = frozenset(
     "hi hello hey heya hiya yo howdy morning afternoon evening good gm there all team folks "
-    "everyone bot faqbot".split()
+    "everyone bot faqbot hope hoping you your youre u is are was going doing well "
+    "week weekend day today happy friday monday".split()
 )
 _THANKS_CORE = frozenset(
     "thanks thank thx ty tysm tyvm cheers appreciated appreciate perfect great awesome cool "

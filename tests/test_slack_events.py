@@ -128,6 +128,9 @@ class TestSmallTalk:
         ("how long does review take? thanks", None), ("thanks but why was my app rejected", None),
         ("ok", "thanks"), ("", None), ("<@U1>", None), ("fixed", "thanks"),
         ("thanks bot, that helped", "thanks"),
+        ("Hi everyone, hope your week is going well!", "greeting"),
+        ("hope you're doing well 🙂", "greeting"), ("happy friday all", "greeting"),
+        ("is review going well", None), ("hope my app gets approved this week", None),
     ])
     def test_small_talk(self, text, kind):
         """Only messages made of greeting or thanks words are small talk."""
