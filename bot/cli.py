@@ -98,6 +98,8 @@ def _print_decision(decision, *, explain: bool, batch: bool) -> None:
             print(f"  confidence {ex['confidence']} = {1 - w:g} × lexical {sem['lexical']} "
                   f"(top score × √share, share {ex['share']}) + {w:g} × 100 × cosine "
                   f"{sem['cosine']} (semantic model); answers at ≥ {ex['answer_at']:g} ({which})")
+            if sem.get("read_as"):
+                print(f"  the model read: {sem['read_as']!r} (typos as corrected)")
         elif "confidence" in ex:
             which = "an unfamiliar word: answer" if ex.get("unknown") else "all words known: familiar"
             print(f"  confidence {ex['confidence']} (top score × √share, share {ex['share']}); "

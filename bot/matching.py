@@ -196,6 +196,7 @@ _DIGIT = re.compile(r"\d")
 def _has_digit(word: str) -> bool:
     return _DIGIT.search(word) is not None
 
+_WORD = re.compile(r"[A-Za-z]+")
 _SENTENCE = re.compile(r"(?<=[.?!])\s+|\n+")
 # Salutations and sign-offs at either end of a (normalised) message carry no topic, even when
 # the knowledge happens to use their words ("a good description", "the TikTok team").
@@ -637,6 +638,20 @@ class Index:
         terms = [t for t, _, _ in self.vocabulary.spans([left, right])]
         return all(t in self.known and t not in _COMMON_STEMS for t in terms) and bool(terms)
 
+    def respell(self, text: str) -> str:
+        """``text`` with each word the matcher reads as a typo, or as two words run together,
+        written as the knowledge's word(s) it is read as (for the semantic model)."""
+        def fix(m: re.Match[str]) -> str:
+            word = m.group(0).lower()
+            if not self._misspelt(word):
+                return m.group(0)
+            fixed = self.spell(word)
+            if fixed is not None:
+                return fixed[0]
+            parts = self.split(word)
+            return " ".join(parts) if parts else m.group(0)
+        return _WORD.sub(fix, text)
+
     def read(self, text: str) -> Analysis:
         """Classify the terms of normalised ``text`` as known, corrected, common or unknown."""
         words = text.split()
@@ -984,14 +999,19 @@ def decide(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decisi
     lexical = top_score
     cosine = None
     nearest: int | None = None  # the entry nearest in meaning (with the semantic model)
+    model_text = ""  # what the semantic model read, when the matcher corrected words of it
     beyond: dict[str, Any] | None = None  # the `not_covered` question the question is nearer
     sem = kb.semantic
     if top is not None and sem is not None and kb.vectors is not None:
         # The optional sentence-embedding signal: how close the question's meaning is to the
         # top entry's phrasings. It lifts in-scope questions worded unlike any phrasing that
         # the lexical score alone leaves unsure of (docs/semantic.md).
-        text = " ".join(strip_slack_markup(question[:MAX_INPUT_CHARS]).split())
+        # the model reads the words the matcher corrected as corrected ("documentaton" as
+        # "documentation", "accessToken" as "access token"): a typo splits into odd word pieces
+        plain = " ".join(strip_slack_markup(question[:MAX_INPUT_CHARS]).split())
+        text = index.respell(plain)
         near = kb.vectors.closeness(text)
+        model_text = text if text != plain else ""
         cosine = float(near.entries[top.entry])
         nearest = int(np.argmax(near.entries))
         top_score = (1 - sem.weight) * top_score + sem.weight * 100 * max(cosine, 0.0)
@@ -1034,7 +1054,8 @@ def decide(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decisi
             "unknown": analysis.unknown,
             "confidence": round(top_score, 1),
             **({"semantic": {"lexical": round(lexical, 1), "cosine": round(cosine, 3),
-                             "weight": sem.weight, "nearest": index.entry_ids[nearest]}}
+                             "weight": sem.weight, "nearest": index.entry_ids[nearest],
+                             **({"read_as": model_text} if model_text else {})}}
                if cosine is not None and nearest is not None and sem else {}),
             "answer_at": answer_at,
             **({"asks": unasked} if unasked else {}),

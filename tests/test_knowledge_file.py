@@ -314,8 +314,8 @@ def test_written_sets_do_not_regress(
 TYPO_FLOORS = {
     "lexical": {"in_scope_right": 84.2, "oos_not_answered": 97.9, "wrong": 1.0,
                 "cap_ticket": 99.0},  # one misspelt cap request of 110 asked back
-    "semantic": {"in_scope_right": 86.5, "oos_not_answered": 98.4, "wrong": 0.8,
-                 "cap_ticket": 100.0},
+    "semantic": {"in_scope_right": 90.3, "oos_not_answered": 97.9, "wrong": 0.9,
+                 "cap_ticket": 100.0},  # the model reads the corrected words (round 19)
 }
 
 

@@ -245,6 +245,23 @@ class TestInFaqbot:
         rebuilt = semantic.attach(kb, encoder)
         assert np.allclose(rebuilt.vectors.centroids, first.vectors.centroids, atol=1e-6)
 
+    def test_the_model_reads_typos_as_the_matcher_corrected_them(self, encoder: Encoder):
+        """A typo falls apart into odd word pieces; the model reads the words the matcher
+        corrected ("documentaton", "accessToken") as corrected, and --explain says so."""
+        from bot.knowledge import load_knowledge
+        from bot.matching import decide
+        from tests.conftest import BUNDLED_KNOWLEDGE
+
+        kb = semantic.attach(load_knowledge(BUNDLED_KNOWLEDGE), encoder)
+        typo = decide("where is the documentaton on how long an accessToken lasts", kb,
+                      explain=True)
+        clean = decide("where is the documentation on how long an access token lasts", kb,
+                       explain=True)
+        assert typo.explain["semantic"]["read_as"] == (
+            "where is the documentation on how long an access token lasts")
+        assert typo.explain["semantic"]["cosine"] == clean.explain["semantic"]["cosine"]
+        assert "read_as" not in clean.explain["semantic"]
+
     def test_each_reloaded_version_gets_the_model(self, tmp_path):
         from bot.reload import KnowledgeHolder
         from tests.conftest import BUNDLED_KNOWLEDGE, SMALL_KB
