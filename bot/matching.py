@@ -638,31 +638,29 @@ class Index:
         terms = [t for t, _, _ in self.vocabulary.spans([left, right])]
         return all(t in self.known and t not in _COMMON_STEMS for t in terms) and bool(terms)
 
+    def _fix(self, word: str) -> tuple[tuple[str, ...], float] | None:
+        """The knowledge's word(s) a question word is read as, with their credit: a typo
+        (:meth:`spell`) or two words run together (:meth:`split`); None for a word read as is."""
+        if not self._misspelt(word):
+            return None
+        fixed = self.spell(word)
+        if fixed is not None:
+            return (fixed[0],), fixed[1]
+        parts = self.split(word)
+        return (parts, TYPO_CREDIT[1]) if parts else None  # a missing space is one edit
+
     def respell(self, text: str) -> str:
         """``text`` with each word the matcher reads as a typo, or as two words run together,
         written as the knowledge's word(s) it is read as (for the semantic model)."""
         def fix(m: re.Match[str]) -> str:
-            word = m.group(0).lower()
-            if not self._misspelt(word):
-                return m.group(0)
-            fixed = self.spell(word)
-            if fixed is not None:
-                return fixed[0]
-            parts = self.split(word)
-            return " ".join(parts) if parts else m.group(0)
+            fixed = self._fix(m.group(0).lower())
+            return " ".join(fixed[0]) if fixed else m.group(0)
         return _WORD.sub(fix, text)
 
     def read(self, text: str) -> Analysis:
         """Classify the terms of normalised ``text`` as known, corrected, common or unknown."""
         words = text.split()
-        fixes: dict[int, tuple[tuple[str, ...], float]] = {}
-        for i, word in enumerate(words):
-            if self._misspelt(word):
-                fixed = self.spell(word)
-                if fixed is not None:
-                    fixes[i] = ((fixed[0],), fixed[1])
-                elif (parts := self.split(word)) is not None:
-                    fixes[i] = (parts, TYPO_CREDIT[1])  # a missing space is one edit
+        fixes = {i: fixed for i, word in enumerate(words) if (fixed := self._fix(word))}
         if fixes:
             spelt: list[str] = []
             origin: list[int] = []  # the question word each spelt word comes from
