@@ -205,6 +205,16 @@ def cmd_kb_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
 def _parse_range(text: str) -> tuple[int, int | None]:
     match = re.fullmatch(r"(\d+)?-(\d+)?", text.strip())
     if not match:
@@ -265,8 +275,6 @@ def cmd_kb_eval(args: argparse.Namespace) -> int:
 
     kb = _knowledge(args)
     cases = parse_cases(Path(args.cases).read_text(encoding="utf-8"), args.cases)
-    if args.typos < 0:
-        raise SystemExit("faqbot kb eval: --typos must be 0 or more")
     count = len(cases)
     if args.typos:
         cases = misspell(cases, args.typos)
@@ -388,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="only cases A to B (1-based; repeat for several parts)")
     ev.add_argument("--split", type=int, metavar="N", help="report cases 1-N and N+1- apart")
     ev.add_argument("--sweep", action="store_true", help="figures over a range of thresholds")
-    ev.add_argument("--typos", type=int, default=0, metavar="N",
+    ev.add_argument("--typos", type=_positive, metavar="N",
                     help="ask each question as N misspelt copies instead (one typo each; "
                          "the same typos every run)")
     ev.add_argument("--min-accuracy", type=float, metavar="PCT",

@@ -27,7 +27,7 @@ from contextlib import closing
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.cli import _one_line
+from bot.cli import _one_line, _positive
 from bot.config import Settings
 from bot.errors import FaqbotError
 from bot.tickets import (
@@ -262,16 +262,6 @@ def _add_database_option(parser: argparse.ArgumentParser, default: Any = argpars
     # from overwriting the value given before it.
     parser.add_argument("--database-url", default=default, metavar="URL",
                         help="ticket store (default: $DATABASE_URL or SQLite)")
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
 
 
 def _number(text: str) -> int:
