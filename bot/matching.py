@@ -55,7 +55,7 @@ import snowballstemmer
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein
 
-from bot.normalize import MAX_INPUT_CHARS, normalize, strip_slack_markup
+from bot.normalize import MAX_INPUT_CHARS, expand_shorthand, normalize, strip_slack_markup
 
 if TYPE_CHECKING:
     from bot.knowledge import Entry, KnowledgeBase
@@ -651,11 +651,12 @@ class Index:
 
     def respell(self, text: str) -> str:
         """``text`` with each word the matcher reads as a typo, or as two words run together,
-        written as the knowledge's word(s) it is read as (for the semantic model)."""
+        written as the knowledge's word(s) it is read as, and chat shorthand written out ("r" as
+        "are"): the text the semantic model reads."""
         def fix(m: re.Match[str]) -> str:
             fixed = self._fix(m.group(0).lower())
             return " ".join(fixed[0]) if fixed else m.group(0)
-        return _WORD.sub(fix, text)
+        return _WORD.sub(fix, expand_shorthand(text))
 
     def read(self, text: str) -> Analysis:
         """Classify the terms of normalised ``text`` as known, corrected, common or unknown."""

@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["MAX_INPUT_CHARS", "normalize", "strip_slack_markup", "words"]
+__all__ = ["MAX_INPUT_CHARS", "SHORTHAND", "expand_shorthand", "normalize", "strip_slack_markup",
+           "words"]
 
 # Longer messages are cut before any work: the question is nearly always in the first lines,
 # and this bounds the time any single message can cost.
@@ -38,6 +39,20 @@ _APOSTROPHE = re.compile(r"(?<=\w)'(?=\w)")
 # removal would turn into a stray "w": not inside a path or URL ("a/w/b", "http://w/x").
 _WITH = re.compile(r"(?<![\w/])w/(o(?![\w/])|(?=[^\W\d_]|\s|$))", re.IGNORECASE)
 _ASCII_WORD = re.compile(r"[a-z0-9]+")
+# Chat shorthand, read as the words it stands for ("wat scopes r there", "test b4 launch",
+# "error msgs in prod"). Only forms that mean one thing in a developer's chat: not "rn"
+# (right now, or React Native), "y", "n" or "yr".
+SHORTHAND = {
+    "u": "you", "ur": "your", "r": "are", "ya": "you", "b4": "before", "bc": "because",
+    "cuz": "because", "coz": "because", "bcz": "because", "abt": "about", "thru": "through",
+    "tho": "though", "smth": "something", "sth": "something", "ppl": "people",
+    "msg": "message", "msgs": "messages", "wat": "what", "wut": "what", "wht": "what",
+    "hrs": "hours", "hr": "hour", "mins": "minutes", "wks": "weeks", "wk": "week",
+    "yrs": "years", "tmrw": "tomorrow", "tmr": "tomorrow", "rly": "really",
+    "prob": "probably", "lmk": "let me know",
+}
+_SHORTHAND_WORDS = frozenset(SHORTHAND)
+_SHORTHAND = re.compile(r"(?<![\w'])(" + "|".join(SHORTHAND) + r")(?![\w'])", re.IGNORECASE)
 
 
 def strip_slack_markup(text: str) -> str:
@@ -59,6 +74,19 @@ def strip_slack_markup(text: str) -> str:
     if ":" in text:
         text = _EMOJI_CODE.sub(" ", text)
     return text
+
+
+def expand_shorthand(text: str) -> str:
+    """``text`` with each chat shorthand word (:data:`SHORTHAND`) written out in full."""
+    return _SHORTHAND.sub(lambda m: SHORTHAND[m.group(1).lower()], text)
+
+
+def _written_out(folded: str) -> str:
+    """Folded text with its shorthand words written out (a set test first: most text has none)."""
+    parts = folded.split(" ")
+    if _SHORTHAND_WORDS.isdisjoint(parts):
+        return folded
+    return " ".join(SHORTHAND.get(w, w) for w in parts)
 
 
 def _fold(text: str) -> str:
@@ -96,7 +124,7 @@ def normalize(text: str) -> str:
     text = strip_slack_markup(text[:MAX_INPUT_CHARS])
     if "/" in text:
         text = _WITH.sub(lambda m: " without " if m.group(1) else " with ", text)
-    folded = _cut(_fold(text))
+    folded = _cut(_written_out(_fold(text)))
     # casefold/NFKC can, for a few rare characters, produce something the next pass changes
     # again; a bounded fixed-point loop makes the function idempotent for every input.
     for _ in range(3):

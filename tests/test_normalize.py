@@ -8,7 +8,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from bot.normalize import MAX_INPUT_CHARS, normalize, strip_slack_markup, words
+from bot.normalize import MAX_INPUT_CHARS, SHORTHAND, normalize, strip_slack_markup, words
 
 
 class TestNormalizeTable:
@@ -70,6 +70,13 @@ class TestNormalizeTable:
             ("prod issue w/ the api", "prod issue with the api"),
             ("W/the token, w/o a scope", "with the token without a scope"),
             ("see docs/w/x and a/w/b", "see docs w x and a w b"),
+            # chat shorthand, written out; only whole words
+            ("wat scopes r there", "what scopes are there"),
+            ("can u test b4 launch? ur docs say no", "can you test before launch your docs say no"),
+            ("error msgs in prod, 48 hrs", "error messages in prod 48 hours"),
+            ("R u sure", "are you sure"),
+            ("rust run burr ours", "rust run burr ours"),
+            ("rn app", "rn app"),
         ],
     )
     def test_normalize(self, text, expected):
@@ -132,9 +139,10 @@ def test_normalize_is_total_idempotent_and_clean(text):
 @settings(max_examples=200, deadline=None)
 @given(st.text(alphabet=st.characters(codec="ascii"), max_size=200))
 def test_ascii_words_survive(text):
-    """Plain ASCII words (no Slack markup) come through exactly, lower-cased."""
+    """Plain ASCII words (no Slack markup) come through exactly, lower-cased; chat shorthand
+    ("u", "b4") is written out."""
     plain = "".join(ch if ch.isalnum() else " " for ch in text)
-    assert normalize(plain) == " ".join(plain.lower().split())
+    assert normalize(plain) == " ".join(SHORTHAND.get(w, w) for w in plain.lower().split())
 
 
 ADVERSARIAL = {

@@ -261,6 +261,8 @@ class TestInFaqbot:
             "where is the documentation on how long an access token lasts")
         assert typo.explain["semantic"]["cosine"] == clean.explain["semantic"]["cosine"]
         assert "read_as" not in clean.explain["semantic"]
+        shorthand = decide("wat scopes r there b4 review", kb, explain=True)
+        assert shorthand.explain["semantic"]["read_as"] == "what scopes are there before review"
 
     def test_each_reloaded_version_gets_the_model(self, tmp_path):
         from bot.reload import KnowledgeHolder
