@@ -35,7 +35,7 @@ DEFAULT_SETS = [
     ("dev 1-120", "/work/shared/eval/dev.yaml", (1, 120)),
     ("dev 121-301", "/work/shared/eval/dev.yaml", (121, 301)),
     *[(f"written {x.upper()}", str(ROOT / "tests" / "data" / f"written-{x}.yaml"), None)
-      for x in "abcdefghijklmno"],
+      for x in "abcdefghijklmnopq"],
 ]
 
 
