@@ -139,7 +139,7 @@ GENERAL_WORDS = frozenset(
     several multiple couple number numbers amount half dozen hundred hundreds thousand
     thousands million millions percent total few lot plenty enough
     hmm umm uh ugh oops wow cool awesome nice neat regards dear sir madam kindly gonna wanna
-    gotta dunno idk tbh ngl fwiw iirc afaict lol haha hehe omg pls plz ppl yall hello hey
+    gotta dunno idk tbh ngl fwiw iirc afaict lol haha hehe omg pls plz yall hello hey
     im ok alright anyway folks mate buddy guys team teammate teammates colleague colleagues
     someone somewhere somehow anywhere everywhere nowhere whatever whoever whenever wherever
     question questions answer answers reason reasons thing things issue issues problem problems

@@ -82,11 +82,11 @@ def expand_shorthand(text: str) -> str:
 
 
 def _written_out(folded: str) -> str:
-    """Folded text with its shorthand words written out (a set test first: most text has none)."""
-    parts = folded.split(" ")
-    if _SHORTHAND_WORDS.isdisjoint(parts):
+    """:func:`expand_shorthand` for folded text, after a set test of its words that is several
+    times cheaper than the regular expression: most text has no shorthand."""
+    if _SHORTHAND_WORDS.isdisjoint(folded.split(" ")):
         return folded
-    return " ".join(SHORTHAND.get(w, w) for w in parts)
+    return expand_shorthand(folded)
 
 
 def _fold(text: str) -> str:

@@ -13,7 +13,7 @@ __all__ = ["small_talk"]
 # phrasings also use, so the lexical matcher alone would answer it about review times).
 _GREETING_WORDS = frozenset(
     "hi hello hey heya hiya yo howdy morning afternoon evening good gm there all team folks "
-    "everyone bot faqbot hope hoping you your youre u is are was going doing well "
+    "everyone bot faqbot hope hoping you your youre is are was going doing well "
     "week weekend day today happy friday monday".split()
 )
 _THANKS_CORE = frozenset(
@@ -21,7 +21,7 @@ _THANKS_CORE = frozenset(
     "nice ok okay kk k got solved fixed sorted worked works helped".split()
 )
 _THANKS_WORDS = _THANKS_CORE | frozenset(
-    "you u so very much a lot the that this it that's thats now all good super makes sense "
+    "you so very much a lot the that this it that's thats now all good super makes sense "
     "sounds was has have just it's its yes yep yeah 👍 🙏 great bot faqbot".split()
 )
 

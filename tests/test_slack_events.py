@@ -131,6 +131,7 @@ class TestSmallTalk:
         ("Hi everyone, hope your week is going well!", "greeting"),
         ("hope you're doing well 🙂", "greeting"), ("happy friday all", "greeting"),
         ("is review going well", None), ("hope my app gets approved this week", None),
+        ("thank u so much", "thanks"), ("hope ur week is going well", "greeting"),
     ])
     def test_small_talk(self, text, kind):
         """Only messages made of greeting or thanks words are small talk."""
