@@ -79,7 +79,9 @@ def _print_decision(decision, *, explain: bool, batch: bool) -> None:
         print("candidates:")
         for c in decision.candidates:
             print(f"  {c.score:5.1f}  {c.entry_id:<20} {_one_line(c.question)}")
-    if explain:
+    if explain and "blend" in decision.explain:
+        _print_blend(decision.explain)
+    elif explain:
         ex = decision.explain
         print("\nwhy:")
         print(f"  reading:   {ex.get('reading', '')!r}")
@@ -122,6 +124,26 @@ def _print_decision(decision, *, explain: bool, batch: bool) -> None:
                 f"  phrasing-F {row['phrasing_f']}  chars {row['chars']}  pairs {row['pairs']}"
                 f"  via {row['phrasing']!r}"
             )
+
+
+def _print_blend(ex: dict) -> None:
+    """``ask --explain`` for knowledge decided by the calibrated blend (no tuned thresholds)."""
+    blend = ex["blend"]
+    print("\nwhy (calibrated blend: this knowledge sets no thresholds):")
+    print(f"  reading:   {ex.get('reading', '')!r}")
+    if blend.get("read_as"):
+        print(f"  read as:   {blend['read_as']!r} (typos as corrected)")
+    parts = "cosine with the answer + " if blend["model"] else ""
+    print(f"  score = {parts}0.1 × BM25 + 0.2 × lexical/100, shown so that {blend['answer_at']:g} "
+          f"answers (with a lead of {blend['margin']:g}); did-you-mean from {blend['clarify_at']:g}")
+    if ex.get("not_covered"):
+        nc = ex["not_covered"]
+        print(f"  not answered: nearer to not_covered {nc['question']!r} (cosine {nc['cosine']}) "
+              f"than to the top entry ({nc['entry_cosine']})")
+    for row in ex.get("ranked", []):
+        cosine = f"  cosine {row['cosine']}" if "cosine" in row else ""
+        print(f"  {row['score']:5.1f} {row['entry']:<18} blend {row['blend']}{cosine}"
+              f"  bm25 {row['bm25']}  lexical {row['lexical']}")
 
 
 def cmd_ask(args: argparse.Namespace) -> int:

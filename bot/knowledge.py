@@ -65,6 +65,9 @@ class Thresholds:
     margin: float = 8.0
     candidates: int = 3
     familiar: float | None = None  # `answer` for questions with no unfamiliar word (None: same)
+    # set by the knowledge's `thresholds:`; without them, the calibrated blend decides
+    # (matching._decide_blend) and only `candidates` applies
+    tuned: bool = False
 
     @property
     def answer_familiar(self) -> float:
@@ -534,7 +537,7 @@ def _thresholds(c: _Checker, node: yaml.Node) -> Thresholds:
             if value != int(value):
                 c.error(fields["candidates"][1], "thresholds.candidates must be a whole number")
             values["candidates"] = int(value)
-    result = Thresholds(**values)
+    result = Thresholds(**values, tuned=True)
     for name, value in (("answer", result.answer), ("familiar", result.familiar)):
         if value is not None and result.clarify > value:
             c.error(

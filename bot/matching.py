@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -55,7 +55,7 @@ import snowballstemmer
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein
 
-from bot.normalize import MAX_INPUT_CHARS, expand_shorthand, normalize, strip_slack_markup
+from bot.normalize import MAX_INPUT_CHARS, expand_shorthand, normalize, plain_text, strip_slack_markup
 
 if TYPE_CHECKING:
     from bot.knowledge import Entry, KnowledgeBase
@@ -444,6 +444,11 @@ class Index:
         self.entry_start = np.zeros(0, dtype=np.intp)
         # per entry: the number questions its phrasings ask (quantity_asks)
         self.entry_quantities: list[frozenset[str]] = []
+        # BM25 over each entry as one document (its phrasings and its answer), per term a
+        # (start, stop) slice of the next two: the answer-aware word signal of the blend
+        self.bm25_postings: dict[str, tuple[int, int]] = {}
+        self.bm25_ids = np.zeros(0, dtype=np.intp)
+        self.bm25_weights = np.zeros(0)
 
     @classmethod
     def build(cls, kb: KnowledgeBase) -> Index:
@@ -524,6 +529,7 @@ class Index:
         for term, (start, _) in index.entry_postings.items():
             factors[start : start + own.get(term, 0)] = 1.0
         index.entry_posting_factors = factors
+        index._build_bm25(kb, phrasing_terms, phrasing_entry)
 
         buckets: dict[str, list[str]] = defaultdict(list)
         # A typo is corrected towards a known term or towards any one-word member of a known
@@ -556,6 +562,52 @@ class Index:
         index.words = frozenset(own)
         index.handoff = [tuple(normalize(h).split()) for h in kb.handoff if normalize(h)]
         return index
+
+    def _build_bm25(self, kb: KnowledgeBase, phrasing_terms: list[list[str]],
+                    phrasing_entry: list[int]) -> None:
+        """Okapi BM25 weights of each entry's terms. An entry is one document: its phrasings
+        (question included) counted twice, as they say what the entry is about, and the
+        words of its answer. Weights are divided by log(1 + entries), the largest IDF up to a
+        constant, so that a score means about the same in a small FAQ as in a large one."""
+        docs: list[Counter[str]] = [Counter() for _ in kb.entries]
+        for terms, n in zip(phrasing_terms, phrasing_entry, strict=True):
+            docs[n].update(terms)
+        for doc in docs:
+            for term in list(doc):
+                doc[term] *= 2
+        for doc, entry in zip(docs, kb.entries, strict=True):
+            doc.update(self.vocabulary.terms(plain_text(entry.answer)))
+        lengths = np.array([sum(doc.values()) for doc in docs], dtype=np.float64)
+        average = float(lengths.mean()) if len(docs) and lengths.mean() > 0 else 1.0
+        n_docs = len(docs)
+        scale = math.log(1 + max(n_docs, 1))
+        postings: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for n, doc in enumerate(docs):
+            for term, count in doc.items():
+                postings[term].append((n, count))
+        spans: dict[str, tuple[int, int]] = {}
+        ids: list[int] = []
+        weights: list[float] = []
+        for term in sorted(postings):  # sorted: the same arrays whatever the hash seed
+            rows = postings[term]
+            idf = math.log(1 + (n_docs - len(rows) + 0.5) / (len(rows) + 0.5))
+            spans[term] = (len(ids), len(ids) + len(rows))
+            for n, count in rows:
+                norm = BM25_K1 * (1 - BM25_B + BM25_B * lengths[n] / average)
+                ids.append(n)
+                weights.append(idf * count * (BM25_K1 + 1) / (count + norm) / scale)
+        self.bm25_postings = spans
+        self.bm25_ids = np.array(ids, dtype=np.intp)
+        self.bm25_weights = np.array(weights, dtype=np.float64)
+
+    def bm25(self, terms: Iterable[str]) -> np.ndarray:
+        """Each entry's BM25 score for a question's ``terms`` (each counted once)."""
+        scores = np.zeros(len(self.entries))
+        for term in set(terms):
+            span = self.bm25_postings.get(term)
+            if span is not None:
+                scores[self.bm25_ids[span[0]:span[1]]] += self.bm25_weights[span[0]:span[1]]
+        return scores
 
     # ------------------------------------------------------------------ question terms
 
@@ -979,6 +1031,8 @@ def _asks_for_human(index: Index, words: list[str]) -> bool:
 
 def decide(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decision:
     """What the bot does with ``question``: answer, clarify or open a ticket (see module doc)."""
+    if not kb.thresholds.tuned:
+        return _decide_blend(question, kb, explain=explain)
     index = kb.index
     th = kb.thresholds
     ranked, analysis, reading = rank(question, kb, limit=SHARE_WINDOW)
@@ -1101,6 +1155,109 @@ def decide(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decisi
         offer = Candidate(index.entry_ids[nearest], index.entries[nearest].question,
                           lexical_scores.get(nearest, 0.0))
         close = close[: th.candidates - 1] + (offer,)
+    return make("clarify", None, None, close)
+
+
+# ----------------------------------------------------------------- the calibrated blend
+
+# Knowledge whose maintainer has not set ``thresholds:`` (an imported FAQ, a new file) is
+# decided by one blend, fitted once across several FAQs rather than tuned on any one file:
+#   score = cosine(question, the entry's answer passage)   (with the semantic model)
+#         + BLEND_BM25 x BM25(question, the entry's phrasings and answer)
+#         + BLEND_LEXICAL x the lexical score / 100
+# Answer when the top score reaches `answer` and leads the next entry by `margin`; else offer
+# the entries near the top one ("did you mean", even one) when it reaches `clarify`; else a
+# ticket. Without the model the cosine is left out and the thresholds scale down with it.
+BLEND_BM25 = 0.1
+BLEND_LEXICAL = 0.2
+BM25_K1 = 1.2  # Okapi BM25's usual term-frequency saturation and length normalisation
+BM25_B = 0.75
+BLEND_CLOSE = 0.08  # a clarification offers the entries within this of the top score
+
+
+@dataclass(frozen=True)
+class BlendThresholds:
+    answer: float
+    margin: float
+    clarify: float
+
+
+BLEND_WITH_MODEL = BlendThresholds(answer=0.70, margin=0.16, clarify=0.60)
+BLEND_WORDS_ONLY = BlendThresholds(answer=0.22, margin=0.125, clarify=0.17)
+BLEND_SCALE = 70.0  # the reported score (0-100) of a question exactly at `answer`
+
+
+def _decide_blend(question: str, kb: KnowledgeBase, *, explain: bool) -> Decision:
+    """:func:`decide` for knowledge without tuned thresholds (see BLEND_BM25 above)."""
+    index = kb.index
+    normalized = normalize(question)
+    plain = " ".join(strip_slack_markup(question[:MAX_INPUT_CHARS]).split())
+    text = index.respell(plain)
+    ranked, _, reading = rank(question, kb, limit=SHARE_WINDOW)
+    lexical = np.zeros(len(index.entries))
+    for s in ranked:
+        lexical[s.entry] = s.score
+    words = index.bm25(index.vocabulary.terms(text))
+    score = BLEND_BM25 * words + BLEND_LEXICAL * lexical / 100
+    cosine = None
+    near = None
+    if kb.vectors is not None:
+        near = kb.vectors.closeness(text)
+        cosine = near.passages
+        score = score + cosine
+    th = BLEND_WITH_MODEL if cosine is not None else BLEND_WORDS_ONLY
+    order = np.argsort(-score, kind="stable")
+    top = int(order[0]) if len(order) else None
+    best = float(score[top]) if top is not None else 0.0
+    lead = best - float(score[order[1]]) if len(order) > 1 else best
+
+    def scaled(value: float) -> float:
+        return max(0.0, min(100.0, BLEND_SCALE * value / th.answer))
+
+    candidates = tuple(
+        Candidate(index.entry_ids[n], index.entries[n].question, scaled(float(score[n])))
+        for n in order[: max(kb.thresholds.candidates, 3)])
+    beyond = None
+    if near is not None and top is not None and near.not_covered is not None:
+        # the top entry's nearest text: a phrasing, or its answer passage
+        entry_cosine = max(float(near.phrasings[top]), float(near.passages[top]))
+        if near.not_covered_cosine >= entry_cosine:
+            beyond = {"question": kb.not_covered[near.not_covered],
+                      "cosine": round(near.not_covered_cosine, 3),
+                      "entry_cosine": round(entry_cosine, 3)}
+    details: dict[str, Any] = {}
+    if explain:
+        details = {
+            "reading": reading,
+            "blend": {"answer_at": scaled(th.answer), "margin": round(th.margin, 3),
+                      "clarify_at": round(scaled(th.clarify), 1), "model": cosine is not None,
+                      **({"read_as": text} if text != plain else {})},
+            **({"not_covered": beyond} if beyond else {}),
+            "ranked": [
+                {"entry": index.entry_ids[n], "score": round(scaled(float(score[n])), 1),
+                 "blend": round(float(score[n]), 3), "bm25": round(float(words[n]), 3),
+                 "lexical": round(float(lexical[n]), 1),
+                 **({"cosine": round(float(cosine[n]), 3)} if cosine is not None else {})}
+                for n in order[:5]
+            ],
+        }
+
+    def make(action: Action, entry: Entry | None, reason: str | None, cands=candidates):
+        return Decision(question, action, entry, scaled(best), cands, reason, details)
+
+    if _asks_for_human(index, normalized.split()):
+        return make("ticket", None, "requested")
+    if top is None or best < th.clarify:
+        return make("ticket", None, "no_match")
+    top_entry = index.entries[top]
+    if top_entry.ticket:
+        return make("ticket", top_entry, top_entry.ticket)  # a request: a person looks
+    if beyond:
+        return make("ticket", None, "no_match")  # what the FAQ leaves out: a person answers
+    if best >= th.answer and lead >= th.margin:
+        return make("answer", top_entry, None)
+    close = tuple(c for n, c in zip(order, candidates, strict=False)
+                  if float(score[n]) >= best - BLEND_CLOSE)[: kb.thresholds.candidates]
     return make("clarify", None, None, close)
 
 

@@ -10,11 +10,12 @@ Every function here is total (never raises on any ``str``) and :func:`normalize`
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 
-__all__ = ["MAX_INPUT_CHARS", "SHORTHAND", "expand_shorthand", "normalize", "strip_slack_markup",
-           "words"]
+__all__ = ["MAX_INPUT_CHARS", "SHORTHAND", "expand_shorthand", "normalize", "plain_text",
+           "strip_slack_markup", "words"]
 
 # Longer messages are cut before any work: the question is nearly always in the first lines,
 # and this bounds the time any single message can cost.
@@ -74,6 +75,24 @@ def strip_slack_markup(text: str) -> str:
     if ":" in text:
         text = _EMOJI_CODE.sub(" ", text)
     return text
+
+
+_MD_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_HTML_TAG = re.compile(r"<[^<>]*>")
+_MARKUP = re.compile(r"[*_`#>|]+")
+
+
+def plain_text(answer: str) -> str:
+    """An answer (Markdown or Slack mrkdwn) as prose to read for meaning: no code blocks,
+    links as their text, no markup characters, HTML entities decoded. Paragraph breaks stay."""
+    if "`" in answer:
+        answer = _CODE_BLOCK.sub(" ", answer)
+    answer = html.unescape(answer)
+    if "](" in answer:
+        answer = _MD_LINK.sub(r"\1", answer)
+    if "<" in answer:
+        answer = _HTML_TAG.sub(" ", _LINK_WITH_LABEL.sub(r" \1 ", answer))
+    return _MARKUP.sub(" ", answer)
 
 
 def expand_shorthand(text: str) -> str:

@@ -48,6 +48,7 @@ import numpy as np
 
 from bot import kbcache
 from bot.errors import ConfigError
+from bot.normalize import plain_text
 
 if TYPE_CHECKING:
     from bot.knowledge import KnowledgeBase
@@ -590,6 +591,7 @@ class Closeness:
 
     entries: np.ndarray  # with each entry's centroid, in the knowledge's order
     phrasings: np.ndarray  # with each entry's nearest phrasing (question included)
+    passages: np.ndarray  # with each entry's answer passage (see answer_passage)
     not_covered: int | None  # the nearest of the knowledge's ``not_covered`` questions, if any
     not_covered_cosine: float  # its cosine (-1.0 without any)
 
@@ -597,14 +599,16 @@ class Closeness:
 @dataclass(frozen=True)
 class EntryVectors:
     """The knowledge's entries as unit vectors (the mean of each entry's phrasings' vectors,
-    question included), each phrasing's own vector, the ``not_covered`` questions' vectors,
-    and the encoder that puts a question in the same space."""
+    question included), each phrasing's own vector, each entry's answer passage, the
+    ``not_covered`` questions' vectors, and the encoder that puts a question in the same
+    space."""
 
     encoder: Any  # an Encoder, or anything with encode(texts) -> unit rows
     centroids: np.ndarray  # (entries, dim)
     phrasings: np.ndarray | None = None  # (phrasings, dim), each entry's phrasings together
     starts: np.ndarray | None = None  # the row of each entry's first phrasing
     not_covered: np.ndarray | None = None  # (not_covered questions, dim)
+    passages: np.ndarray | None = None  # (entries, dim): each entry's answer passage
     # the latest questions' closeness: a Slack retry, `kb eval --sweep` deciding each question
     # once per threshold, a button press on a question just asked
     _recent: OrderedDict[str, Closeness] = field(default_factory=OrderedDict, repr=False)
@@ -615,8 +619,8 @@ class EntryVectors:
         return self.closeness(text).entries
 
     def closeness(self, text: str) -> Closeness:
-        """How near ``text`` is to each entry, to its nearest phrasing, and to the nearest
-        ``not_covered`` question."""
+        """How near ``text`` is to each entry, to its nearest phrasing, to its answer passage,
+        and to the nearest ``not_covered`` question."""
         with self._lock:
             found = self._recent.get(text)
             if found is not None:
@@ -628,14 +632,15 @@ class EntryVectors:
             phrasings = np.maximum.reduceat(self.phrasings @ vector, self.starts)
         else:
             phrasings = entries
+        passages = self.passages @ vector if self.passages is not None else phrasings
         nearest, cosine = None, -1.0
         if self.not_covered is not None and len(self.not_covered):
             against = self.not_covered @ vector
             nearest = int(np.argmax(against))
             cosine = float(against[nearest])
-        for array in (entries, phrasings):
+        for array in (entries, phrasings, passages):
             array.setflags(write=False)  # shared by every caller that asks the same
-        result = Closeness(entries, phrasings, nearest, cosine)
+        result = Closeness(entries, phrasings, passages, nearest, cosine)
         with self._lock:
             self._recent[text] = result
             while len(self._recent) > RECENT_QUESTIONS:
@@ -643,19 +648,25 @@ class EntryVectors:
         return result
 
 
+# An entry's answer passage: its question with the opening of its answer, short enough for the
+# model to read whole. Most of an FAQ entry's meaning is in its answer (a question alone is
+# often terse), and the opening is where an answer says what it is about.
+PASSAGE_CHARS = 300
+def answer_passage(question: str, answer: str) -> str:
+    """The text that stands for an entry's answer in the model's space."""
+    return " ".join(f"{question} {' '.join(plain_text(answer).split())[:PASSAGE_CHARS]}".split())
+
+
 def with_model(kb: KnowledgeBase, setting: str) -> KnowledgeBase:
-    """``kb`` with the model ``FAQBOT_SEMANTIC`` (``setting``) names, when the knowledge has
-    ``semantic:`` settings for it; else ``kb`` itself, and the model is not even loaded."""
-    if kb.semantic is None:
-        return kb
+    """``kb`` with the model ``FAQBOT_SEMANTIC`` (``setting``) names; ``kb`` itself when
+    there is none (``off``, or ``auto`` with no model installed)."""
     return attach(kb, encoder_for(setting))
 
 
 def attach(kb: KnowledgeBase, encoder: Any) -> KnowledgeBase:
-    """``kb`` with its entries' vectors, for ``matching.decide`` to blend in (a copy; ``kb``
-    is unchanged). Without an encoder, or knowledge without ``semantic:`` settings (the
-    thresholds were not chosen for it), ``kb`` itself."""
-    if encoder is None or kb.semantic is None:
+    """``kb`` with its entries' vectors, for ``matching.decide`` to use (a copy; ``kb`` is
+    unchanged). Without an encoder, ``kb`` itself."""
+    if encoder is None:
         return kb
     texts: list[str] = []
     owners: list[int] = []
@@ -663,9 +674,10 @@ def attach(kb: KnowledgeBase, encoder: Any) -> KnowledgeBase:
         for phrasing in entry.all_phrasings:
             texts.append(" ".join(phrasing.split()))
             owners.append(n)
+    passages = [answer_passage(entry.question, entry.answer) for entry in kb.entries]
     beyond = [" ".join(q.split()) for q in kb.not_covered]
-    # Encoding every phrasing takes seconds: the result is cached beside the compiled
-    # knowledge, keyed by the model's files, this code, the phrasings and `not_covered`.
+    # Encoding every phrasing and passage takes seconds: the result is cached beside the
+    # compiled knowledge, keyed by the model's files, this code and the texts encoded.
     fingerprint = getattr(encoder, "fingerprint", None)
     key = None
     if fingerprint is not None:
@@ -673,30 +685,34 @@ def attach(kb: KnowledgeBase, encoder: Any) -> KnowledgeBase:
         digest.update(_source_digest())
         for n, text in zip(owners, texts, strict=True):
             digest.update(f"{n}\0{text}\0".encode())
+        for text in passages:
+            digest.update(f"+\0{text}\0".encode())
         for text in beyond:
             digest.update(f"-\0{text}\0".encode())
         key = "vectors-" + digest.hexdigest()
-    # one matrix on disk: the entries' centroids, then the phrasings, then `not_covered`
-    rows = len(kb.entries) + len(texts) + len(beyond)
+    # one matrix on disk: the entries' centroids, the phrasings, the passages, `not_covered`
+    entries = len(kb.entries)
+    rows = entries + len(texts) + len(passages) + len(beyond)
     stored = kbcache.load_vectors(key) if key else None
     if stored is None or stored.shape[0] != rows:
-        vectors = encoder.encode(texts + beyond)
+        vectors = np.asarray(encoder.encode(texts + passages + beyond), dtype=np.float32)
         phrasings = vectors[: len(texts)]
-        sums = np.zeros((len(kb.entries), vectors.shape[1]), dtype=np.float64)
+        sums = np.zeros((entries, vectors.shape[1]), dtype=np.float64)
         np.add.at(sums, np.asarray(owners, dtype=np.intp), phrasings)
         norms = np.linalg.norm(sums, axis=1, keepdims=True)
         centroids = (sums / np.where(norms == 0, 1, norms)).astype(np.float32)
-        stored = np.concatenate([centroids, np.asarray(vectors, dtype=np.float32)])
+        stored = np.concatenate([centroids, vectors])
         if key:
             kbcache.store_vectors(key, stored)
-    entries = len(kb.entries)
+    at = entries + len(texts)
     clone = copy.copy(kb)
     object.__setattr__(clone, "vectors", EntryVectors(
         encoder,
         centroids=stored[:entries],
-        phrasings=stored[entries: entries + len(texts)],
+        phrasings=stored[entries:at],
         starts=kb.index.entry_start,  # the index lists the phrasings in the same order
-        not_covered=stored[entries + len(texts):] if beyond else None,
+        not_covered=stored[at + len(passages):] if beyond else None,
+        passages=stored[at: at + len(passages)],
     ))
     return clone
 
