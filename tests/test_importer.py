@@ -1,4 +1,5 @@
-"""Importing a plain-text or Markdown FAQ into knowledge YAML (``faqbot kb import``)."""
+"""Importing an FAQ (Markdown, plain text, reStructuredText, HTML) into knowledge YAML
+(``faqbot kb import``)."""
 
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ def words(text: str) -> Counter[str]:
 
 
 def answer_of(markdown: str) -> str:
-    """The mrkdwn answer made of ``markdown`` under a single question heading."""
+    """The answer text made of ``markdown`` under a single question heading."""
     return entries_from_faq_text("## Question?\n\n" + markdown)[0]["answer"]
 
 
@@ -122,7 +123,7 @@ class TestPlainTextFaq:
     def test_repeated_page_header_at_the_end_is_dropped_with_a_note(self, parsed):
         """The trailing 'TikTok for Developers' footer is not part of the last answer."""
         assert parsed.entries[-1]["answer"].endswith("Terms of Service.")
-        assert any("TikTok for Developers" in note for note in parsed.notes)
+        assert any("TikTok for Developers" in str(note) for note in parsed.notes)
 
     def test_ids_are_unique_short_slugs(self, parsed):
         """Ids are lower-case dashed slugs of the question, at most 40 characters."""
@@ -160,12 +161,12 @@ class TestMarkdownFaq:
         assert [e["question"] for e in parsed.entries] == WIDGETS_QUESTIONS
         assert parsed.title == "Widget API FAQ"
 
-    def test_answers_are_slack_mrkdwn(self, parsed):
-        """Bold, links, italics, bullets, numbers, autolinks and code become mrkdwn."""
+    def test_answers_are_readable_text(self, parsed):
+        """Bold, italics, bullets, numbers and code in the Slack style; links stay Markdown."""
         answers = [e["answer"] for e in parsed.entries]
         assert answers[0] == (
             "Use *Login Kit* with your client key. "
-            "See <https://example.com/login|the Login Kit docs> for the full flow."
+            "See [the Login Kit docs](https://example.com/login) for the full flow."
         )
         assert answers[1].splitlines() == [
             "TVs use the _device code_ flow:",
@@ -180,10 +181,10 @@ class TestMarkdownFaq:
             "    ◦ bursts up to 200 are allowed\n"
             "• uploads count double\n"
             "\n"
-            "Need more? Ask us at <https://example.com/support>."
+            "Need more? Ask us at https://example.com/support."
         )
         assert "```\n## this is a comment in code, not a question\n" in answers[3]
-        assert answers[3].endswith('Values &lt; 1 mean "retry now" & values &gt; 60 are capped.')
+        assert answers[3].endswith('Values < 1 mean "retry now" & values > 60 are capped.')
         assert answers[4].startswith("No. *Never* ship your client secret")
 
     def test_answers_never_lose_words(self, parsed):
@@ -238,23 +239,22 @@ class TestQuestionDetection:
         entries = entries_from_faq_text("How do I reset my\npassword?\n\nClick reset.")
         assert entries[0]["question"] == "How do I reset my password?"
 
-    def test_question_without_answer_becomes_a_phrasing_of_the_next(self):
-        """Consecutive questions share the answer that follows them; a note says so."""
+    def test_question_without_answer_is_reported_not_imported(self):
+        """A question with no answer is reported with its line; it becomes no entry or phrasing."""
         parsed = parse_faq("Can I pay?\n\nHow do I pay?\n\nBy card.\n\nWhy?")
-        assert len(parsed.entries) == 1
-        assert parsed.entries[0]["question"] == "How do I pay?"
-        assert parsed.entries[0]["phrasings"] == ["Can I pay?"]
-        assert any("'Can I pay?' has no answer" in n for n in parsed.notes)
-        assert any("dropped 'Why?'" in n for n in parsed.notes)
+        assert [(e["question"], e["phrasings"]) for e in parsed.entries] == [("How do I pay?", [])]
+        assert "line 1: skipped 'Can I pay?': no answer follows it" in map(str, parsed.notes)
+        assert "line 7: skipped 'Why?': no answer follows it" in map(str, parsed.notes)
 
-    def test_a_phrasing_never_duplicates_another_entrys_question(self):
-        """An answerless question also asked elsewhere is dropped, so the YAML still loads."""
-        text = "## Section\n\n## Is it free?\n\nYes.\n\n## Section\n\nSections."
+    def test_a_question_asked_twice_is_one_entry(self):
+        """The same question twice: the answers are merged and a note says so; the YAML loads."""
+        text = "## Section\n\n## Is it free?\n\nYes.\n\n## Section\n\nSections.\n\n## Section\n\nMore."
         parsed = parse_faq(text)
-        assert [(e["question"], e["phrasings"]) for e in parsed.entries] == [
-            ("Is it free?", []), ("Section", []),
+        assert [(e["question"], e["answer"]) for e in parsed.entries] == [
+            ("Is it free?", "Yes."), ("Section", "Sections.\n\nMore."),
         ]
-        assert any("another entry asks the same" in n for n in parsed.notes)
+        assert any("'Section' is asked twice" in str(n) for n in parsed.notes)
+        assert any("line 1: skipped 'Section'" in str(n) for n in parsed.notes)
         assert_round_trips(text)
 
     def test_only_answerless_questions_is_a_value_error(self):
@@ -322,21 +322,30 @@ class TestIds:
         assert ids[1].endswith("-2") and ids[2].endswith("-3")
 
 
-class TestMrkdwn:
+class TestAnswerText:
     @pytest.mark.parametrize(
         ("markdown", "expected"),
         [
             ("**bold** and __also__", "*bold* and *also*"),
             ("*italic* and _italic_", "_italic_ and _italic_"),
             ("~~gone~~", "~gone~"),
-            ("[docs](https://x.io/a)", "<https://x.io/a|docs>"),
-            ('[docs](https://x.io "Title")', "<https://x.io|docs>"),
-            ("[**bold** docs](https://x.io)", "<https://x.io|bold docs>"),
-            ("![diagram](https://x.io/d.png)", "<https://x.io/d.png|diagram>"),
-            ("[](https://x.io)", "<https://x.io>"),
-            ("<https://x.io>", "<https://x.io>"),
-            ("a < b > c", "a &lt; b &gt; c"),
-            ("`**not bold** <x>`", "`**not bold** &lt;x&gt;`"),
+            ("[docs](https://x.io/a)", "[docs](https://x.io/a)"),
+            ('[docs](https://x.io "Title")', "[docs](https://x.io)"),
+            ("[**bold** docs](https://x.io)", "[bold docs](https://x.io)"),
+            ("![diagram](https://x.io/d.png)", "[diagram](https://x.io/d.png)"),
+            ("[](https://x.io)", "https://x.io"),
+            ("<https://x.io>", "https://x.io"),
+            ("[mail us](mailto:help@x.io)", "[mail us](mailto:help@x.io)"),
+            ("[setup](setup.md#mac) and [home](/)", "setup and home"),
+            ("a < b > c", "a < b > c"),
+            ("brew upgrade &lt;formula&gt; &amp; relax", "brew upgrade <formula> & relax"),
+            ("brew upgrade <formula>", "brew upgrade <formula>"),
+            ("`**not bold** <x> &lt;`", "`**not bold** <x> &lt;`"),
+            ("a<br>b<br/>c", "a\nb\nc"),
+            ('<b>bold</b>, <em>it</em>, <code>x &lt; y</code>, <small>(tiny)</small>',
+             "*bold*, _it_, `x < y`, (tiny)"),
+            ('<a href="https://x.io/a">docs</a> and <a href="/b">more</a>',
+             "[docs](https://x.io/a) and more"),
             ("- one\n- two", "• one\n• two"),
             ("* one\n+ two\n\u2022 three", "• one\n• two\n• three"),
             ("1) one\n2) two", "1. one\n2. two"),
@@ -344,15 +353,16 @@ class TestMrkdwn:
             ("soft\nwrapped line", "soft wrapped line"),
             ("hard\\\nbreak", "hard\nbreak"),
             ("> quoted *text*", "> quoted _text_"),
-            ("```js\nif (a < b) {}\n```", "```\nif (a &lt; b) {}\n```"),
+            ("```js\nif (a < b) {}\n```", "```\nif (a < b) {}\n```"),
             ("```\nif ok:\n    run()\n\n  done()\n```", "```\nif ok:\n    run()\n\n  done()\n```"),
             ("- item\n\n  ```\n  code\n    more\n  ```", "• item\n\n```\ncode\n  more\n```"),
             ("#### Sub heading\n\ntext", "*Sub heading*\n\ntext"),
             ("one\n\n---\n\ntwo", "one\n\ntwo"),
         ],
     )
-    def test_markdown_to_mrkdwn(self, markdown, expected):
-        """Markdown inline and block syntax becomes its Slack mrkdwn equivalent."""
+    def test_markdown_to_answer_text(self, markdown, expected):
+        """Markdown and inline HTML become plain readable text; entities are decoded, links
+        to absolute addresses stay Markdown links, relative ones become their text."""
         assert answer_of(markdown) == expected
 
 
