@@ -163,12 +163,12 @@ class _Parser(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attr = {k: v or "" for k, v in attrs}
+        if tag == "title" and self.title is None:
+            self.in_title = True
+            return
         if self.skip:
             if tag == self.skip[0] and tag not in _VOID:
                 self.skip.append(tag)
-            return
-        if tag == "title" and self.title is None:
-            self.in_title = True
             return
         if tag == "main":
             self.main_depth += 1
@@ -213,7 +213,7 @@ class _Parser(HTMLParser):
             else:
                 self.item_prefix = "\u2022 " if len(self.lists) == 1 else "\u25e6 "
         elif tag == "pre":
-            self.close_paragraph()
+            self.flush()
             self.pre = 1
             self.pre_parts = []
             self.pre_line = self.line()
@@ -244,18 +244,20 @@ class _Parser(HTMLParser):
     def close_paragraph(self) -> None:
         """Before a heading, question or block that ends lists and tables too."""
         self.flush()
+        self.heading = 0  # an unclosed heading or question ends here
+        self.question = False
         while self.lists:
             self.end_list()
         self.end_table()
 
     def handle_endtag(self, tag: str) -> None:
-        if self.skip:
-            if tag == self.skip[-1]:
-                self.skip.pop()
-            return
         if tag == "title" and self.in_title:
             self.in_title = False
             self.title = " ".join("".join(self.title_parts).split()) or None
+            return
+        if self.skip:
+            if tag == self.skip[-1]:
+                self.skip.pop()
             return
         if tag == "main":
             self.flush()
@@ -310,7 +312,9 @@ class _Parser(HTMLParser):
         lead = inner[: len(inner) - len(inner.lstrip())]
         trail = inner[len(inner.rstrip()):]
         core = " ".join(inner.split())
-        if tag == "a":
+        if self.heading or self.question:
+            out = core  # a question is plain text
+        elif tag == "a":
             out = link(core, href, self.base_url) if href else core
         elif core:
             mark = _MARKS[tag]

@@ -359,21 +359,14 @@ class _Inline:
     base_url: str | None
 
     def inline(self, text: str) -> str:
-        out: list[str] = []
-        pos = 0
-        for span in _CODE_SPAN.finditer(text):
-            out.append(self._text(text[pos : span.start()]))
-            out.append("`" + span.group(2) + "`")
-            pos = span.end()
-        out.append(self._text(text[pos:]))
-        return "".join(out)
-
-    def _text(self, text: str) -> str:
         kept: list[str] = []
 
         def keep(value: str) -> str:
             kept.append(value)
             return _PLACEHOLDER.format(len(kept) - 1)
+
+        text = text.replace("\x00", "")
+        text = _CODE_SPAN.sub(lambda m: keep("`" + m.group(2) + "`"), text)  # code as written
 
         def md_link(match: re.Match[str]) -> str:
             label = _plain_inline(match.group(2))
@@ -387,7 +380,6 @@ class _Inline:
             return keep(link(label, html.unescape(next(g for g in href.groups() if g is not None)),
                              self.base_url))
 
-        text = text.replace("\x00", "")
         text = _HTML_CODE.sub(lambda m: keep("`" + html.unescape(_HTML_TAG.sub("", m.group(2))) + "`"), text)
         text = _HTML_A.sub(html_link, text)
         text = _MD_LINK.sub(md_link, text)
@@ -399,14 +391,19 @@ class _Inline:
         text = re.sub(r"~~(?!\s)(.+?)(?<!\s)~~", r"~\1~", text)
         text = re.sub(r"\*\*|(?<!\w)__(?!\w)", "", text)  # an empty <b></b> pair
         text = re.sub(r"[ \t]*\n[ \t]*", "\n", text)
-        return re.sub("\x00(\\d+)\x00", lambda m: kept[int(m.group(1))], text)
+        for _ in range(3):  # a kept link label may hold a kept code span
+            text = re.sub("\x00(\\d+)\x00", lambda m: kept[int(m.group(1))], text)
+        return text
 
 
 def _render_para(block: _Block, ctx: _Inline, *, join_lines: bool) -> str:
-    """A paragraph as answer lines: bullets as "• item", numbered items as "1. item"."""
+    """A paragraph as answer lines: bullets as "• item", numbered items as "1. item".
+
+    Wrapped lines are joined to their line (or list item) before inline syntax is read, so a
+    link or emphasis may span them."""
     items = [m for line in block.lines if (m := _BULLET.match(line) or _NUMBERED.match(line))]
     base = min((len(m.group(1)) for m in items), default=0)
-    out: list[str] = []
+    logical: list[list[str]] = []  # [prefix, marker, text]
     in_item = False
     hard_break = False  # the line above ended in "\\" (a Markdown line break)
     for line in block.lines:
@@ -421,20 +418,20 @@ def _render_para(block: _Block, ctx: _Inline, *, join_lines: bool) -> str:
             assert match is not None
             level = min(max(len(match.group(1)) - base, 0) // 2, 3)
             marker = ("\u2022" if level == 0 else "\u25e6") if bullet else match.group(2) + "."
-            out.append(prefix + "    " * level + f"{marker} {ctx.inline(match.group(3).strip())}")
+            logical.append([prefix, "    " * level + marker + " ", match.group(3).strip()])
             in_item = True
+            hard_break = False
             continue
         wrapped = in_item and line[:1].isspace() or join_lines and not in_item and not hard_break
         hard_break = join_lines and line.endswith("\\")
-        text = ctx.inline(line.strip().removesuffix("\\") if hard_break else line.strip())
-        if out and not prefix and wrapped:
+        text = line.strip().removesuffix("\\") if hard_break else line.strip()
+        if logical and not prefix and wrapped:
             # a wrapped line: Markdown renders it as part of the line above
-            out[-1] = out[-1] + " " + text
+            logical[-1][2] += " " + text
             continue
-        out.append(prefix + text)
+        logical.append([prefix, "", text])
         in_item = False
-    return "\n".join(out)
-
+    return "\n".join(prefix + marker + ctx.inline(text) for prefix, marker, text in logical)
 
 
 def _render(block: _Block, ctx: _Inline, *, join_lines: bool) -> str:

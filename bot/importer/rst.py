@@ -188,7 +188,7 @@ _SETTINGS = {
 
 
 def _line(node: nodes.Node) -> int | None:
-    for candidate in node.traverse(include_self=True):
+    for candidate in node.findall(include_self=True):
         line = getattr(candidate, "line", None)
         if line:
             return int(line)
@@ -203,10 +203,20 @@ def _line(node: nodes.Node) -> int | None:
 class _Renderer:
     """Walks the doctree, yielding blocks and notes."""
 
-    def __init__(self, base_url: str | None) -> None:
+    def __init__(self, base_url: str | None, lines: list[str]) -> None:
         self.base_url = base_url
+        self.lines = lines
         self.blocks: list[Block] = []
         self.notes: list[Note] = []
+
+    def directive_line(self, name: str, node: nodes.Node) -> int | None:
+        """The line of the ``.. name::`` nearest above the line docutils gives ``node``."""
+        line = _line(node) or len(self.lines)
+        pattern = re.compile(rf"^\s*\.\.\s+{re.escape(name)}::")
+        for n in range(min(line, len(self.lines)) - 1, -1, -1):
+            if pattern.match(self.lines[n]):
+                return n + 1
+        return _line(node)
 
     # ---- structure
 
@@ -254,12 +264,13 @@ class _Renderer:
                 self.notes.append(Note(line, f"skipped a comment: {clip(node.astext())!r}"))
             return None
         if isinstance(node, nodes.topic) and "contents" in node.get("classes", []):
-            self.notes.append(Note(_line(node), "dropped the table of contents"))
+            self.notes.append(Note(self.directive_line("contents", node), "dropped the table of contents"))
             return None
         if isinstance(node, nodes.image | nodes.figure):
             uri = node.get("uri") or (node.next_node(nodes.image) or {}).get("uri", "")
             caption = node.next_node(nodes.caption) if isinstance(node, nodes.figure) else None
-            self.notes.append(Note(_line(node), f"dropped the image {uri!r}"))
+            line = self.directive_line("figure" if isinstance(node, nodes.figure) else "image", node)
+            self.notes.append(Note(line, f"dropped the image {uri!r}"))
             return self.inline(caption) if caption is not None else None
         if isinstance(node, nodes.target | nodes.substitution_definition | nodes.pending | nodes.raw):
             return None
@@ -316,7 +327,7 @@ class _Renderer:
             return f"{head}: {body}" if body else head
         if isinstance(node, nodes.table):
             rows = []
-            for row in node.traverse(nodes.row):
+            for row in node.findall(nodes.row):
                 rows.append(" | ".join(self.children(entry, indent) for entry in row.children))
             return "\n".join(rows)
         if isinstance(node, nodes.transition):
@@ -420,6 +431,6 @@ def parse(text: str, *, base_url: str | None = None) -> Document:
     text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
     _register(text)
     doc = publish_doctree(text, settings_overrides=dict(_SETTINGS, warning_stream=io.StringIO()))
-    renderer = _Renderer(base_url)
+    renderer = _Renderer(base_url, text.split("\n"))
     renderer.document(doc)
     return Document(renderer.blocks, title=doc.get("title") or None, notes=renderer.notes)
