@@ -526,8 +526,7 @@ class TestMarkdownDocuments:
         """With a base URL they become absolute links; ref paths are site paths."""
         text = ('## Where are the docs?\n\nSee [setup]({{< ref "docs/setup.en.md#mac" >}}), '
                 '[FAQ](faq.html#q) and [home](/).\n')
-        answer = parse_faq(text, base_url="https://gadget.dev/docs/help/")["entries" and 0] \
-            if False else parse_faq(text, base_url="https://gadget.dev/docs/help/").entries[0]["answer"]
+        answer = parse_faq(text, base_url="https://gadget.dev/docs/help/").entries[0]["answer"]
         assert answer == (
             "See [setup](https://gadget.dev/docs/setup/#mac), "
             "[FAQ](https://gadget.dev/docs/help/faq.html#q) and [home](https://gadget.dev/).")
