@@ -264,7 +264,7 @@ class TestKbImport:
         ]
         assert "wrote" in result.stderr and "(2 entries from rst)" in result.stderr
         text = out.read_text(encoding="utf-8")
-        assert "answer: 'Yes, see pricing and plans.'" in text
+        assert "answer: Yes, see pricing and plans.\n" in text
         assert "answer: 'No: `a < b`.'" in text
         check = faqbot("kb", "check", str(out))
         assert check.returncode == 0, check.stdout
