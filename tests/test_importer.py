@@ -507,6 +507,14 @@ class TestMarkdownDocuments:
                 "Within 30 days.\n\n## Support\n\n3) Who answers?\n\nWe do.\n")
         assert questions(text) == ["How do I pay?", "Can I get a refund?", "Who answers?"]
 
+    def test_details_summary_questions_and_numbered_headings(self):
+        """GitHub's <details><summary> blocks are questions; '## 2.' numbering is dropped."""
+        text = ("# Help\n\n<details>\n<summary><b>Is it free?</b></summary>\n\nYes &amp; always."
+                "\n</details>\n\n<details><summary>Is it fast?</summary>\nVery.\n</details>\n")
+        assert answers(text) == {"Is it free?": "Yes & always.", "Is it fast?": "Very."}
+        assert questions("## 1. How do I pay?\n\nCard.\n\n## Q: Refunds?\n\nNo.") == [
+            "How do I pay?", "Refunds?"]
+
     def test_plain_text_q_and_a_pairs(self):
         """'Q:'/'A:' lines, adjacent or not, are a question and its answer; the prefixes go."""
         text = "Q: Is it free?\nA: Yes.\n\nQ: Support hours\n\nA: Nine to five,\nweekdays.\n"
@@ -796,3 +804,41 @@ def test_any_text_gives_loadable_yaml_or_a_value_error(text):
     document = yaml.safe_load(out)
     assert document["entries"]
     parse_knowledge(out, "imported.yaml")  # kb check accepts whatever the importer writes
+
+
+_rst_line = st.sampled_from(
+    [
+        "", "", "", "Title", "=====", "-----", "~~~~~", "Is it free?", ".. note::", "   indented",
+        ".. code-block:: py", "    :linenos:", "    code", ".. seealso:: :ref:`x`", ":ref:`a <b>`",
+        "``lit``", "`link <https://x.io>`_", "`rel <y.html>`__", ".. _t:", ".. image:: x.png",
+        "* item", "#. item", "::", "    literal", ".. [#f] foot", "text [#f]_", "term", "   def",
+        ":field: value", ".. contents::", ".. toctree::", ".. weird:: arg", "   :opt: 1",
+        "+---+---+", "| a | b |", ".. ", "`", "**", "&amp;", "<x>",
+    ]
+)
+_html_bit = st.sampled_from(
+    [
+        "<h2>", "</h2>", "<h3>", "</h3>", "Is it free?", "text", "<p>", "</p>", "<ul>", "<li>",
+        "</ul>", "<ol>", "</ol>", "<pre>", "</pre>", "<code>", "</code>", "<a href='x'>",
+        "<a href='https://x.io'>", "</a>", "<dl>", "<dt>", "<dd>", "</dl>", "<details>",
+        "<summary>", "</summary>", "<nav>", "</nav>", "<script>", "</script>", "<table>", "<tr>",
+        "<td>", "</table>", "<br>", "&amp;", "&lt;", "<!-- c -->", "<b>", "</b>", "<main>",
+        "</main>", "<div class='toc'>", "</div>", "\n", " ", "<title>", "</title>", "<em>",
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(
+    st.tuples(st.just("rst"), st.lists(_rst_line, max_size=30).map("\n".join)),
+    st.tuples(st.just("html"), st.lists(_html_bit, max_size=40).map("".join)),
+))
+def test_any_rst_or_html_gives_loadable_yaml_or_a_value_error(case):
+    """The rst and HTML parsers never crash: YAML faqbot loads, or 'no questions found'."""
+    fmt, text = case
+    try:
+        out = faq_to_yaml(text, fmt=fmt)
+    except ValueError as exc:
+        assert "no questions found" in str(exc)
+        return
+    parse_knowledge(out, "imported.yaml")

@@ -44,7 +44,7 @@ from bot.importer.common import (
 
 __all__ = ["parse"]
 
-BlockKind = Literal["para", "heading", "code", "rule"]
+BlockKind = Literal["para", "heading", "code", "rule", "summary"]
 
 
 @dataclass
@@ -326,6 +326,29 @@ def _split_qa(blocks: list[_Block]) -> list[_Block]:
     return out
 
 
+_SUMMARY = re.compile(r"^\s*(?:<details\b[^>]*>\s*)?<summary\b[^>]*>(.*?)</summary\s*>\s*$", re.I)
+
+
+def _summaries(blocks: list[_Block]) -> list[_Block]:
+    """A ``<summary>Question?</summary>`` line (GitHub's collapsible ``<details>``) is a
+    question; the lines around it in its paragraph are paragraphs of their own."""
+    out: list[_Block] = []
+    for block in blocks:
+        at = next((n for n, line in enumerate(block.lines) if _SUMMARY.match(line)), None) \
+            if block.kind == "para" else None
+        if at is None:
+            out.append(block)
+            continue
+        if at:
+            out.append(_Block("para", block.lines[:at], block.line))
+        summary = _SUMMARY.match(block.lines[at])
+        assert summary is not None
+        out.append(_Block("summary", [_plain_inline(summary.group(1))], block.line + at))
+        out.extend(_summaries([_Block("para", block.lines[at + 1 :], block.line + at + 1)])
+                   if block.lines[at + 1 :] else [])
+    return out
+
+
 # --------------------------------------------------------------------------- inline text
 
 _MD_LINK = re.compile(r"(!?)\[([^\]]*)\]\(\s*<?([^()\s<>]*)>?(?:\s+\"[^\"]*\")?\s*\)")
@@ -455,7 +478,7 @@ def _render(block: _Block, ctx: _Inline, *, join_lines: bool) -> str:
 def parse(text: str, *, base_url: str | None = None) -> Document:
     """The blocks of a Markdown or plain-text FAQ."""
     prepared = _prepare(text, base_url)
-    raw = _split_qa(_blocks(prepared.lines))
+    raw = _summaries(_split_qa(_blocks(prepared.lines)))
     ctx = _Inline(base_url)
     title = prepared.title
     draft: list[Block] = []
@@ -464,7 +487,10 @@ def parse(text: str, *, base_url: str | None = None) -> Document:
             heading = _plain_inline(block.text)
             if title is None and block.level == 1:
                 title = heading
+            heading = _QUESTION_PREFIX.sub("", heading)  # "## 2. How do I pay?"
             draft.append(Block("heading", heading, block.line, level=block.level))
+        elif block.kind == "summary":
+            draft.append(Block("question", block.text, block.line))
         elif block.kind in ("para", "code"):
             ask = _ask(block)
             draft.append(Block("text", "", block.line, ask=ask, code=block.kind == "code"))
