@@ -725,6 +725,19 @@ class TestHtmlPages:
             "Is it free?": "Yes.", "Is it open source?": "MIT.", "Can I self-host it?": "Sure.",
         }
 
+    def test_accordion_articles_keep_their_own_headers(self):
+        """An <article>'s <header> holds its question (in a button, as accordions do); the
+        page's header and footer, screen-reader-only links and other buttons are chrome."""
+        page = ('<html><body><header><a class="sr-only" href="#main">Skip</a></header><section>'
+                '<article><header><h2 class="accordion-header"><button>Is it free?</button></h2>'
+                '</header><div class="accordion-body"><p>Yes.<button>Copy</button></div></article>'
+                '<article><header><h2>Is it fast?</h2></header><p>Very.</article></section>'
+                '<footer>Footer</footer></body></html>')
+        parsed = parse_faq(page, fmt="html")
+        assert [(e["question"], e["answer"]) for e in parsed.entries] == [
+            ("Is it free?", "Yes."), ("Is it fast?", "Very.")]
+        assert parsed.notes == []
+
     def test_bold_question_paragraphs_without_headings(self):
         """A page with no headings: stand-alone bold questions are the questions."""
         page = "<p><b>Is it free?</b><p>Yes.<p><strong>Is it fast?</strong><p>Very."

@@ -4,9 +4,10 @@ Read with the standard library's :class:`html.parser.HTMLParser`, which copes wi
 accept (unclosed ``<p>`` and ``<li>``, stray end tags) and decodes entities.
 
 * Page chrome is dropped: ``<head>`` (its ``<title>`` is the knowledge title), ``<nav>``,
-  ``<header>``, ``<footer>``, ``<aside>``, ``<script>``, ``<style>``, ``<noscript>``,
-  ``<template>``, forms, and elements whose role (navigation, banner, contentinfo,
-  complementary, search) or class/id (toc, sidebar, breadcrumb, menu, navbar...) says they are.
+  ``<header>`` and ``<footer>`` (the page's, not an ``<article>``'s), ``<aside>``,
+  ``<script>``, ``<style>``, ``<noscript>``, ``<template>``, forms, buttons outside questions,
+  and elements whose role (navigation, banner, contentinfo, complementary, search) or class/id
+  (toc, sidebar, breadcrumb, menu, navbar, sr-only...) says they are.
   When the page has a ``<main>``, only its content is read.
 * Questions: ``<h1>``..``<h6>`` headings (the level is chosen as for Markdown), ``<dt>`` terms
   with their ``<dd>`` definitions, and ``<details>`` with their ``<summary>``. A paragraph that
@@ -36,7 +37,7 @@ _CHROME_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search
 _CHROME_NAMES = re.compile(
     r"(?:^|[\s_-])(?:toc|table-of-contents|tableofcontents|sidebar|side-bar|breadcrumbs?|"
     r"menu|navbar|nav|navigation|skip-link|skiplink|site-header|site-footer|masthead|"
-    r"cookie-banner|cookies?)(?:$|[\s_-])",
+    r"cookie-banner|cookies?|sr-only|visually-hidden|screen-reader-text)(?:$|[\s_-])",
     re.I,
 )
 _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
@@ -54,6 +55,7 @@ class _Parser(HTMLParser):
         self.base_url = base_url
         self.only_main = only_main
         self.main_depth = 0
+        self.articles = 0  # open <article>/<section> elements
         self.blocks: list[Block] = []
         self.notes: list[Note] = []
         self.title: str | None = None
@@ -176,7 +178,14 @@ class _Parser(HTMLParser):
         if self.only_main and not self.main_depth:
             return
         names = f"{attr.get('class', '')} {attr.get('id', '')}"
-        if (tag in _CHROME_TAGS or attr.get("role") in _CHROME_ROLES
+        if tag in ("article", "section"):
+            self.articles += 1
+        chrome = tag in _CHROME_TAGS
+        if tag in ("header", "footer") and self.articles:
+            chrome = False  # an article's own header holds its heading
+        if tag == "button" and (self.heading or self.question):
+            chrome = False  # accordion FAQs put the question in a button
+        if (chrome or attr.get("role") in _CHROME_ROLES
                 or attr.get("aria-hidden") == "true" or "hidden" in attr
                 or (tag not in _HEADINGS and tag not in ("p", "li", "dt", "dd", "a", "span")
                     and _CHROME_NAMES.search(names))):
@@ -263,6 +272,8 @@ class _Parser(HTMLParser):
             self.flush()
             self.main_depth = max(0, self.main_depth - 1)
             return
+        if tag in ("article", "section"):
+            self.articles = max(0, self.articles - 1)
         if self.only_main and not self.main_depth:
             return
         if self.pre:
