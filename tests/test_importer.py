@@ -639,6 +639,12 @@ class TestRstDocuments:
             "line 44: dropped the image 'broken.png'",
         ]
 
+    def test_a_one_question_document(self):
+        """A lone section title that asks something is a question, not the title."""
+        parsed = parse_faq("Is it free?\n===========\n\nYes.\n", fmt="rst")
+        assert (parsed.title, questions("Is it free?\n===========\n\nYes.\n", fmt="rst")) == (
+            None, ["Is it free?"])
+
     def test_relative_links_resolve_against_the_base_url(self):
         """'setup <setup.html>'_ becomes a link once the base URL is known."""
         answer = parse_faq(RST_FAQ, fmt="rst", base_url="https://gadget.dev/docs/").entries[1]["answer"]

@@ -83,7 +83,6 @@ class Document:
     blocks: list[Block]
     title: str | None = None
     notes: list[Note] = field(default_factory=list)
-    join_lines: bool = True
 
 
 # --------------------------------------------------------------------------- text helpers
@@ -154,7 +153,8 @@ def ask_of(text: str) -> str | None:
 def _question_level(blocks: list[Block]) -> int | None:
     """The heading level that holds the questions, or None when there are no headings.
 
-    A lone level-1 heading is the document's title. Among the other levels, the one with the
+    A lone level-1 heading is the document's title (unless it is the only heading and ends in
+    ``?``: a one-question FAQ). Among the other levels, the one with the
     most headings ending in ``?`` wins; when none or equally many do (headings written as
     statements: "Apache projects do not release binaries"), the level with the most headings.
     """
@@ -164,8 +164,8 @@ def _question_level(blocks: list[Block]) -> int | None:
         counts.setdefault(block.level, [0, 0])
         counts[block.level][0] += block.text.rstrip().endswith("?")
         counts[block.level][1] += 1
-    if counts.get(1, [0, 0])[1] == 1:
-        del counts[1]
+    if counts.get(1, [0, 0])[1] == 1 and (len(counts) > 1 or not counts[1][0]):
+        del counts[1]  # the title, unless it is the document's one heading and asks something
     if not counts:
         return None
     return max(counts, key=lambda level: (counts[level][0], counts[level][1], -level))
@@ -298,7 +298,8 @@ def build(document: Document) -> ParsedFaq:
         entries.append(entry)
     if not entries:
         raise ValueError("no questions found with an answer after them")
-    title = document.title or _pick_title(intro)
+    title = document.title if document.title not in {q for q, _, _ in sections} else None
+    title = title or _pick_title(intro)
     return ParsedFaq(title=title, entries=entries, notes=notes)
 
 

@@ -505,4 +505,4 @@ def parse(text: str, *, base_url: str | None = None) -> Document:
             if not block.text.strip() and not block.ask:
                 continue
         blocks.append(block)
-    return Document(blocks, title=title, notes=prepared.notes, join_lines=join_lines)
+    return Document(blocks, title=title, notes=prepared.notes)

@@ -23,8 +23,9 @@ from typing import Any
 
 from docutils import nodes
 from docutils.core import publish_doctree
-from docutils.parsers.rst import Directive, directives, roles
-from docutils.utils import unescape
+from docutils.frontend import get_default_settings
+from docutils.parsers.rst import Directive, Parser, directives, languages, roles
+from docutils.utils import new_document, unescape
 
 from bot.importer.common import Block, Document, Note, clip, link
 
@@ -34,13 +35,6 @@ __all__ = ["parse"]
 _CODE_ROLES = {
     "option", "envvar", "file", "command", "program", "samp", "kbd", "makevar", "mailheader",
     "regexp", "func", "meth", "class", "attr", "data", "const", "exc", "obj", "mod", "opt",
-}
-_DOCUTILS_ROLES = {
-    "abbreviation", "ab", "acronym", "ac", "code", "emphasis", "literal", "math",
-    "pep-reference", "pep", "rfc-reference", "rfc", "strong", "subscript", "sub", "superscript",
-    "sup", "title-reference", "title", "t", "named-reference", "anonymous-reference",
-    "uri-reference", "uri", "url", "footnote-reference", "citation-reference",
-    "substitution-reference", "target", "raw", "index", "i",
 }
 _ROLE_USE = re.compile(r"(?<![\w`]):((?:[A-Za-z][\w.+-]*:)*[A-Za-z][\w.+-]*):`")
 _DIRECTIVE_USE = re.compile(r"(?m)^\s*\.\.\s+([A-Za-z][\w:.+-]*)::")
@@ -157,17 +151,20 @@ _DIRECTIVES: dict[str, type[Directive]] = {
 
 def _register(text: str) -> None:
     """Make docutils read the Sphinx roles and directives ``text`` uses (a process-wide
-    registration, as docutils has no other)."""
-    for name in set(_ROLE_USE.findall(text)):
-        if name not in _DOCUTILS_ROLES:
-            roles.register_local_role(name, _sphinx_role)
+    registration, as docutils has no other): the ones above, and every name docutils does not
+    know as a role or a directive."""
     for name, cls in _DIRECTIVES.items():
         directives.register_directive(name, cls)
+    settings = get_default_settings(Parser)
+    settings.report_level, settings.warning_stream = 5, io.StringIO()
+    probe = new_document("<probe>", settings)
+    english = languages.get_language("en", probe.reporter)
+    for name in set(_ROLE_USE.findall(text)):
+        if roles.role(name, english, 0, probe.reporter)[0] is None:
+            roles.register_local_role(name, _sphinx_role)
     for name in set(_DIRECTIVE_USE.findall(text)):
-        if name not in _DIRECTIVES and name not in directives._directive_registry:
-            known = name in {"code-block", "sourcecode", "rst-class", "section-numbering"}
-            if not known:
-                directives.register_directive(name, _Generic)
+        if directives.directive(name, english, probe)[0] is None:
+            directives.register_directive(name, _Generic)
 
 
 _SETTINGS = {
