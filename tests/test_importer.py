@@ -458,6 +458,12 @@ class TestMarkdownDocuments:
         assert any("metadata front matter (lines 1-2)" in n for n in notes(pelican))
         assert questions("Q: Is it loud?\nA: No.") == ["Is it loud?"]  # not front matter
 
+    def test_rules_at_the_top_are_not_front_matter(self):
+        """'---' separators around a question are rules, not a YAML front matter."""
+        text = "---\n\nIs it free?\n\nYes.\n\n---\n\nIs it fast?\n\nVery.\n"
+        assert answers(text) == {"Is it free?": "Yes.", "Is it fast?": "Very."}
+        assert notes(text) == []
+
     def test_html_comments_are_reported_with_their_line(self):
         """A '<!-- Source -->' line and a comment in an answer are notes, not text."""
         text = ("<!-- Source: somewhere -->\n# Gadgets\n\n## Is it safe?\n\nYes.\n<!-- todo:\n"

@@ -97,8 +97,12 @@ def _front_matter(lines: list[str], prepared: _Prepared) -> None:
         try:
             meta = yaml.safe_load(body) if kind == "YAML" else tomllib.loads(body)
         except (yaml.YAMLError, tomllib.TOMLDecodeError):
-            if kind == "YAML" and not re.search(r"(?m)^\w[\w-]*:", body):
-                return  # a rule and a paragraph, not front matter
+            # front matter with template syntax may not parse; it still has "key:" lines
+            if not re.search(r"(?m)^\w[\w-]*\s*[:=]", body):
+                return
+        else:
+            if meta is not None and not isinstance(meta, dict):
+                return  # "---" rules around a paragraph, not front matter
         if isinstance(meta, dict) and isinstance(meta.get("title"), str):
             prepared.title = meta["title"].strip() or None
     else:
@@ -122,7 +126,7 @@ def _front_matter(lines: list[str], prepared: _Prepared) -> None:
         lines[i] = ""
 
 
-def _prepare(text: str, base_url: str | None) -> _Prepared:
+def _prepare(text: str) -> _Prepared:
     """Lines with front matter, HTML comments and shortcodes taken out (line numbers kept)."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff").expandtabs(4)
     lines = text.split("\n")
@@ -477,7 +481,7 @@ def _render(block: _Block, ctx: _Inline, *, join_lines: bool) -> str:
 
 def parse(text: str, *, base_url: str | None = None) -> Document:
     """The blocks of a Markdown or plain-text FAQ."""
-    prepared = _prepare(text, base_url)
+    prepared = _prepare(text)
     raw = _summaries(_split_qa(_blocks(prepared.lines)))
     ctx = _Inline(base_url)
     title = prepared.title
