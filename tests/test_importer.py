@@ -750,6 +750,14 @@ class TestHtmlPages:
             ("Is it free?", "Yes."), ("Is it fast?", "Very.")]
         assert parsed.notes == []
 
+    def test_a_glossary_inside_an_answer_does_not_make_questions(self):
+        """Question headings win over a longer <dl> of terms inside one answer."""
+        page = ("<h3>What do the words mean?</h3><dl><dt>Gadget</dt><dd>The tool.</dd>"
+                "<dt>Gizmo</dt><dd>Its plug-in.</dd><dt>Widget</dt><dd>Its UI.</dd></dl>"
+                "<h3>Is it free?</h3><p>Yes.")
+        assert questions(page, fmt="html") == ["What do the words mean?", "Is it free?"]
+        assert answers(page, fmt="html")["What do the words mean?"].startswith("*Gadget*\n\nThe tool.")
+
     def test_bold_question_paragraphs_without_headings(self):
         """A page with no headings: stand-alone bold questions are the questions."""
         page = "<p><b>Is it free?</b><p>Yes.<p><strong>Is it fast?</strong><p>Very."

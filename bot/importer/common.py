@@ -172,16 +172,27 @@ def _question_level(blocks: list[Block]) -> int | None:
 
 
 def question_mode(blocks: list[Block]) -> tuple[str, int | None]:
-    """How this document marks its questions: ``heading`` (at a level), ``explicit`` or ``plain``."""
+    """How this document marks its questions: ``heading`` (headings at the returned level),
+    ``explicit`` (``question`` blocks) or ``plain`` (stand-alone question paragraphs).
+
+    The way with more candidates ending in ``?`` wins, then the one with more candidates, then
+    headings before explicit questions before paragraphs: a ``<dl>`` inside one answer does not
+    outweigh a page of question headings, nor a rhetorical "Why?" a page of statement headings.
+    """
     level = _question_level(blocks)
-    at_level = sum(1 for b in blocks if b.kind == "heading" and b.level == level)
-    explicit = sum(1 for b in blocks if b.kind == "question")
-    asks = sum(1 for b in blocks if b.kind == "text" and b.ask)
-    if explicit and explicit >= at_level:
-        return "explicit", level
-    if asks > at_level:
-        return "plain", level
-    return ("heading", level) if level is not None else ("plain", None)
+
+    def tally(found: list[str]) -> tuple[int, int]:
+        return sum(1 for q in found if q.rstrip().endswith("?")), len(found)
+
+    ways = {
+        "heading": tally([b.text for b in blocks if b.kind == "heading" and b.level == level]
+                         if level is not None else []),
+        "explicit": tally([b.text for b in blocks if b.kind == "question"]),
+        "plain": tally([b.ask for b in blocks if b.kind == "text" and b.ask]),
+    }
+    order = list(ways)
+    best = max(order, key=lambda way: (*ways[way], -order.index(way)))
+    return best, level
 
 
 def _heading_text(block: Block) -> str:
@@ -269,7 +280,7 @@ def build(document: Document) -> ParsedFaq:
     used_ids: set[str] = set()
     for question, line, answer_blocks in sections:
         parts = [
-            _heading_text(b) if b.kind == "heading" else b.text
+            _heading_text(b) if b.kind in ("heading", "question") else b.text
             for b in answer_blocks
         ]
         answer = "\n\n".join(p.strip("\n") for p in parts if p.strip()).strip()
