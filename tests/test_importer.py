@@ -651,6 +651,20 @@ class TestRstDocuments:
         assert (parsed.title, questions("Is it free?\n===========\n\nYes.\n", fmt="rst")) == (
             None, ["Is it free?"])
 
+    def test_one_question_under_a_title_and_more_constructs(self):
+        """A lone question under the title stays a question (docutils would make it a
+        subtitle); versionadded, definition lists and nested lists read naturally."""
+        text = ("Gadget\n======\n\nHow do I configure it?\n----------------------\n\n"
+                "term\n    Its *meaning*.\n\n1. One\n\n   - nested\n\n2. Two\n\n"
+                ".. versionadded:: 1.2\n   The ``x`` option.\n")
+        parsed = parse_faq(text, fmt="rst")
+        assert parsed.title == "Gadget"
+        assert [(e["question"], e["answer"]) for e in parsed.entries] == [(
+            "How do I configure it?",
+            "*term*\n    Its _meaning_.\n\n1. One\n\n   ◦ nested\n\n2. Two\n\n"
+            "New in version 1.2: The `x` option.",
+        )]
+
     def test_relative_links_resolve_against_the_base_url(self):
         """'setup <setup.html>'_ becomes a link once the base URL is known."""
         answer = parse_faq(RST_FAQ, fmt="rst", base_url="https://gadget.dev/docs/").entries[1]["answer"]

@@ -1,7 +1,7 @@
 """reStructuredText FAQs as blocks (see :mod:`bot.importer.common`), parsed with docutils.
 
-Section titles are headings (the document title, when docutils promotes one, is level 1, its
-sections level 2, and so on); :func:`bot.importer.common.build` picks the level that holds the
+Section titles are headings (top-level sections are level 1, theirs level 2, and so on; a lone
+top-level section is the document's title); :func:`bot.importer.common.build` picks the level that holds the
 questions. A question is its title as written (``literal`` markup kept, roles as their text).
 
 Sphinx's roles and directives, unknown to docutils, are read sensibly rather than reported as
@@ -99,11 +99,13 @@ class _Labelled(Directive):
     def run(self) -> list[nodes.Node]:
         container = nodes.container(classes=["labelled"])
         container["label"] = self.labels.get(self.name, self.name)
-        if self.arguments and self.name == "seealso":  # the argument is the text itself
-            inline, messages = self.state.inline_text(self.arguments[0], self.lineno)
-            container += nodes.paragraph(self.arguments[0], "", *inline, *messages)
-        elif self.arguments:
-            container["argument"] = self.arguments[0]
+        text = self.arguments[0] if self.arguments else ""
+        if self.name != "seealso":  # "versionadded:: 1.2 text": the version, then text
+            version, text = ([*text.split(None, 1), "", ""])[:2]
+            container["argument"] = version
+        if text.strip():
+            inline, messages = self.state.inline_text(" ".join(text.split()), self.lineno)
+            container += nodes.paragraph(text, "", *inline, *messages)
         self.state.nested_parse(self.content, self.content_offset, container)
         container.line = self.lineno
         return [container]
@@ -176,7 +178,8 @@ _SETTINGS = {
     "syntax_highlight": "none",
     "input_encoding": "unicode",
     "output_encoding": "unicode",
-    "doctitle_xform": True,
+    "doctitle_xform": False,  # the title is found in document(); docutils' would also
+    # promote a lone question under it to a subtitle
     "sectsubtitle_xform": False,
     "docinfo_xform": False,
     "footnote_references": "brackets",
@@ -217,15 +220,14 @@ class _Renderer:
 
     # ---- structure
 
-    def document(self, doc: nodes.document) -> None:
-        depth = 1
-        if doc.get("title"):
-            title = doc.next_node(nodes.title)
-            line = _title_line(title) if title is not None else None
-            self.blocks.append(Block("heading", doc["title"], line, level=1))
-            depth = 2
+    def document(self, doc: nodes.document) -> str | None:
+        """Walk ``doc``; return its title: the title of its one top-level section, if any."""
         for child in doc.children:
-            self.body(child, depth)
+            self.body(child, 1)
+        top = [child for child in doc.children if isinstance(child, nodes.section)]
+        if len(top) == 1 and isinstance(top[0].children[0], nodes.title):
+            return _title_text(top[0].children[0])
+        return None
 
     def body(self, node: nodes.Node, depth: int) -> None:
         if isinstance(node, nodes.section):
@@ -357,8 +359,7 @@ class _Renderer:
                 "\n" + (pad + line if line else "") for line in lines[1:]
             ))
         separator = "\n\n" if any("\n\n" in item for item in items) else "\n"
-        text = separator.join(items)
-        return _indent(text, 4) if level else text
+        return separator.join(items)  # a nested list is indented by its item already
 
     # ---- inline
 
@@ -429,5 +430,5 @@ def parse(text: str, *, base_url: str | None = None) -> Document:
     _register(text)
     doc = publish_doctree(text, settings_overrides=dict(_SETTINGS, warning_stream=io.StringIO()))
     renderer = _Renderer(base_url, text.split("\n"))
-    renderer.document(doc)
-    return Document(renderer.blocks, title=doc.get("title") or None, notes=renderer.notes)
+    title = renderer.document(doc)
+    return Document(renderer.blocks, title=title, notes=renderer.notes)
