@@ -357,6 +357,8 @@ class TestAnswerText:
             ("```\nif ok:\n    run()\n\n  done()\n```", "```\nif ok:\n    run()\n\n  done()\n```"),
             ("- item\n\n  ```\n  code\n    more\n  ```", "• item\n\n```\ncode\n  more\n```"),
             ("#### Sub heading\n\ntext", "*Sub heading*\n\ntext"),
+            ("Run:\n\n    gadget run\n      --fast", "Run:\n\n```\ngadget run\n  --fast\n```"),
+            ("- item\n\n    continued", "• item\n\ncontinued"),
             ("one\n\n---\n\ntwo", "one\n\ntwo"),
         ],
     )

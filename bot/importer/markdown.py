@@ -330,6 +330,24 @@ def _split_qa(blocks: list[_Block]) -> list[_Block]:
     return out
 
 
+def _indented_code(blocks: list[_Block]) -> list[_Block]:
+    """A paragraph indented by four spaces or more is a code block (as in CommonMark), unless
+    it continues a list item."""
+    out: list[_Block] = []
+    for block in blocks:
+        indented = block.kind == "para" and all(
+            len(line) - len(line.lstrip()) >= 4 for line in block.lines if line.strip()
+        )
+        after_list = bool(out) and out[-1].kind == "para" and any(
+            _BULLET.match(line) or _NUMBERED.match(line) for line in out[-1].lines
+        )
+        if indented and not after_list:
+            block = _Block("code", block.lines, block.line,
+                           info=" " * min(len(line) - len(line.lstrip()) for line in block.lines))
+        out.append(block)
+    return out
+
+
 _SUMMARY = re.compile(r"^\s*(?:<details\b[^>]*>\s*)?<summary\b[^>]*>(.*?)</summary\s*>\s*$", re.I)
 
 
@@ -482,7 +500,7 @@ def _render(block: _Block, ctx: _Inline, *, join_lines: bool) -> str:
 def parse(text: str, *, base_url: str | None = None) -> Document:
     """The blocks of a Markdown or plain-text FAQ."""
     prepared = _prepare(text)
-    raw = _summaries(_split_qa(_blocks(prepared.lines)))
+    raw = _indented_code(_summaries(_split_qa(_blocks(prepared.lines))))
     ctx = _Inline(base_url)
     title = prepared.title
     draft: list[Block] = []
