@@ -359,6 +359,10 @@ class TestAnswerText:
             ("#### Sub heading\n\ntext", "*Sub heading*\n\ntext"),
             ("Run:\n\n    gadget run\n      --fast", "Run:\n\n```\ngadget run\n  --fast\n```"),
             ("- item\n\n    continued", "• item\n\ncontinued"),
+            ("[the guide][g], [G][] and [g]\n\n[g]: https://x.io/g 'Guide'",
+             "[the guide](https://x.io/g), [G](https://x.io/g) and [g](https://x.io/g)"),
+            ("[rel][r] and [none]\n\n[r]: ./setup.md", "rel and [none]"),
+            ("| Plan | Price |\n|:-----|------:|\n| Free | 0 |", "Plan | Price\nFree | 0"),
             ("one\n\n---\n\ntwo", "one\n\ntwo"),
         ],
     )

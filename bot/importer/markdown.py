@@ -76,6 +76,7 @@ class _Prepared:
     lines: list[str]
     title: str | None = None
     notes: list[Note] = field(default_factory=list)
+    refs: dict[str, str] = field(default_factory=dict)  # link reference definitions
 
 
 def _front_matter(lines: list[str], prepared: _Prepared) -> None:
@@ -147,6 +148,11 @@ def _prepare(text: str) -> _Prepared:
             lines[n] = ""
     _front_matter(lines, prepared)
     fenced = _fenced_lines(lines)
+    for i, line in enumerate(lines):
+        definition = None if i in fenced else _LINK_DEF.match(line)
+        if definition:  # "[label]: https://..." defines a link; it is no text of its own
+            prepared.refs.setdefault(_ref_key(definition.group(1)), definition.group(2))
+            lines[i] = ""
     dropped: set[str] = set()
     for i, line in enumerate(lines):
         if i in fenced or "{{" not in line:
@@ -166,6 +172,10 @@ def _prepare(text: str) -> _Prepared:
 
         lines[i] = _SHORTCODE.sub(shortcode, line)
     return prepared
+
+
+def _ref_key(label: str) -> str:
+    return " ".join(label.split()).casefold()
 
 
 def _fenced_lines(lines: list[str]) -> set[int]:
@@ -202,6 +212,9 @@ _SETEXT = re.compile(r"^\s{0,3}(=+|-+)\s*$")
 _BULLET = re.compile(r"^(\s*)([-*+\u2022\u25e6\u25aa\u2023\u00b7\u25cf])\s+(.*)$")
 _NUMBERED = re.compile(r"^(\s*)(\d{1,3})[.)]\s+(.*)$")
 _QUOTE = re.compile(r"^\s{0,3}>\s?(.*)$")
+_TABLE_ROW = re.compile(r"^\s{0,3}\|.*\|\s*$")
+_TABLE_RULE = re.compile(r"^\s{0,3}\|[\s:|-]*-[\s:|-]*\|\s*$")
+_LINK_DEF = re.compile(r"^\s{0,3}\[([^\]]+)\]:\s*<?(\S+?)>?(?:\s+(?:\"[^\"]*\"|'[^']*'|\([^)]*\)))?\s*$")
 
 
 def _blocks(lines: list[str]) -> list[_Block]:
@@ -374,6 +387,7 @@ def _summaries(blocks: list[_Block]) -> list[_Block]:
 # --------------------------------------------------------------------------- inline text
 
 _MD_LINK = re.compile(r"(!?)\[([^\]]*)\]\(\s*<?([^()\s<>]*)>?(?:\s+\"[^\"]*\")?\s*\)")
+_REF_LINK = re.compile(r"(!?)\[([^\]]+)\](?:\[([^\]]*)\])?(?!\()")
 _AUTOLINK = re.compile(r"<((?:https?://|mailto:)[^<>\s]+)>")
 _CODE_SPAN = re.compile(r"(`+)(.+?)\1")
 _PLACEHOLDER = "\x00{}\x00"
@@ -402,6 +416,7 @@ class _Inline:
     """Renders one line of Markdown inline syntax as answer text."""
 
     base_url: str | None
+    refs: dict[str, str] = field(default_factory=dict)
 
     def inline(self, text: str) -> str:
         kept: list[str] = []
@@ -428,6 +443,15 @@ class _Inline:
         text = _HTML_CODE.sub(lambda m: keep("`" + html.unescape(_HTML_TAG.sub("", m.group(2))) + "`"), text)
         text = _HTML_A.sub(html_link, text)
         text = _MD_LINK.sub(md_link, text)
+
+        def ref_link(match: re.Match[str]) -> str:
+            label = match.group(2)
+            href = self.refs.get(_ref_key(match.group(3) or label))
+            if href is None:
+                return match.group()
+            return keep(link(_plain_inline(label), href, self.base_url))
+
+        text = _REF_LINK.sub(ref_link, text)
         text = _AUTOLINK.sub(lambda m: keep(m.group(1).removeprefix("mailto:")), text)
         text = html.unescape(_strip_tags(text))
         # *italic* -> _italic_ first, so that the *bold* produced next is not read as italic
@@ -467,6 +491,13 @@ def _render_para(block: _Block, ctx: _Inline, *, join_lines: bool) -> str:
             in_item = True
             hard_break = False
             continue
+        if _TABLE_ROW.match(line):  # a GFM table row: one line per row, cells "a | b"
+            if not _TABLE_RULE.match(line):
+                cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+                logical.append([prefix, "", " | ".join(cells)])
+            in_item = False
+            hard_break = True  # the next line starts a line of its own
+            continue
         wrapped = in_item and line[:1].isspace() or join_lines and not in_item and not hard_break
         hard_break = join_lines and line.endswith("\\")
         text = line.strip().removesuffix("\\") if hard_break else line.strip()
@@ -501,7 +532,7 @@ def parse(text: str, *, base_url: str | None = None) -> Document:
     """The blocks of a Markdown or plain-text FAQ."""
     prepared = _prepare(text)
     raw = _indented_code(_summaries(_split_qa(_blocks(prepared.lines))))
-    ctx = _Inline(base_url)
+    ctx = _Inline(base_url, prepared.refs)
     title = prepared.title
     draft: list[Block] = []
     for block in raw:
