@@ -8,6 +8,7 @@ How questions are found (the choice itself is :func:`bot.importer.common.build`'
 * **Plain text.** A paragraph of its own (one line, or a few wrapped lines) ending in ``?``;
   ``**bold**`` around it and ``Q:``/``1.`` before it are dropped. ``Q:``/``A:`` pairs may sit
   on adjacent lines.
+* **Collapsible sections.** A ``<summary>Question?</summary>`` line (GitHub's ``<details>``).
 
 Before that, a YAML (``---``), TOML (``+++``) or Pelican (``Title: ...``) front matter at the top
 and HTML comments are taken out and reported. Hugo ``{{< ref "..." >}}`` shortcodes become site
@@ -18,8 +19,9 @@ first question is reported rather than imported.
 
 Answers keep Markdown readable: ``**bold**`` -> ``*bold*``, ``*italic*`` -> ``_italic_``,
 ``-``/``*``/``•`` bullets -> ``• item``, numbered lists as ``1.``, paragraphs joined from their
-wrapped lines (plain-text FAQs keep their line breaks), fenced code kept as a code block, links
-as described in :mod:`bot.importer.common`.
+wrapped lines (plain-text FAQs keep their line breaks), fenced code and text indented four
+spaces as code blocks, table rows as ``a | b`` lines, inline and reference links
+(``[label][ref]`` with a ``[ref]: url`` line) as described in :mod:`bot.importer.common`.
 """
 
 from __future__ import annotations
