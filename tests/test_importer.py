@@ -778,6 +778,12 @@ class TestHtmlPages:
         assert questions(page, fmt="html") == ["What do the words mean?", "Is it free?"]
         assert answers(page, fmt="html")["What do the words mean?"].startswith("*Gadget*\n\nThe tool.")
 
+    def test_quotes_and_questions_outside_main(self):
+        """<blockquote> lines are quoted; a <main> without the questions does not hide them."""
+        page = ("<main><p>Welcome.</main><h2>Is it?</h2>"
+                "<blockquote><p>Quote <b>x</b>.<br>Two</blockquote><p>After.")
+        assert answers(page, fmt="html") == {"Is it?": "> Quote *x*.\n> Two\n\nAfter."}
+
     def test_bold_question_paragraphs_without_headings(self):
         """A page with no headings: stand-alone bold questions are the questions."""
         page = "<p><b>Is it free?</b><p>Yes.<p><strong>Is it fast?</strong><p>Very."

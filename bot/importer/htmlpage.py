@@ -56,6 +56,7 @@ class _Parser(HTMLParser):
         self.only_main = only_main
         self.main_depth = 0
         self.articles = 0  # open <article>/<section> elements
+        self.quotes = 0  # open <blockquote> elements
         self.blocks: list[Block] = []
         self.notes: list[Note] = []
         self.title: str | None = None
@@ -124,7 +125,9 @@ class _Parser(HTMLParser):
             if self.list_line is None:
                 self.list_line = line
             return
-        if text:
+        if text and self.quotes:
+            self.blocks.append(Block("text", "\n".join("> " + part for part in text.split("\n")), line))
+        elif text:
             self.blocks.append(Block("text", text, line, ask=ask_of(text)))
 
     def end_list(self) -> None:
@@ -180,6 +183,9 @@ class _Parser(HTMLParser):
         names = f"{attr.get('class', '')} {attr.get('id', '')}"
         if tag in ("article", "section"):
             self.articles += 1
+        if tag == "blockquote":
+            self.flush()
+            self.quotes += 1
         chrome = tag in _CHROME_TAGS
         if tag in ("header", "footer") and self.articles:
             chrome = False  # an article's own header holds its heading
@@ -274,6 +280,9 @@ class _Parser(HTMLParser):
             return
         if tag in ("article", "section"):
             self.articles = max(0, self.articles - 1)
+        if tag == "blockquote" and not self.pre:
+            self.flush()
+            self.quotes = max(0, self.quotes - 1)
         if self.only_main and not self.main_depth:
             return
         if self.pre:
@@ -352,9 +361,16 @@ class _Parser(HTMLParser):
 
 def parse(text: str, *, base_url: str | None = None) -> Document:
     """The blocks of an HTML FAQ page."""
-    only_main = re.search(r"<main[\s>]", text, re.I) is not None
+    text = text.lstrip("\ufeff")
+    parser = _read(text, base_url, only_main=re.search(r"<main[\s>]", text, re.I) is not None)
+    if parser.only_main and not any(b.kind != "text" for b in parser.blocks):
+        parser = _read(text, base_url, only_main=False)  # the questions are outside <main>
+    return Document(parser.blocks, title=parser.title, notes=parser.notes)
+
+
+def _read(text: str, base_url: str | None, *, only_main: bool) -> _Parser:
     parser = _Parser(base_url, only_main)
-    parser.feed(text.lstrip("\ufeff"))
+    parser.feed(text)
     parser.close()
     parser.close_paragraph()
-    return Document(parser.blocks, title=parser.title, notes=parser.notes)
+    return parser
