@@ -207,7 +207,7 @@ def cmd_kb_check(args: argparse.Namespace) -> int:
 
 
 def cmd_kb_import(args: argparse.Namespace) -> int:
-    from bot.importer import faq_to_yaml
+    from bot.importer import parse_faq, render_yaml
 
     try:
         text = Path(args.file).read_text(encoding="utf-8")
@@ -215,13 +215,18 @@ def cmd_kb_import(args: argparse.Namespace) -> int:
         print(f"error: cannot read {args.file}: {exc}", file=sys.stderr)
         return 1
     try:
-        output = faq_to_yaml(text, title=args.title)
+        parsed = parse_faq(text, fmt=args.format, filename=args.file, base_url=args.base_url)
     except ValueError as exc:
         print(f"error: {args.file}: {exc}", file=sys.stderr)
         return 1
+    for note in parsed.notes:
+        where = f"{args.file}:{note.line}" if note.line else args.file
+        print(f"{where}: warning: {note.message}", file=sys.stderr)
+    output = render_yaml(parsed, title=args.title, source=args.base_url)
     if args.output:
         Path(args.output).write_text(output, encoding="utf-8")
-        print(f"wrote {args.output}", file=sys.stderr)
+        print(f"wrote {args.output} ({len(parsed.entries)} entries from {parsed.format})",
+              file=sys.stderr)
     else:
         sys.stdout.write(output)
     return 0
@@ -405,10 +410,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_knowledge_option(check)
     check.set_defaults(func=cmd_kb_check)
 
-    imp = kb_sub.add_parser("import", help="build knowledge YAML from a text or Markdown FAQ")
-    imp.add_argument("file", help="the FAQ (plain text, or Markdown with ## questions)")
+    imp = kb_sub.add_parser("import", help="build knowledge YAML from an FAQ document")
+    imp.add_argument("file", help="the FAQ: Markdown, reStructuredText, an HTML page or plain text")
     imp.add_argument("-o", "--output", help="write here instead of standard output")
     imp.add_argument("--title", help="title of the knowledge base")
+    imp.add_argument("--format", choices=("markdown", "rst", "html", "text"),
+                     help="the FAQ's format (default: by extension, else by content)")
+    imp.add_argument("--base-url", metavar="URL",
+                     help="where the FAQ is published: relative links resolve against it "
+                          "(without it they become their text)")
     _add_knowledge_option(imp)
     imp.set_defaults(func=cmd_kb_import)
 

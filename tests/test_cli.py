@@ -239,3 +239,53 @@ class TestKbEval:
         right = [float(row[1][0].rstrip("%")) for row in rows]
         wrong = [float(row[1][3].rstrip("%")) for row in rows]
         assert right[0] > right[-1] and wrong[0] > wrong[-1]
+
+
+class TestKbImport:
+    RST = (
+        ".. Source: a test\n\nGadget FAQ\n~~~~~~~~~~\n\nIntro text.\n\n"
+        "Is it free?\n-----------\n\nYes, see `pricing <pricing.html>`_ and :ref:`plans`.\n\n"
+        "Empty question?\n---------------\n\n"
+        "Does it &amp; escape?\n---------------------\n\nNo: ``a < b``.\n"
+    )
+
+    def test_rst_import_warns_on_stderr_and_passes_kb_check(self, tmp_path):
+        """The format comes from the extension; notes are FILE:LINE: warnings; kb check accepts."""
+        faq = tmp_path / "faq.rst"
+        faq.write_text(self.RST, encoding="utf-8")
+        out = tmp_path / "kb.yaml"
+        result = faqbot("kb", "import", str(faq), "-o", str(out))
+        assert result.returncode == 0, result.stderr
+        warnings = [line for line in result.stderr.splitlines() if ": warning: " in line]
+        assert warnings == [
+            f"{faq}:1: warning: skipped a comment: 'Source: a test'",
+            f"{faq}:6: warning: skipped text before the first question: 'Intro text.'",
+            f"{faq}:13: warning: skipped 'Empty question?': no answer follows it",
+        ]
+        assert "wrote" in result.stderr and "(2 entries from rst)" in result.stderr
+        text = out.read_text(encoding="utf-8")
+        assert "answer: Yes, see pricing and plans.\n" in text
+        assert "answer: 'No: `a < b`.'" in text
+        check = faqbot("kb", "check", str(out))
+        assert check.returncode == 0, check.stdout
+        assert "ok (2 entries" in check.stdout
+
+    def test_base_url_and_format_options(self, tmp_path):
+        """--base-url resolves relative links and is the source; --format overrides the extension."""
+        faq = tmp_path / "faq.txt"
+        faq.write_text('<h2>Is it free?</h2><p>See <a href="pricing">pricing</a>.', encoding="utf-8")
+        result = faqbot("kb", "import", str(faq), "--format", "html",
+                        "--base-url", "https://gadget.dev/help/")
+        assert result.returncode == 0, result.stderr
+        assert "answer: See [pricing](https://gadget.dev/help/pricing)." in result.stdout
+        assert "source: https://gadget.dev/help/" in result.stdout
+        plain = faqbot("kb", "import", str(faq), "--format", "html")
+        assert "answer: See pricing." in plain.stdout
+
+    def test_no_questions_is_an_error(self, tmp_path):
+        """A document without questions: exit 1 and the reason."""
+        faq = tmp_path / "faq.html"
+        faq.write_text("<p>Nothing to see.</p>", encoding="utf-8")
+        result = faqbot("kb", "import", str(faq))
+        assert result.returncode == 1
+        assert "no questions found" in result.stderr
