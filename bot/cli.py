@@ -130,20 +130,23 @@ def _print_blend(ex: dict) -> None:
     """``ask --explain`` for knowledge decided by the calibrated blend (no tuned thresholds)."""
     blend = ex["blend"]
     print("\nwhy (calibrated blend: this knowledge sets no thresholds):")
-    print(f"  reading:   {ex.get('reading', '')!r}")
-    if blend.get("read_as"):
-        print(f"  read as:   {blend['read_as']!r} (typos as corrected)")
-    parts = "cosine with the answer + " if blend["model"] else ""
-    print(f"  score = {parts}0.1 × BM25 + 0.2 × lexical/100, shown so that {blend['answer_at']:g} "
-          f"answers (with a lead of {blend['margin']:g}); did-you-mean from {blend['clarify_at']:g}")
+    fixed = " (typos as corrected)" if blend["corrected"] else ""
+    print(f"  reading:   {ex.get('reading', '')!r}{fixed}")
+    rest = (" (semantic model)" if blend["model"]
+            else f" + {blend['lexical_weight']:g} × lexical/100 (no semantic model)")
+    first = "cosine(question, question + answer) + " if blend["model"] else ""
+    print(f"  score = {first}{blend['bm25_weight']:g} × BM25{rest}")
+    print(f"  shown so that {blend['answer_at']:g} answers (with a lead of {blend['margin']:g}); "
+          f"did-you-mean from {blend['clarify_at']:g}")
+    if ex.get("thin"):
+        print(f"  {ex['thin']} has few phrasings: the blend decides for it")
     if ex.get("not_covered"):
         nc = ex["not_covered"]
         print(f"  not answered: nearer to not_covered {nc['question']!r} (cosine {nc['cosine']}) "
               f"than to the top entry ({nc['entry_cosine']})")
     for row in ex.get("ranked", []):
-        cosine = f"  cosine {row['cosine']}" if "cosine" in row else ""
-        print(f"  {row['score']:5.1f} {row['entry']:<18} blend {row['blend']}{cosine}"
-              f"  bm25 {row['bm25']}  lexical {row['lexical']}")
+        parts = "".join(f"  {k} {row[k]}" for k in ("cosine", "bm25", "lexical") if k in row)
+        print(f"  {row['score']:5.1f} {row['entry']:<18} blend {row['blend']}{parts}")
 
 
 def cmd_ask(args: argparse.Namespace) -> int:

@@ -43,7 +43,7 @@ import yaml
 
 from bot.importer import slugify
 from bot.knowledge import Entry, KnowledgeBase
-from bot.matching import decide, rank
+from bot.matching import decide, decide_tuned, rank
 from bot.normalize import normalize, strip_slack_markup
 
 __all__ = [
@@ -361,6 +361,14 @@ def _held_out(kb: KnowledgeBase, folds: int) -> Iterable[tuple[KnowledgeBase, li
             )
 
 
+def _decide_held_out(phrasing: str, fold_kb: KnowledgeBase, *, explain: bool = False):
+    """The decision on a held-out phrasing: by the file's own thresholds when it has them (a
+    fold holds phrasings out, which would make entries look thin to ``decide``)."""
+    if fold_kb.thresholds.tuned:
+        return decide_tuned(phrasing, fold_kb, explain=explain)
+    return decide(phrasing, fold_kb, explain=explain)
+
+
 def _confusions(
     fold_kb: KnowledgeBase,
     held: list[tuple[Entry, str]],
@@ -382,7 +390,7 @@ def _confusions(
         if other_score < floor or other_score < own - margin:
             continue
         code = "confused-with" if other_score > own else "close-to"
-        decision = decide(phrasing, fold_kb)
+        decision = _decide_held_out(phrasing, fold_kb)
         outcome = decision.action
         if decision.entry is not None:
             outcome += f" {decision.entry.id}"
@@ -449,11 +457,11 @@ def _held_back(
     without = copy.copy(fold_kb)  # the same index, without the not_covered entry
     object.__setattr__(without, "beyond", None)
     for entry, phrasing in held:
-        decision = decide(phrasing, fold_kb, explain=True)
+        decision = _decide_held_out(phrasing, fold_kb, explain=True)
         beyond = decision.explain.get("not_covered")
         if not beyond or decision.action == "answer":
             continue
-        plain = decide(phrasing, without)
+        plain = _decide_held_out(phrasing, without)
         if plain.action != "answer" or plain.entry is None or plain.entry.id != entry.id:
             continue  # not answered with its entry without the list either
         line = lines.get((entry.id, phrasing), entry.line)

@@ -60,7 +60,7 @@ from bot.normalize import MAX_INPUT_CHARS, expand_shorthand, normalize, plain_te
 if TYPE_CHECKING:
     from bot.knowledge import Entry, KnowledgeBase
 
-__all__ = ["Analysis", "Candidate", "Decision", "Index", "analyze_text", "decide"]
+__all__ = ["Analysis", "Candidate", "Decision", "Index", "analyze_text", "decide", "decide_tuned"]
 
 Action = Literal["answer", "clarify", "ticket"]
 
@@ -444,11 +444,13 @@ class Index:
         self.entry_start = np.zeros(0, dtype=np.intp)
         # per entry: the number questions its phrasings ask (quantity_asks)
         self.entry_quantities: list[frozenset[str]] = []
-        # BM25 over each entry as one document (its phrasings and its answer), per term a
+        # BM25 over each entry as one document (its question and its answer), per term a
         # (start, stop) slice of the next two: the answer-aware word signal of the blend
         self.bm25_postings: dict[str, tuple[int, int]] = {}
         self.bm25_ids = np.zeros(0, dtype=np.intp)
         self.bm25_weights = np.zeros(0)
+        # ids of the entries with fewer than THIN_PHRASINGS phrasings: judged by the blend too
+        self.thin: frozenset[str] = frozenset()
 
     @classmethod
     def build(cls, kb: KnowledgeBase) -> Index:
@@ -529,7 +531,8 @@ class Index:
         for term, (start, _) in index.entry_postings.items():
             factors[start : start + own.get(term, 0)] = 1.0
         index.entry_posting_factors = factors
-        index._build_bm25(kb, phrasing_terms, phrasing_entry)
+        index._build_bm25(kb)
+        index.thin = frozenset(e.id for e in kb.entries if len(e.phrasings) < THIN_PHRASINGS)
 
         buckets: dict[str, list[str]] = defaultdict(list)
         # A typo is corrected towards a known term or towards any one-word member of a known
@@ -563,20 +566,19 @@ class Index:
         index.handoff = [tuple(normalize(h).split()) for h in kb.handoff if normalize(h)]
         return index
 
-    def _build_bm25(self, kb: KnowledgeBase, phrasing_terms: list[list[str]],
-                    phrasing_entry: list[int]) -> None:
-        """Okapi BM25 weights of each entry's terms. An entry is one document: its phrasings
-        (question included) counted twice, as they say what the entry is about, and the
-        words of its answer. Weights are divided by log(1 + entries), the largest IDF up to a
-        constant, so that a score means about the same in a small FAQ as in a large one."""
-        docs: list[Counter[str]] = [Counter() for _ in kb.entries]
-        for terms, n in zip(phrasing_terms, phrasing_entry, strict=True):
-            docs[n].update(terms)
-        for doc in docs:
+    def _build_bm25(self, kb: KnowledgeBase) -> None:
+        """Okapi BM25 weights of each entry's terms. An entry is one document: its question,
+        counted twice, as it says what the entry is about, and the words of its answer; not
+        its phrasings, so that an entry just added, with none, stands level with the others.
+        Weights are divided by log(1 + entries), the largest IDF up to a constant, so that a
+        score means about the same in a small FAQ as in a large one."""
+        docs: list[Counter[str]] = []
+        for entry in kb.entries:
+            doc = Counter(self.vocabulary.terms(entry.question))
             for term in list(doc):
                 doc[term] *= 2
-        for doc, entry in zip(docs, kb.entries, strict=True):
             doc.update(self.vocabulary.terms(plain_text(entry.answer)))
+            docs.append(doc)
         lengths = np.array([sum(doc.values()) for doc in docs], dtype=np.float64)
         average = float(lengths.mean()) if len(docs) and lengths.mean() > 0 else 1.0
         n_docs = len(docs)
@@ -1033,6 +1035,28 @@ def decide(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decisi
     """What the bot does with ``question``: answer, clarify or open a ticket (see module doc)."""
     if not kb.thresholds.tuned:
         return _decide_blend(question, kb, explain=explain)
+    decision = decide_tuned(question, kb, explain=explain)
+    if not kb.index.thin or decision.action == "ticket" and decision.reason == "requested":
+        return decision
+    # An entry with few phrasings gives the tuned matcher little to go on: when the blend,
+    # which reads every entry's question and answer alike, puts such an entry first and would
+    # answer with it (or offer it while the tuned matcher answers with another), it answers.
+    blend = _decide_blend(question, kb, explain=explain)
+    lead = kb.entry(blend.candidates[0].entry_id) if blend.candidates else None
+    if lead is None or lead.id not in kb.index.thin:
+        return decision
+    if decision.action == "answer" and decision.entry is not None and decision.entry.id == lead.id:
+        return decision
+    if blend.action == "answer" or (blend.action == "clarify" and decision.action == "answer"):
+        details = {**blend.explain, "thin": lead.id} if explain else {}
+        return Decision(question, "answer", lead, blend.score, blend.candidates, None, details)
+    return decision
+
+
+def decide_tuned(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decision:
+    """:func:`decide` by the knowledge's own thresholds alone, without the blend's word on
+    entries with few phrasings (``kb lint`` holds phrasings out, which makes every entry
+    look thinner than it is)."""
     index = kb.index
     th = kb.thresholds
     ranked, analysis, reading = rank(question, kb, limit=SHARE_WINDOW)
@@ -1162,14 +1186,15 @@ def decide(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decisi
 
 # Knowledge whose maintainer has not set ``thresholds:`` (an imported FAQ, a new file) is
 # decided by one blend, fitted once across several FAQs rather than tuned on any one file:
-#   score = cosine(question, the entry's answer passage)   (with the semantic model)
-#         + BLEND_BM25 x BM25(question, the entry's phrasings and answer)
-#         + BLEND_LEXICAL x the lexical score / 100
+#   score = cosine(question, the entry's answer passage)           with the semantic model
+#         + BLEND_BM25 x BM25(question, the entry's question and answer)
+#         + BLEND_LEXICAL x the lexical score / 100                 without the model
 # Answer when the top score reaches `answer` and leads the next entry by `margin`; else offer
 # the entries near the top one ("did you mean", even one) when it reaches `clarify`; else a
-# ticket. Without the model the cosine is left out and the thresholds scale down with it.
+# ticket (docs/matching.md says how the numbers were chosen).
 BLEND_BM25 = 0.1
 BLEND_LEXICAL = 0.2
+THIN_PHRASINGS = 3  # an entry with fewer phrasings is judged by the blend in tuned files too
 BM25_K1 = 1.2  # Okapi BM25's usual term-frequency saturation and length normalisation
 BM25_B = 0.75
 BLEND_CLOSE = 0.08  # a clarification offers the entries within this of the top score
@@ -1182,7 +1207,7 @@ class BlendThresholds:
     clarify: float
 
 
-BLEND_WITH_MODEL = BlendThresholds(answer=0.70, margin=0.16, clarify=0.60)
+BLEND_WITH_MODEL = BlendThresholds(answer=0.68, margin=0.13, clarify=0.58)
 BLEND_WORDS_ONLY = BlendThresholds(answer=0.22, margin=0.125, clarify=0.17)
 BLEND_SCALE = 70.0  # the reported score (0-100) of a question exactly at `answer`
 
@@ -1193,19 +1218,19 @@ def _decide_blend(question: str, kb: KnowledgeBase, *, explain: bool) -> Decisio
     normalized = normalize(question)
     plain = " ".join(strip_slack_markup(question[:MAX_INPUT_CHARS]).split())
     text = index.respell(plain)
-    ranked, _, reading = rank(question, kb, limit=SHARE_WINDOW)
-    lexical = np.zeros(len(index.entries))
-    for s in ranked:
-        lexical[s.entry] = s.score
     words = index.bm25(index.vocabulary.terms(text))
-    score = BLEND_BM25 * words + BLEND_LEXICAL * lexical / 100
-    cosine = None
-    near = None
+    lexical = cosine = near = None
     if kb.vectors is not None:
         near = kb.vectors.closeness(text)
         cosine = near.passages
-        score = score + cosine
-    th = BLEND_WITH_MODEL if cosine is not None else BLEND_WORDS_ONLY
+        score = cosine + BLEND_BM25 * words
+        th = BLEND_WITH_MODEL
+    else:
+        lexical = np.zeros(len(index.entries))
+        for s in rank(question, kb, limit=SHARE_WINDOW)[0]:
+            lexical[s.entry] = s.score
+        score = BLEND_BM25 * words + BLEND_LEXICAL * lexical / 100
+        th = BLEND_WORDS_ONLY
     order = np.argsort(-score, kind="stable")
     top = int(order[0]) if len(order) else None
     best = float(score[top]) if top is not None else 0.0
@@ -1228,16 +1253,17 @@ def _decide_blend(question: str, kb: KnowledgeBase, *, explain: bool) -> Decisio
     details: dict[str, Any] = {}
     if explain:
         details = {
-            "reading": reading,
+            "reading": text,
             "blend": {"answer_at": scaled(th.answer), "margin": round(th.margin, 3),
+                      "bm25_weight": BLEND_BM25, "lexical_weight": BLEND_LEXICAL,
                       "clarify_at": round(scaled(th.clarify), 1), "model": cosine is not None,
-                      **({"read_as": text} if text != plain else {})},
+                      "corrected": text != plain},
             **({"not_covered": beyond} if beyond else {}),
             "ranked": [
                 {"entry": index.entry_ids[n], "score": round(scaled(float(score[n])), 1),
                  "blend": round(float(score[n]), 3), "bm25": round(float(words[n]), 3),
-                 "lexical": round(float(lexical[n]), 1),
-                 **({"cosine": round(float(cosine[n]), 3)} if cosine is not None else {})}
+                 **({"cosine": round(float(cosine[n]), 3)} if cosine is not None else {}),
+                 **({"lexical": round(float(lexical[n]), 1)} if lexical is not None else {})}
                 for n in order[:5]
             ],
         }

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections import Counter
 from pathlib import Path
@@ -22,7 +21,7 @@ from bot.importer import (
     parse_faq,
     slugify,
 )
-from bot.knowledge import ID_RE, Thresholds, parse_knowledge
+from bot.knowledge import ID_RE, parse_knowledge
 
 DATA = Path(__file__).parent / "data"
 APP_REVIEW = (DATA / "app-review-faq.txt").read_text(encoding="utf-8")
@@ -146,7 +145,7 @@ class TestPlainTextFaq:
         assert out.startswith("# Knowledge imported by `faqbot kb import` from app-review-faq.txt")
         assert "• Draft: Your app" in out  # allow_unicode: no \u2022 escapes
         document = yaml.safe_load(out)
-        assert list(document) == ["version", "title", "source", "thresholds", "entries"]
+        assert list(document) == ["version", "title", "source", "entries"]
         assert document["source"] == "app-review-faq.txt"
         assert document["entries"][0]["phrasings"] == []
 
@@ -378,11 +377,11 @@ class TestYaml:
         assert yaml.safe_load(faq_to_yaml(APP_REVIEW, title="Reviews"))["title"] == "Reviews"
         assert yaml.safe_load(faq_to_yaml("Is it?\n\nYes."))["title"] == "FAQ"
 
-    def test_thresholds_block_holds_the_defaults(self):
-        """The thresholds block is written out with the loader's defaults, to tune later."""
-        thresholds = yaml.safe_load(faq_to_yaml(WIDGETS))["thresholds"]
-        defaults = {k: v for k, v in dataclasses.asdict(Thresholds()).items() if v is not None}
-        assert thresholds == defaults
+    def test_no_thresholds_block(self):
+        """Imported knowledge sets no thresholds: it is decided by the calibrated blend."""
+        text = faq_to_yaml(WIDGETS)
+        assert "thresholds" not in yaml.safe_load(text)
+        assert not parse_knowledge(text).thresholds.tuned
 
     def test_awkward_answers_survive(self):
         """Answers with quotes, colons, '#', leading spaces and YAML syntax load back intact."""

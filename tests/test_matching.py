@@ -811,16 +811,16 @@ class TestSemanticBlend:
         d = decide(question, kb, explain=True)
         assert "not_covered" not in d.explain and d.entry is not None
 
-    def test_the_model_is_used_only_with_semantic_settings(self):
+    def test_the_model_serves_every_knowledge_file(self):
         from bot.semantic import attach
 
         kb = self._kb(None)
-        assert attach(kb, self.Encoder()) is kb
+        attached = attach(kb, self.Encoder())
+        assert attached.vectors is not None and kb.vectors is None  # a copy
+        assert attached.vectors.centroids.shape == (len(kb), 2)
+        assert attached.vectors.passages.shape == (len(kb), 2)  # one answer passage each
         with_settings = self._kb("{weight: 0.5, answer: 60}")
         assert attach(with_settings, None) is with_settings and with_settings.vectors is None
-        attached = attach(with_settings, self.Encoder())
-        assert attached.vectors is not None and with_settings.vectors is None  # a copy
-        assert attached.vectors.centroids.shape == (len(kb), 2)
 
     def test_a_question_asked_again_is_not_encoded_again(self):
         from bot import semantic

@@ -279,8 +279,8 @@ class TestInFaqbot:
         result = holder.check(force=True)
         assert result.status == "reloaded", result
         assert holder.current.semantic.weight == 0.45 and holder.current.vectors is not None
-        path.write_text(SMALL_KB, encoding="utf-8")  # no `semantic:`: the model is not used
-        assert holder.check(force=True).status == "reloaded" and holder.current.vectors is None
+        path.write_text(SMALL_KB, encoding="utf-8")  # no `semantic:`: the model serves it too
+        assert holder.check(force=True).status == "reloaded" and holder.current.vectors is not None
 
     def test_ask_explain_shows_the_blend(self):
         from tests.test_cli import faqbot

@@ -15,7 +15,6 @@ base URL when one is given, and is its label alone otherwise.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -23,8 +22,6 @@ from typing import Any, Literal
 from urllib.parse import urljoin
 
 import yaml
-
-from bot.knowledge import Thresholds
 
 MAX_ID_CHARS = 40
 # A "question" longer than this is a paragraph that happens to end in "?", not a question.
@@ -372,18 +369,11 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _represent_str)
 
 
-def _threshold_defaults() -> dict[str, float | int]:
-    values = dataclasses.asdict(Thresholds())
-    return {k: int(v) if float(v).is_integer() else v
-            for k, v in values.items() if v is not None}  # unset optional ones stay out
-
-
 def render_yaml(parsed: ParsedFaq, *, title: str | None = None, source: str | None = None) -> str:
     """Knowledge YAML for ``parsed``, ready for ``faqbot kb check``; notes become comments."""
     document: dict[str, Any] = {"version": 1, "title": title or parsed.title or "FAQ"}
     if source:
         document["source"] = source
-    document["thresholds"] = _threshold_defaults()
     document["entries"] = parsed.entries
     body = yaml.dump(
         document,
@@ -399,8 +389,8 @@ def render_yaml(parsed: ParsedFaq, *, title: str | None = None, source: str | No
     header = [
         "# Knowledge imported by `faqbot kb import`"
         + (f" from {source}" if source else "") + ".",
-        "# Review every answer, add phrasings (the matcher depends on them) and tags,",
-        "# then run `faqbot kb check`.",
+        "# Review every answer, then run `faqbot kb check`. With no `thresholds:` the bot decides",
+        "# with its calibrated blend (docs/matching.md); phrasings and tags help it further.",
     ]
     header += [f"# note: {' '.join(str(note).split())}" for note in parsed.notes]
     return "\n".join(header) + "\n" + body

@@ -1,0 +1,198 @@
+"""The calibrated blend: how knowledge without `thresholds:` (an imported FAQ) is decided, and
+its word on entries with few phrasings in tuned knowledge (docs/matching.md)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from bot import matching
+from bot.knowledge import parse_knowledge
+from bot.matching import decide, decide_tuned
+from bot.semantic import PASSAGE_CHARS, answer_passage, attach
+
+# An FAQ as `faqbot kb import` writes one: questions and answers, no phrasings, no thresholds.
+GADGETS = """\
+version: 1
+title: Gadget FAQ
+handoff: [talk to a human]
+entries:
+  - id: shipping
+    question: How long does delivery take?
+    answer: |-
+      Orders leave our warehouse within two business days. Couriers then need three to five
+      days within Europe; tracking numbers arrive by email.
+  - id: returns
+    question: Can I send a gadget back?
+    answer: |-
+      Yes: within 30 days of delivery, unused and in its box. Print the prepaid label from
+      your account and drop the parcel at any post office; the refund follows within a week.
+  - id: firmware
+    question: How do I update the firmware?
+    answer: |-
+      Open the companion app, choose Settings, then Firmware, and tap Install. Keep the
+      gadget charged above 50% and near your phone until it restarts.
+  - id: warranty
+    question: What does the warranty cover?
+    answer: |-
+      Two years against manufacturing defects. Water damage and cracked screens are not
+      covered; repairs outside the warranty are quoted before any work starts.
+  - id: bulk
+    question: Can my company order more than 100 units?
+    answer: Larger orders need a quote from our sales team, who will open a request for you.
+    ticket: requested
+"""
+
+
+@pytest.fixture(scope="module")
+def gadgets():
+    return parse_knowledge(GADGETS, "gadgets.yaml")
+
+
+class TopicEncoder:
+    """A stand-in for the sentence model: one dimension per topic word, so a text's vector
+    says which topics it names (tests/test_semantic.py tests the real model)."""
+
+    TOPICS = ("parcel", "firmware", "warranty", "refund", "weather")
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def encode(self, texts, batch_size: int = 32):
+        self.seen.extend(texts)
+        rows = []
+        for text in texts:
+            row = np.array([float(t in text.lower()) for t in self.TOPICS] + [0.3])
+            rows.append(row / np.linalg.norm(row))
+        return np.array(rows, dtype=np.float32)
+
+
+class TestWordsOnly:
+    """Without the semantic model: BM25 over each entry's question and answer, and the
+    lexical score."""
+
+    def test_knowledge_without_thresholds_is_decided_by_the_blend(self, gadgets):
+        assert not gadgets.thresholds.tuned
+        d = decide("print a prepaid label for my parcel", gadgets, explain=True)
+        assert (d.action, d.entry.id) == ("answer", "returns")
+        assert "blend" in d.explain and "known" not in d.explain
+        assert d.explain["blend"]["model"] is False
+
+    @pytest.mark.parametrize(("question", "entry"), [
+        ("print a prepaid label for my parcel", "returns"),  # words only its answer uses
+        ("the screen cracked, is that covered?", "warranty"),
+        ("tracking number by email", "shipping"),
+        ("how do i install the new firmware version", "firmware"),
+    ])
+    def test_words_of_the_answer_find_the_entry(self, gadgets, question, entry):
+        d = decide(question, gadgets)
+        assert (d.action, d.entry.id) == ("answer", entry)
+        assert d.score >= matching.BLEND_SCALE  # the answer threshold is shown as 70
+
+    @pytest.mark.parametrize("question", ["what is the weather in paris", "battery",
+                                          "refund after delivery"])
+    def test_little_evidence_is_a_ticket(self, gadgets, question):
+        d = decide(question, gadgets)
+        assert (d.action, d.reason) == ("ticket", "no_match")
+
+    def test_one_entry_clearly_ahead_is_offered_alone(self, gadgets):
+        d = decide("screen repair quote", gadgets, explain=True)
+        assert d.action == "clarify"
+        assert [c.entry_id for c in d.candidates] == ["warranty"]
+        assert matching.BLEND_WORDS_ONLY.clarify <= d.explain["ranked"][0]["blend"] \
+            < matching.BLEND_WORDS_ONLY.answer
+
+    def test_two_close_entries_are_both_offered(self, gadgets):
+        d = decide("charged gadget restarts", gadgets)
+        assert d.action == "clarify"
+        assert [c.entry_id for c in d.candidates] == ["firmware", "returns"]
+        assert d.candidates[0].score > d.candidates[1].score
+
+    def test_handoff_and_ticket_entries(self, gadgets):
+        assert decide("can I talk to a human", gadgets).reason == "requested"
+        d = decide("we want to order 500 units for the company", gadgets)
+        assert (d.action, d.entry.id, d.reason) == ("ticket", "bulk", "requested")
+
+
+class TestBm25:
+    def test_only_entries_that_use_a_word_score(self, gadgets):
+        index = gadgets.index
+        scores = index.bm25(index.vocabulary.terms("prepaid label"))
+        assert scores[index.entry_ids.index("returns")] > 0
+        assert np.count_nonzero(scores) == 1
+
+    def test_each_term_counts_once(self, gadgets):
+        index = gadgets.index
+        once = index.bm25(index.vocabulary.terms("firmware"))
+        assert np.array_equal(once, index.bm25(index.vocabulary.terms("firmware firmware")))
+
+    def test_a_word_of_the_question_weighs_more_than_one_of_the_answer(self):
+        kb = parse_knowledge(
+            "entries:\n"
+            "  - {id: a, question: Where is the zebra?, answer: In the park.}\n"
+            "  - {id: b, question: Where is the park?, answer: Near the zebra.}\n"
+            "  - {id: c, question: Is it open?, answer: Yes.}\n")
+        scores = kb.index.bm25(kb.index.vocabulary.terms("zebra"))
+        assert scores[0] > scores[1] > 0 == scores[2]
+
+    def test_scores_are_scaled_by_the_largest_idf(self):
+        """A word only one entry uses scores about the same in a small and a large FAQ."""
+        def lone_word_score(n_entries: int) -> float:
+            rows = "".join(f"  - {{id: e{i}, question: Question {i}?, answer: Plain answer.}}\n"
+                           for i in range(n_entries - 1))
+            kb = parse_knowledge("entries:\n  - {id: z, question: Zebra?, answer: Plain answer.}\n"
+                                 + rows)
+            return float(kb.index.bm25(["zebra"])[0])
+
+        small, large = lone_word_score(5), lone_word_score(500)
+        unscaled = math.log(1 + 500) / math.log(1 + 5)
+        assert abs(large / small - 1) < abs(unscaled - 1) / 3
+
+
+class TestWithTheModel:
+    def test_the_cosine_with_the_answer_passage_decides(self, gadgets):
+        encoder = TopicEncoder()
+        kb = attach(gadgets, encoder)
+        passage = answer_passage(gadgets.entry("returns").question, gadgets.entry("returns").answer)
+        assert passage in encoder.seen  # each entry's question with its answer's opening
+        assert passage.startswith("Can I send a gadget back? Yes: within 30 days")
+        d = decide("when does my refund come", kb, explain=True)
+        assert (d.action, d.entry.id) == ("answer", "returns")
+        assert d.explain["blend"]["model"] is True
+        assert d.explain["ranked"][0]["cosine"] > d.explain["ranked"][1]["cosine"]
+
+    def test_without_the_model_the_same_question_is_not_answered(self, gadgets):
+        assert decide("when does my refund come", gadgets).action != "answer"
+
+    def test_an_answer_passage_is_plain_text(self):
+        passage = answer_passage("Q?", "See [the docs](https://x.io) and `run`:\n```\nmake\n```\n"
+                                 "then *bold* &amp; done. " + "word " * 200)
+        assert passage.startswith("Q? See the docs and run : then bold & done.")
+        assert len(passage) <= len("Q? ") + PASSAGE_CHARS
+
+
+class TestThinEntries:
+    """In tuned knowledge, an entry with few phrasings (one just added) is judged by the blend:
+    the tuned matcher has too little to go on."""
+
+    TUNED = GADGETS.replace("handoff:", "thresholds: {answer: 60, clarify: 40, margin: 6}\nhandoff:") \
+        .replace("    question: How long does delivery take?\n",
+                 "    question: How long does delivery take?\n"
+                 "    phrasings: [when will my order arrive, delivery time, shipping eta,\n"
+                 "                how many days to ship]\n")
+
+    def test_the_blend_answers_with_a_thin_entry(self):
+        kb = parse_knowledge(self.TUNED, "tuned.yaml")
+        assert kb.thresholds.tuned and "returns" in kb.index.thin and "shipping" not in kb.index.thin
+        question = "print a prepaid label for my parcel"
+        assert decide_tuned(question, kb).action != "answer"
+        d = decide(question, kb, explain=True)
+        assert (d.action, d.entry.id) == ("answer", "returns")
+        assert d.explain["thin"] == "returns"
+
+    def test_an_entry_with_phrasings_is_left_to_the_tuned_matcher(self):
+        kb = parse_knowledge(self.TUNED, "tuned.yaml")
+        question = "tracking number by email"  # the blend would answer with shipping
+        assert decide(question, kb) == decide_tuned(question, kb)
