@@ -39,16 +39,10 @@ sys.path.insert(0, str(ROOT))
 
 from bot.evaluation import CAP, OUT_OF_SCOPE, EvalReport, Outcome, parse_cases  # noqa: E402
 from bot.knowledge import load_knowledge  # noqa: E402
-from bot.matching import (  # noqa: E402
-    CLOSE,
-    SHARE_WINDOW,
-    Decision,
-    _asks_for_human,
-    _share,
-    confidence,
-    decide,
-    rank,
-)
+from bot.matching import Decision, decide, rank  # noqa: E402
+from bot.matching.index import _asks_for_human  # noqa: E402
+from bot.matching.scoring import CLOSE, SHARE_WINDOW  # noqa: E402
+from bot.matching.tuned import _share, confidence  # noqa: E402
 from bot.normalize import normalize, strip_slack_markup  # noqa: E402
 
 MIN_OOS_OK = 90.0

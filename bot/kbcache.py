@@ -8,7 +8,7 @@ built ``index``) here, and a later load of the same bytes takes it from here ins
 * Folder: ``$XDG_CACHE_HOME/faqbot`` (default ``~/.cache/faqbot``), created with mode 0700 and
   used only while it is the current user's and closed to others (a cache file is a pickle).
 * Key: SHA-256 of the file's bytes, with the code version (a hash of the source of
-  ``bot/knowledge.py``, ``bot/matching.py``, ``bot/normalize.py`` and this module, so an edit
+  ``bot/knowledge.py``, ``bot/matching/``, ``bot/normalize.py`` and this module, so an edit
   of the code that shapes the knowledge base misses) and the Python and library versions.
 * Writes are atomic (a temporary file, then ``os.replace``); only the 8 most recently used
   files are kept.
@@ -57,7 +57,7 @@ _VECTORS_SUFFIX = ".vec"
 _TMP_PREFIX = ".tmp-"
 _STALE_TMP_S = 3600  # a temporary file this old was left by a writer that died
 # Code whose change alters the knowledge base or its index (the format version).
-_SOURCES = ("knowledge.py", "matching.py", "normalize.py", "kbcache.py")
+_SOURCES = ("knowledge.py", "matching", "normalize.py", "kbcache.py")
 _LIBRARIES = ("yaml", "snowballstemmer", "rapidfuzz", "numpy")  # parse, stem, or are pickled
 _OFF = frozenset({"0", "false", "no", "off"})
 
@@ -92,8 +92,9 @@ def _code_version() -> str:
         h.update(f"{module}={version};".encode())
     here = Path(__file__).resolve().parent
     for name in _SOURCES:
-        h.update(name.encode())
-        h.update((here / name).read_bytes())  # OSError: no cache (see key)
+        for path in sorted((here / name).glob("*.py")) if (here / name).is_dir() else [here / name]:
+            h.update(str(path.relative_to(here)).encode())
+            h.update(path.read_bytes())  # OSError: no cache (see key)
     return h.hexdigest()
 
 

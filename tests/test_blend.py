@@ -8,9 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from bot import matching
 from bot.knowledge import parse_knowledge
-from bot.matching import decide, decide_tuned
+from bot.matching import blend, decide, decide_tuned
 from bot.semantic import PASSAGE_CHARS, answer_passage, attach
 
 # An FAQ as `faqbot kb import` writes one: questions and answers, no phrasings, no thresholds.
@@ -89,7 +88,7 @@ class TestWordsOnly:
     def test_words_of_the_answer_find_the_entry(self, gadgets, question, entry):
         d = decide(question, gadgets)
         assert (d.action, d.entry.id) == ("answer", entry)
-        assert d.score >= matching.BLEND_SCALE  # the answer threshold is shown as 70
+        assert d.score >= blend.BLEND_SCALE  # the answer threshold is shown as 70
 
     @pytest.mark.parametrize("question", ["what is the weather in paris", "battery",
                                           "refund after delivery"])
@@ -101,8 +100,8 @@ class TestWordsOnly:
         d = decide("screen repair quote", gadgets, explain=True)
         assert d.action == "clarify"
         assert [c.entry_id for c in d.candidates] == ["warranty"]
-        assert matching.BLEND_WORDS_ONLY.clarify <= d.explain["ranked"][0]["blend"] \
-            < matching.BLEND_WORDS_ONLY.answer
+        assert blend.BLEND_WORDS_ONLY.clarify <= d.explain["ranked"][0]["blend"] \
+            < blend.BLEND_WORDS_ONLY.answer
 
     def test_two_close_entries_are_both_offered(self, gadgets):
         d = decide("charged gadget restarts", gadgets)

@@ -248,7 +248,7 @@ class TestQualityTechniques:
     def test_an_everyday_word_the_knowledge_uses_is_not_distinctive(self, bundled_kb):
         """One phrasing's "is it ok if…" must not make "ok" as distinctive as "react native":
         an everyday word weighs at most COMMON_WEIGHT_MAX, however few entries use it."""
-        from bot.matching import COMMON_WEIGHT_MAX
+        from bot.matching.index import COMMON_WEIGHT_MAX
 
         weight = bundled_kb.index.weight
         assert weight["ok"] <= COMMON_WEIGHT_MAX < weight["react_nativ"]
@@ -310,7 +310,7 @@ class TestQualityTechniques:
     def test_the_sentences_that_ask_are_found_after_a_short_one(self):
         """A long message's readings are its sentences that ask ("?"), found by their own
         punctuation even when a short sentence before them ("Hi!") is left out."""
-        from bot.matching import _readings
+        from bot.matching.scoring import _readings
 
         message = ("Hi! We build a scheduling tool for creators and the launch is close. "
                    "Our release manager wants dates for everything. How long does app review take? "
@@ -368,7 +368,7 @@ class TestQualityTechniques:
 
     def test_confidence_falls_when_other_entries_explain_the_question_as_well(self, bundled_kb):
         """The calibrated score is the top score only when nobody else is close."""
-        from bot.matching import _share, confidence
+        from bot.matching.tuned import _share, confidence
 
         assert _share([80.0, 20.0, 10.0]) > 0.99
         assert _share([60.0, 60.0, 60.0, 60.0]) == pytest.approx(0.25)
@@ -384,7 +384,7 @@ class TestQualityTechniques:
 
     def test_clarify_offers_only_close_candidates(self, bundled_kb):
         """A clarification lists the entries within reach of the top one, the top one first."""
-        from bot.matching import CLOSE
+        from bot.matching.scoring import CLOSE
 
         for question in ["api access for my new app", "status of my approval", "review rules"]:
             d = decide(question, bundled_kb)
@@ -559,29 +559,30 @@ class TestCaches:
     def test_word_caches_skip_numbers_and_stay_bounded(self, small_kb, monkeypatch):
         """Per-word caches do not keep words with digits (each id is new), and stop growing
         at their limit, so a long-running worker's memory levels off."""
-        from bot import matching
+        from bot.matching import index as index_module
+        from bot.matching import lexicon
 
         decide("review of app 1234567 and build v2beta99 please", small_kb)
         memo = small_kb.index.vocabulary._memo
         assert "review" in memo and "1234567" not in memo and "v2beta99" not in memo
-        stems = matching._stem_word.cache_info().currsize
-        assert matching._stem("1234567") == "1234567" and matching._stem("v2betas") == "v2beta"
-        assert matching._stem_word.cache_info().currsize == stems
-        monkeypatch.setattr(matching, "CACHE_LIMIT", len(memo) + 3)
+        stems = lexicon._stem_word.cache_info().currsize
+        assert lexicon._stem("1234567") == "1234567" and lexicon._stem("v2betas") == "v2beta"
+        assert lexicon._stem_word.cache_info().currsize == stems
+        monkeypatch.setattr(lexicon, "CACHE_LIMIT", len(memo) + 3)
         decide(" ".join(f"zzword{chr(97 + i)}{chr(97 + j)}" for i in range(5) for j in range(5)),
                small_kb)
-        assert len(memo) == matching.CACHE_LIMIT
+        assert len(memo) == lexicon.CACHE_LIMIT
         typos = small_kb.index._typos
-        monkeypatch.setattr(matching, "CACHE_LIMIT", len(typos) + 2)
+        monkeypatch.setattr(index_module, "CACHE_LIMIT", len(typos) + 2)
         decide(" ".join(f"yyword{chr(97 + i)}{chr(97 + j)}" for i in range(5) for j in range(5)),
                small_kb)
-        assert len(typos) == matching.CACHE_LIMIT
+        assert len(typos) == index_module.CACHE_LIMIT
         index = small_kb.index
         for cache in (index._spelled, index._joined):
-            monkeypatch.setattr(matching, "CACHE_LIMIT", len(cache) + 2)
+            monkeypatch.setattr(index_module, "CACHE_LIMIT", len(cache) + 2)
             decide(" ".join(f"xxword{chr(97 + i)}{chr(97 + j)}" for i in range(5) for j in range(5)),
                    small_kb)
-            assert len(cache) == matching.CACHE_LIMIT
+            assert len(cache) == index_module.CACHE_LIMIT
         spelled = len(index._spelled)
         decide("x" * 31 + " " + "reviewtimes" * 40, small_kb)  # no word is that long
         assert len(index._spelled) == spelled

@@ -1,0 +1,117 @@
+"""The calibrated blend: the decision for knowledge without ``thresholds:`` (docs/matching.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bot.matching.index import _asks_for_human
+from bot.matching.result import Action, Candidate, Decision
+from bot.matching.scoring import SHARE_WINDOW, rank
+from bot.normalize import MAX_INPUT_CHARS, normalize, strip_slack_markup
+
+if TYPE_CHECKING:
+    from bot.knowledge import Entry, KnowledgeBase
+
+# Knowledge whose maintainer has not set ``thresholds:`` (an imported FAQ, a new file) is
+# decided by one blend, fitted once across several FAQs rather than tuned on any one file:
+#   score = cosine(question, the entry's answer passage)           with the semantic model
+#         + BLEND_BM25 x BM25(question, the entry's question and answer)
+#         + BLEND_LEXICAL x the lexical score / 100                 without the model
+# Answer when the top score reaches `answer` and leads the next entry by `margin`; else offer
+# the entries near the top one ("did you mean", even one) when it reaches `clarify`; else a
+# ticket (docs/matching.md says how the numbers were chosen).
+BLEND_BM25 = 0.1
+BLEND_LEXICAL = 0.2
+BLEND_CLOSE = 0.08  # a clarification offers the entries within this of the top score
+
+
+@dataclass(frozen=True)
+class BlendThresholds:
+    answer: float
+    margin: float
+    clarify: float
+
+
+BLEND_WITH_MODEL = BlendThresholds(answer=0.68, margin=0.13, clarify=0.58)
+BLEND_WORDS_ONLY = BlendThresholds(answer=0.22, margin=0.125, clarify=0.17)
+BLEND_SCALE = 70.0  # the reported score (0-100) of a question exactly at `answer`
+
+
+def decide_blend(question: str, kb: KnowledgeBase, *, explain: bool) -> Decision:
+    """:func:`decide` for knowledge without tuned thresholds (see BLEND_BM25 above)."""
+    index = kb.index
+    normalized = normalize(question)
+    plain = " ".join(strip_slack_markup(question[:MAX_INPUT_CHARS]).split())
+    text = index.respell(plain)
+    words = index.bm25(index.vocabulary.terms(text))
+    lexical = cosine = near = None
+    if kb.vectors is not None:
+        near = kb.vectors.closeness(text)
+        cosine = near.passages
+        score = cosine + BLEND_BM25 * words
+        th = BLEND_WITH_MODEL
+    else:
+        lexical = np.zeros(len(index.entries))
+        for s in rank(question, kb, limit=SHARE_WINDOW)[0]:
+            lexical[s.entry] = s.score
+        score = BLEND_BM25 * words + BLEND_LEXICAL * lexical / 100
+        th = BLEND_WORDS_ONLY
+    order = np.argsort(-score, kind="stable")
+    top = int(order[0]) if len(order) else None
+    best = float(score[top]) if top is not None else 0.0
+    lead = best - float(score[order[1]]) if len(order) > 1 else best
+
+    def scaled(value: float) -> float:
+        return max(0.0, min(100.0, BLEND_SCALE * value / th.answer))
+
+    candidates = tuple(
+        Candidate(index.entry_ids[n], index.entries[n].question, scaled(float(score[n])))
+        for n in order[: max(kb.thresholds.candidates, 3)])
+    beyond = None
+    if near is not None and top is not None and near.not_covered is not None:
+        # the top entry's nearest text: a phrasing, or its answer passage
+        entry_cosine = max(float(near.phrasings[top]), float(near.passages[top]))
+        if near.not_covered_cosine >= entry_cosine:
+            beyond = {"question": kb.not_covered[near.not_covered],
+                      "cosine": round(near.not_covered_cosine, 3),
+                      "entry_cosine": round(entry_cosine, 3)}
+    details: dict[str, Any] = {}
+    if explain:
+        details = {
+            "reading": text,
+            "blend": {"answer_at": scaled(th.answer), "margin": round(th.margin, 3),
+                      "bm25_weight": BLEND_BM25, "lexical_weight": BLEND_LEXICAL,
+                      "clarify_at": round(scaled(th.clarify), 1), "model": cosine is not None,
+                      "corrected": text != plain},
+            **({"not_covered": beyond} if beyond else {}),
+            "ranked": [
+                {"entry": index.entry_ids[n], "score": round(scaled(float(score[n])), 1),
+                 "blend": round(float(score[n]), 3), "bm25": round(float(words[n]), 3),
+                 **({"cosine": round(float(cosine[n]), 3)} if cosine is not None else {}),
+                 **({"lexical": round(float(lexical[n]), 1)} if lexical is not None else {})}
+                for n in order[:5]
+            ],
+        }
+
+    def make(action: Action, entry: Entry | None, reason: str | None, cands=candidates):
+        return Decision(question, action, entry, scaled(best), cands, reason, details)
+
+    if _asks_for_human(index, normalized.split()):
+        return make("ticket", None, "requested")
+    if top is None or best < th.clarify:
+        return make("ticket", None, "no_match")
+    top_entry = index.entries[top]
+    if top_entry.ticket:
+        return make("ticket", top_entry, top_entry.ticket)  # a request: a person looks
+    if beyond:
+        return make("ticket", None, "no_match")  # what the FAQ leaves out: a person answers
+    if best >= th.answer and lead >= th.margin:
+        return make("answer", top_entry, None)
+    close = tuple(c for n, c in zip(order, candidates, strict=False)
+                  if float(score[n]) >= best - BLEND_CLOSE)[: kb.thresholds.candidates]
+    return make("clarify", None, None, close)
+
+

@@ -1,0 +1,206 @@
+"""The decision by a knowledge file's own thresholds (files with ``thresholds:``).
+
+How a question is scored (``faqbot ask --explain`` shows each part):
+
+1. *Analysis* turns text into terms: :func:`bot.normalize.normalize`, multi-word synonyms
+   joined into one term ("react native" → ``react_native``), function words dropped, Snowball
+   stemming, synonym groups folded to one canonical term.
+2. Each question term is *known* (the knowledge uses it), *corrected* (a typo of a known term,
+   found by Damerau-Levenshtein distance, first on the words as written, before synonyms and
+   stemming, then on stems; everyday English words such as "lunch" are never corrected,
+   4-letter words only for a swapped pair or a letter dropped; two of the knowledge's words
+   run together, "accessToken", are split), *common* (an everyday word the knowledge does not
+   use, or a typo of one: "hw", "tak": ignored) or *unknown* (a content word the
+   knowledge never uses: it counts against a match — "how long does a *refund* take?" is
+   probably not about app review; the first one less, each further one more, and each in
+   full when every known word is an everyday one: "how long does it take").
+3. Terms weigh by rarity across entries (IDF): "app" and "tiktok" count little.
+4. An entry's score (0-100) blends how much of the question the entry explains (over all its
+   phrasings), how well the best single phrasing fits (an F-measure of coverage both ways), word
+   pairs shared with a phrasing, and rapidfuzz's character similarity to that phrasing.
+5. Long messages are also scored sentence by sentence; the best reading counts. Greetings and
+   sign-offs at either end ("good morning team", "thanks a lot") are cut first.
+
+The decision uses a *calibrated confidence*: the top entry's score times the square root of its
+softmax share among the entries' scores (:func:`confidence`), so a question that four entries
+explain equally well is not confident. A confidence at or above ``thresholds.answer`` (for a
+question with no unknown word: ``thresholds.familiar``, usually lower) with a raw lead of
+``thresholds.margin`` answers; otherwise, when at least two entries near the top one
+each score at or above ``thresholds.clarify`` (real evidence for two or more entries), the bot
+offers them; else a ticket (``no_match``): a question only one entry half-explains is more
+often about something else. A question that asks for a number ("how many requests per
+minute", "how much does it cost") is not answered by an entry none of whose phrasings asks for
+one: the entry is about the topic, not about what is asked. With the optional semantic model,
+the confidence blends in the question's cosine with the top entry (docs/semantic.md), and a
+clarification also offers the entry nearest in meaning. A question about what the FAQ leaves
+out is a ticket: one at least as near one of the knowledge's ``not_covered`` questions as to
+any phrasing of its top entry (with the model), or one that those questions, scored as a
+hidden entry, explain at least as well as any entry (without it). Requests for a human
+(``handoff``) and entries marked ``ticket:`` (when they lead) open tickets too.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bot.matching.index import _asks_for_human
+from bot.matching.lexicon import quantity_asks
+from bot.matching.result import Action, Candidate, Decision
+from bot.matching.scoring import (
+    CLOSE,
+    SHARE_EXPONENT,
+    SHARE_TEMPERATURE,
+    SHARE_WINDOW,
+    rank,
+)
+from bot.normalize import MAX_INPUT_CHARS, normalize, strip_slack_markup
+
+if TYPE_CHECKING:
+    from bot.knowledge import Entry, KnowledgeBase
+
+def decide_tuned(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decision:
+    """:func:`decide` by the knowledge's own thresholds alone, without the blend's word on
+    entries with few phrasings (``kb lint`` holds phrasings out, which makes every entry
+    look thinner than it is)."""
+    index = kb.index
+    th = kb.thresholds
+    ranked, analysis, reading = rank(question, kb, limit=SHARE_WINDOW)
+    candidates = tuple(
+        Candidate(index.entry_ids[s.entry], index.entries[s.entry].question, min(s.score, 100.0))
+        for s in ranked[: max(th.candidates, 3)]
+    )
+    top = ranked[0] if ranked else None
+    share = _share([s.score for s in ranked])
+    top_score = confidence(ranked[0].score, share) if top else 0.0
+    raw_top = min(top.score, 100.0) if top else 0.0
+    second = ranked[1].score if len(ranked) > 1 else 0.0
+    # A question made only of words the knowledge knows is far more often a rewording of an
+    # entry than one with a word it has never seen, at the same confidence: it may be answered
+    # at the lower `familiar` threshold (docs/quality.md, round 4).
+    answer_at = th.answer if analysis.unknown else th.answer_familiar
+    lexical = top_score
+    cosine = None
+    nearest: int | None = None  # the entry nearest in meaning (with the semantic model)
+    model_text = ""  # what the semantic model read, when the matcher corrected words of it
+    beyond: dict[str, Any] | None = None  # the `not_covered` question the question is nearer
+    sem = kb.semantic
+    if top is not None and sem is not None and kb.vectors is not None:
+        # The optional sentence-embedding signal: how close the question's meaning is to the
+        # top entry's phrasings. It lifts in-scope questions worded unlike any phrasing that
+        # the lexical score alone leaves unsure of (docs/semantic.md).
+        # the model reads the words the matcher corrected as corrected ("documentaton" as
+        # "documentation", "accessToken" as "access token"): a typo splits into odd word pieces
+        plain = " ".join(strip_slack_markup(question[:MAX_INPUT_CHARS]).split())
+        text = index.respell(plain)
+        near = kb.vectors.closeness(text)
+        model_text = text if text != plain else ""
+        cosine = float(near.entries[top.entry])
+        nearest = int(np.argmax(near.entries))
+        top_score = (1 - sem.weight) * top_score + sem.weight * 100 * max(cosine, 0.0)
+        answer_at = sem.answer if analysis.unknown else sem.familiar
+        # A question at least as near one of the knowledge's `not_covered` questions as to any
+        # phrasing of the top entry is about what the FAQ leaves out: it is not answered
+        # (docs/quality.md, round 12).
+        if near.not_covered is not None and (
+                near.not_covered_cosine >= float(near.phrasings[top.entry])):
+            beyond = {"question": kb.not_covered[near.not_covered],
+                      "cosine": round(near.not_covered_cosine, 3),
+                      "entry_cosine": round(float(near.phrasings[top.entry]), 3)}
+    elif kb.beyond is not None and (explain or (top is not None and top_score >= answer_at)):
+        # Without the model, the `not_covered` questions are scored as one more entry: a
+        # question they explain at least as well as any entry is about what the FAQ leaves out
+        # (docs/quality.md, round 15).
+        hidden = len(index.entries)
+        b_ranked, _, _ = rank(question, kb.beyond, limit=SHARE_WINDOW)
+        other = next((s for s in b_ranked if s.entry != hidden), None)
+        held = next((s for s in b_ranked if s.entry == hidden), None)
+        if held is not None and held.score >= (other.score if other else 0.0):
+            # the not_covered question as written (the index keeps them normalised, in order)
+            written = kb.beyond.index.phrasing_text[int(kb.beyond.index.entry_start[hidden]):]
+            via = held.parts.get("phrasing")
+            beyond = {"question": kb.not_covered[written.index(via)] if via in written else via,
+                      "score": round(held.score, 1),
+                      "entry_score": round(other.score, 1) if other else 0.0}
+    normalized = normalize(question)  # for the number check and the handoff phrases
+    # a question that asks for a number the top entry never gives is about something else
+    asks = quantity_asks(normalized, normalized=True) if top is not None else frozenset()
+    unasked = sorted(asks - index.entry_quantities[top.entry]) if asks else []
+    details: dict[str, Any] = {}
+    if explain:
+        details = {
+            "reading": reading,
+            "known": {t: round(c, 2) for t, c in analysis.credit.items()},
+            "weights": {t: round(index.weight[t], 2) for t in analysis.credit},
+            "corrected": analysis.corrected,
+            "common": analysis.common,
+            "unknown": analysis.unknown,
+            "confidence": round(top_score, 1),
+            **({"semantic": {"lexical": round(lexical, 1), "cosine": round(cosine, 3),
+                             "weight": sem.weight, "nearest": index.entry_ids[nearest],
+                             **({"read_as": model_text} if model_text else {})}}
+               if cosine is not None and nearest is not None and sem else {}),
+            "answer_at": answer_at,
+            **({"asks": unasked} if unasked else {}),
+            **({"not_covered": beyond} if beyond else {}),
+            "share": round(share, 3),
+            "ranked": [
+                {
+                    "entry": index.entry_ids[s.entry],
+                    "score": round(s.score, 1),
+                    **{k: round(v, 3) if isinstance(v, float) else v for k, v in s.parts.items()},
+                }
+                for s in ranked[:5]
+            ],
+        }
+
+    def make(action: Action, entry: Entry | None, reason: str | None, cands=candidates):
+        return Decision(question, action, entry, top_score, cands, reason, details)
+
+    if _asks_for_human(index, normalized.split()):
+        return make("ticket", None, "requested")
+    # answering needs confidence; asking back only needs a top entry that fits well enough
+    if top is None or (top_score < answer_at and raw_top < th.clarify):
+        return make("ticket", None, "no_match")
+    top_entry = index.entries[top.entry]
+    if top_score >= answer_at and raw_top - second >= th.margin and not unasked and not beyond:
+        if top_entry.ticket:
+            return make("ticket", top_entry, top_entry.ticket)
+        return make("answer", top_entry, None)
+    if top_entry.ticket:
+        # an entry that files a request (the cap) does so whenever it leads: a person looks
+        return make("ticket", top_entry, top_entry.ticket)
+    if beyond:
+        return make("ticket", None, "no_match")  # what the FAQ leaves out: a person answers
+    # asking back is for a question close to two or more entries: each offered entry needs
+    # real evidence of its own (a score at or above `clarify`, near the top one); a question
+    # that only one entry half-explains is more likely about something else: a ticket
+    close = tuple(c for c in candidates if c.score >= raw_top - CLOSE)[: th.candidates]
+    if sum(1 for c in close if c.score >= th.clarify) < 2:
+        return make("ticket", None, "no_match")
+    if nearest is not None and all(c.entry_id != index.entry_ids[nearest] for c in close):
+        # the entry nearest in meaning is offered too, in place of the last lexical one if the
+        # list is full: it is often the one meant when the words alone are split (semantic.md)
+        lexical_scores = {s.entry: min(s.score, 100.0) for s in ranked}
+        offer = Candidate(index.entry_ids[nearest], index.entries[nearest].question,
+                          lexical_scores.get(nearest, 0.0))
+        close = close[: th.candidates - 1] + (offer,)
+    return make("clarify", None, None, close)
+
+
+
+def _share(scores: list[float]) -> float:
+    """The top entry's softmax share among all scored entries (1.0: nobody else is close)."""
+    if not scores:
+        return 0.0
+    top = scores[0]
+    return 1.0 / sum(math.exp((s - top) / SHARE_TEMPERATURE) for s in scores[:SHARE_WINDOW])
+
+
+def confidence(top: float, share: float) -> float:
+    """The calibrated score (0-100) the thresholds apply to: the top entry's score, lowered
+    when other entries explain the question nearly as well (a question four entries explain
+    equally is not confident)."""
+    return min(100.0, top) * share**SHARE_EXPONENT
