@@ -8,18 +8,20 @@ beside it by ``scripts/_venv.sh``. Nothing is downloaded at run time.
   normaliser, pre-tokeniser and WordPiece), truncated to ``max_seq_length`` tokens (256),
   [CLS] and [SEP] included, as sentence-transformers does.
 * **Graph**: built once from ``model.safetensors`` with the ``onnx`` helper API (no torch)
-  and kept in faqbot's cache folder (``$XDG_CACHE_HOME/faqbot/*.onnx``, about 12 MB):
-  the 6 post-LayerNorm BERT layers with ONNX Runtime's fused CPU operators
-  (``MultiHeadAttention``, ``SkipLayerNormalization``, ``BiasGelu``, exact erf GELU) and every
-  dense layer in int8 (``DynamicQuantizeMatMul``: int8 weights with one scale per output,
-  activations quantised to uint8 per call). Two measures keep the int8 model close to the
-  float one (see docs/semantic.md): each dense layer's input is divided per channel by a
-  SmoothQuant scale folded into the weights (``alpha`` 0.75, calibrated once on
-  :data:`CALIBRATION` with the float graph), and the feed-forward output layer takes the
-  few GELU channels with outliers through a small float product instead.
+  and kept in faqbot's cache folder (``$XDG_CACHE_HOME/faqbot/encoder-*.onnx``, 12 MB): the 6
+  post-LayerNorm BERT layers with ONNX Runtime's fused CPU operators (``MultiHeadAttention``,
+  ``SkipLayerNormalization``, ``BiasGelu``: exact erf GELU) and every dense layer in int8
+  (``DynamicQuantizeMatMul``: int8 weights with one scale per output column, activations
+  quantised to uint8 per call, per tensor). Three measures keep it close to the float model
+  (docs/semantic.md): each dense layer's input is divided per channel by a SmoothQuant scale
+  (``alpha`` 0.6) folded into its weights, calibrated once with the float graph on
+  :data:`CALIBRATION`; the [CLS] row, whose activations are the largest, is quantised apart
+  from the other tokens; and the feed-forward output layer takes its 8 GELU channels with the
+  largest ranges through a small float product.
 * **Embeddings** (word + position + token type 0) are gathered in numpy from the memory-mapped
   safetensors file: the 47 MB word table stays in the page cache, shared by every worker.
-* **Pooling**: mean over the non-padding tokens, then L2 normalisation.
+* **Pooling**: mean over the tokens, then L2 normalisation. Each text is run alone (no
+  padding), so its vector never depends on the texts encoded with it.
 
 One session per process, one intra-op thread, shared by every thread (``InferenceSession.run``
 is thread-safe).
@@ -27,8 +29,11 @@ is thread-safe).
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import functools
 import hashlib
+import importlib.metadata
 import importlib.util
 import json
 import logging
@@ -261,7 +266,8 @@ class Tokenizer:
 
 
 def _weights(tensors: dict[str, np.ndarray], config: dict[str, Any], path: Path) -> dict[str, Any]:
-    """The tensors the model needs, checked against ``config.json``, as float32 arrays."""
+    """The tensors the model needs, checked against ``config.json``: float32 arrays, views of
+    the memory-mapped file (a load that finds the graph in the cache reads the embeddings only)."""
     prefix = "bert." if "bert.embeddings.word_embeddings.weight" in tensors else ""
     try:
         d = int(config["hidden_size"])
@@ -313,7 +319,7 @@ def _weights(tensors: dict[str, np.ndarray], config: dict[str, Any], path: Path)
 
         q, k, v = (dense(f"attention.self.{n}", d, d) for n in ("query", "key", "value"))
         out["layers"].append({
-            "qkv": (np.concatenate([q[0], k[0], v[0]], axis=1), np.concatenate([q[1], k[1], v[1]])),
+            "qkv": ((q[0], k[0], v[0]), (q[1], k[1], v[1])),  # views: nothing is read until a build
             "ao": dense("attention.output.dense", d, d),
             "ln1": norm("attention.output.LayerNorm"),
             "in": dense("intermediate.dense", d, inner),
@@ -355,7 +361,8 @@ def _build_graph(w: dict[str, Any], ranges: dict[str, np.ndarray] | None) -> tup
     def dense(name: str, x: str, weight: np.ndarray, bias: np.ndarray | None, *,
               keep: np.ndarray | None = None, divided: np.ndarray | None = None) -> str:
         """x @ weight (+ bias): float; or int8, on x divided by its SmoothQuant scale (by a
-        Mul here, or already, ``divided``), the scale folded into the weights."""
+        Mul here, or already, ``divided``), the scale folded into the weights, and the [CLS]
+        row quantised apart."""
         if ranges is None:
             probes.append(x)
             y = node("MatMul", [x, const(name + ".w", weight)], name + ".mm")
@@ -373,8 +380,8 @@ def _build_graph(w: dict[str, Any], ranges: dict[str, np.ndarray] | None) -> tup
         if bias is not None:
             inputs.append(const(name + ".b", bias))
         # int8 activations are scaled per tensor: the [CLS] row, the largest by far, apart
-        first = node("Slice", [x, "row0", "row1", "row1"], name + ".cls.x")
-        rest = node("Slice", [x, "row1", "rows", "row1"], name + ".rest.x")
+        first, rest = name + ".cls.x", name + ".rest.x"
+        nodes.append(helper.make_node("Split", [x, "rows"], [first, rest], name=name + ".rows", axis=1))
         return node("Concat", [node("DynamicQuantizeMatMul", [first, *inputs], name + ".cls", ms),
                                node("DynamicQuantizeMatMul", [rest, *inputs], name + ".rest", ms)],
                     name, axis=1)
@@ -382,15 +389,17 @@ def _build_graph(w: dict[str, Any], ranges: dict[str, np.ndarray] | None) -> tup
     h = node("LayerNormalization", ["embeddings", const("emb.ln.w", w["emb_ln"][0]),
                                     const("emb.ln.b", w["emb_ln"][1])], "h0", axis=-1, epsilon=eps)
     split = const("split", np.array([d, d, d]), np.int64)
-    for name, value in (("row0", 0), ("row1", 1), ("rows", 1 << 30)):  # Slice's bounds, and axis 1
-        const(name, np.array([value]), np.int64)
+    # [1, length - 1]: how the dense layers split their input's rows (the [CLS] row apart)
+    node("Shape", ["embeddings"], "shape")
+    one, two = const("one", np.array([1]), np.int64), const("two", np.array([2]), np.int64)
+    length = node("Slice", ["shape", one, two], "length")
+    node("Concat", [one, node("Sub", [length, one], "others")], "rows", axis=0)
     for i, layer in enumerate(w["layers"]):
         p = f"l{i}."
-        w_qkv, b_qkv = layer["qkv"]
+        w_qkv, b_qkv = np.concatenate(layer["qkv"][0], axis=1), np.concatenate(layer["qkv"][1])
         divided = None
         if ranges is not None:  # the attention output's divisor, folded into V (exact)
             divided = smoothing(p + "att", layer["ao"][0])
-            w_qkv, b_qkv = w_qkv.copy(), b_qkv.copy()
             w_qkv[:, 2 * d:] /= divided
             b_qkv[2 * d:] /= divided
         qkv = dense(p + "qkv", h, w_qkv, b_qkv)
@@ -411,8 +420,8 @@ def _build_graph(w: dict[str, Any], ranges: dict[str, np.ndarray] | None) -> tup
             keep = np.ones(w_out.shape[0], dtype=bool)
             keep[idx] = False
             picked = node("Gather", [act, const(p + "out.idx", idx, np.int64)], p + "out.o.x", axis=-1)
-            wide = node("MatMul", [picked, const(p + "out.o.w", w_out[idx])], p + "out.o")
-            out = node("Add", [dense(p + "out.q", act, w_out, None, keep=keep), wide], p + "out")
+            in_float = node("MatMul", [picked, const(p + "out.o.w", w_out[idx])], p + "out.o")
+            out = node("Add", [dense(p + "out.q", act, w_out, None, keep=keep), in_float], p + "out")
         h = node("SkipLayerNormalization", [out, h1, const(p + "ln2.w", layer["ln2"][0]),
                                             const(p + "ln2.b", layer["ln2"][1]),
                                             const(p + "out.b", layer["out"][1])],
@@ -441,6 +450,22 @@ def _session(model: bytes) -> Any:
     options.log_severity_level = 3  # errors only
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
+def _release_freed_memory() -> None:
+    """Give the C heap's free memory back to the system (glibc's ``malloc_trim``; elsewhere
+    nothing). Loading the graph frees large buffers that would otherwise stay in each worker's
+    resident memory."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _version(package: str) -> str:
+    """An installed package's version, without importing it."""
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "-"
 
 
 @functools.cache
@@ -496,12 +521,11 @@ class Encoder:
             raise SemanticModelError(f"{path}: missing")
         weights = _weights(read_safetensors(path), config, path)
 
-        import onnx
         import onnxruntime
         import tokenizers
 
         digest = hashlib.sha256()
-        for part in (_builder_digest(), f"onnx {onnx.__version__}", f"onnxruntime {onnxruntime.__version__}",
+        for part in (_builder_digest(), f"onnx {_version('onnx')}", f"onnxruntime {onnxruntime.__version__}",
                      str(path.resolve()), _file_id(path), json.dumps(config, sort_keys=True)):
             digest.update(part.encode() + b"\0")
         key = "encoder-" + digest.hexdigest()
@@ -516,6 +540,7 @@ class Encoder:
             model = cls._build(weights, tokenizer)
             session = _session(model)
             kbcache.store_bytes(key, _CACHE_SUFFIX, model)
+        _release_freed_memory()  # the graph's bytes, read and parsed: ~10 MB back to the system
         fingerprint = "|".join((key, f"tokenizers {tokenizers.__version__}", str(tok_path.resolve()),
                                 _file_id(tok_path), str(tokenizer.max_length)))
         return cls(tokenizer, weights, session, src, fingerprint)
