@@ -293,8 +293,8 @@ def main() -> None:
               f"{pct(lx, 99):.2f} | {statistics.median(sm):.2f} / {pct(sm, 99):.2f} |")
     print(f"| RSS (MB) | {rss_kb:.0f} (start {rss0:.0f}) | {rss_model:.0f} after loading, "
           f"{rss_end:.0f} after the run (peak {peak:.0f}) |")
-    print(f"| install | the venv | + {du_mb(folder.parent):.0f} MB (the model's wheel; no "
-          f"other package) |")
+    print(f"| install | the venv | + {du_mb(folder.parent):.0f} MB (the model's wheel) + "
+          f"{installed_mb(RUNTIME):.0f} MB (its runtime: {', '.join(RUNTIME)} and their requirements) |")
 
     print("\n| set | matcher | right | OOS not answered | wrong | cap -> ticket | clarify hit |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
