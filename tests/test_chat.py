@@ -39,7 +39,7 @@ class TestChat:
         monkeypatch.setattr(bot.chat, "answer_question", lambda q, *a, **k: Reply(
             Decision(q, "clarify", None, 50.0, offered)))
         out = io.StringIO()
-        run_chat(small_kb, database_url="memory://", stdin=io.StringIO("why review\n2\n"),
+        run_chat(small_kb, database_url="sqlite://", stdin=io.StringIO("why review\n2\n"),
                  stdout=out)
         text = out.getvalue()
         assert "  1. Why was my app not approved?\n  2. How long does the app review" in text
@@ -48,7 +48,7 @@ class TestChat:
     def test_help_lists_topics_and_support(self, small_kb):
         """'help' prints the topics and how to reach support."""
         out = io.StringIO()
-        run_chat(small_kb, database_url="memory://", stdin=io.StringIO("help\n"), stdout=out)
+        run_chat(small_kb, database_url="sqlite://", stdin=io.StringIO("help\n"), stdout=out)
         assert "Topics: review, platforms, limits" in out.getvalue()
         assert "Ask in #help." in out.getvalue()
 

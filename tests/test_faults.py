@@ -223,7 +223,7 @@ class TestStoreFaults:
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
         """A lock held past the busy timeout: the user is told the ticket could not be
         recorded; nothing is stored; after the lock goes, the next question works."""
-        monkeypatch.setattr("bot.tickets._BUSY_TIMEOUT_SECONDS", 0.5)
+        monkeypatch.setattr("bot.tickets.engine._BUSY_TIMEOUT_SECONDS", 0.5)
         bot = Bot(tmp_path)
         try:
             lock = _hold_exclusive(tmp_path / "tickets.sqlite3")

@@ -12,7 +12,7 @@ import pytest
 from bot.config import Settings
 from bot.slack.app import make_client
 from bot.slack.triage import Triage
-from bot.tickets import MemoryTicketStore, NewTicket, open_store
+from bot.tickets import NewTicket, open_store
 from tests.fake_slack import FakeSlack
 
 
@@ -30,12 +30,12 @@ def slack(fake: FakeSlack) -> FakeSlack:
     return fake
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["sqlite-memory", "sqlite"])
 def make_store(request: pytest.FixtureRequest, tmp_path):
-    """Both stores: the posting lease must hold in each."""
+    """In memory and on disk: the posting lease must hold in each."""
     def make():
-        if request.param == "memory":
-            return MemoryTicketStore()
+        if request.param == "sqlite-memory":
+            return open_store("sqlite://")
         return open_store(f"sqlite:///{tmp_path / 'triage.sqlite3'}")
     return make
 
