@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.errors import StoreError
-from bot.knowledge import KnowledgeBase
+from bot.knowledge import Entry, KnowledgeBase
 from bot.matching import Decision, decide
-from bot.tickets import LoggedQuestion, NewTicket, Ticket, TicketStore
+from bot.tickets import LoggedQuestion, NewTicket, Ticket, TicketStore, workflow
 
 __all__ = ["Reply", "answer_delivery", "answer_question", "log_question", "logged_question",
-           "new_ticket_for"]
+           "new_ticket_for", "request_ticket"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,33 @@ def new_ticket_for(
         source=source,
         dedupe_key=dedupe_key,
     )
+
+
+def request_ticket(
+    question: str,
+    kb: KnowledgeBase,
+    store: TicketStore,
+    *,
+    requester: str,
+    reason: str,
+    entry: Entry | None = None,
+    team: str | None = None,
+    channel: str | None = None,
+    thread_ts: str | None = None,
+    message_ts: str | None = None,
+    dedupe_key: str | None = None,
+) -> tuple[Ticket | None, bool]:
+    """A ticket someone asked for (a *Talk to a person* or *Not helpful* button): decided as
+    any question, so that it carries the candidates, and about ``entry`` when given;
+    ``(ticket, created)`` or ``(None, False)`` when the store fails
+    (:func:`bot.tickets.workflow.open_ticket`)."""
+    decision = decide(question, kb)
+    if entry is not None:  # the ticket records which entry the button was about
+        decision = replace(decision, entry=entry)
+    new = new_ticket_for(decision, requester=requester, reason=reason, team=team,
+                         channel=channel, thread_ts=thread_ts, message_ts=message_ts,
+                         dedupe_key=dedupe_key)
+    return workflow.open_ticket(store, new)
 
 
 def answer_question(

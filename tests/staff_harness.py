@@ -21,6 +21,7 @@ from bot.config import Settings
 from bot.reload import KnowledgeHolder
 from bot.slack.app import build_app, make_client
 from bot.slack.server import HealthzWrapper
+from bot.slack.staff_blocks import triage_builder
 from bot.slack.triage import Triage
 from bot.tickets import Ticket, open_store
 from tests import slack_helpers as h
@@ -75,8 +76,8 @@ class StaffServer(h.SignedRequests):
         self.store = open_store(self.settings.database_url)
         self.holder = KnowledgeHolder(self.kb_path)
         client = make_client(self.settings)
-        self.triage = Triage(client, self.store, SUPPORT)
         provider = self.holder if holder else (lambda: self.holder.current)
+        self.triage = Triage(client, self.store, SUPPORT, message_builder=triage_builder(provider))
         self.app = build_app(self.settings, provider, self.store, client, triage=self.triage,
                              lazy=lazy)
         wsgi = HealthzWrapper(self.app, provider)

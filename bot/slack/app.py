@@ -34,6 +34,7 @@ from slack_sdk.web import SlackResponse
 
 from bot.config import Settings
 from bot.knowledge import KnowledgeBase
+from bot.slack.staff_blocks import triage_builder
 from bot.slack.triage import Triage
 from bot.slack.webclient import KeepAliveWebClient
 from bot.tickets import TicketStore
@@ -175,8 +176,9 @@ def build_app(
     Args:
         kb_provider: returns the current knowledge on every call (live reload swaps it).
         client: the Web API client; default :func:`make_client`.
-        triage: posts tickets to ``SUPPORT_CHANNEL_ID``; default a new :class:`Triage`
-            (its retry loop is not started here: the caller starts it once per process).
+        triage: posts tickets to ``SUPPORT_CHANNEL_ID``; default a new :class:`Triage` with
+            the staff buttons (its retry loop is not started here: the caller starts it once
+            per process).
         auth_test: an ``auth.test`` result already fetched; saves a call on the first request.
         lazy: ack in the request thread and answer in Bolt lazy listeners
             (``process_before_response=True``) instead of Bolt's default (ack first, run the
@@ -204,7 +206,8 @@ def build_app(
             if isinstance(middleware, SingleTeamAuthorization):
                 middleware.auth_test_result = auth_test
     if triage is None:
-        triage = Triage(client, store, settings.support_channel_id)
+        triage = Triage(client, store, settings.support_channel_id,
+                        message_builder=triage_builder(kb_provider))
     if auth_test is not None and triage.workspace_url is None:
         url = auth_test.get("url")  # permalinks without a chat.getPermalink call per ticket
         triage.workspace_url = str(url) if url else None

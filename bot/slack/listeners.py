@@ -13,7 +13,6 @@ import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import replace
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, BoltResponse, Respond
@@ -23,7 +22,7 @@ from slack_sdk.errors import SlackApiError
 from bot.errors import StoreError
 from bot.knowledge import Entry, KnowledgeBase
 from bot.matching import Decision, decide
-from bot.service import Reply, answer_delivery, log_question, new_ticket_for
+from bot.service import Reply, answer_delivery, log_question, request_ticket
 from bot.slack import events
 from bot.slack import formatting as fmt
 from bot.slack import staff_blocks as sb
@@ -413,14 +412,12 @@ class Handlers:
     ) -> tuple[Ticket | None, bool]:
         """Open (or find: one per button message and user) the ticket a button asks for,
         with the question the button carries; ``(None, False)`` when the store fails."""
-        kb = self.bot.kb
-        question = ref.question or (entry.question if entry else "")
         channel = ref.channel or container.get("channel_id")
-        decision = decide(question, kb)
-        if entry is not None:  # the ticket records which entry the button was about
-            decision = replace(decision, entry=entry)
-        new = new_ticket_for(
-            decision,
+        return request_ticket(
+            ref.question or (entry.question if entry else ""),
+            self.bot.kb,
+            self.bot.store,
+            entry=entry,
             requester=user,
             reason=reason,
             team=(body.get("team") or {}).get("id"),
@@ -429,11 +426,6 @@ class Handlers:
             message_ts=ref.message_ts,
             dedupe_key=f"{reason}:{channel}:{container.get('message_ts')}:{user}",
         )
-        try:
-            return self.bot.store.open_ticket(new)
-        except StoreError:
-            log.exception("could not record a %s ticket", reason)
-            return None, False
 
     def _claim(self, keys: list[str]) -> bool:
         """Claim every dedupe key; False as soon as one was claimed before (a redelivery)."""

@@ -34,6 +34,7 @@ from bot.reload import KnowledgeHolder, ReloadResult
 from bot.slack.app import BACKGROUND_THREADS, KnowledgeProvider, build_app, make_client
 from bot.slack.formatting import escape
 from bot.slack.guard import RequestGuard
+from bot.slack.staff_blocks import triage_builder
 from bot.slack.triage import Triage
 from bot.tickets import TicketStore, open_store
 
@@ -118,7 +119,8 @@ class WorkerSetup:
         client = self.client = make_client(settings)
         self.store = open_store(settings.database_url)
         self._forget_old_deliveries()
-        self.triage = Triage(client, self.store, settings.support_channel_id)
+        self.triage = Triage(client, self.store, settings.support_channel_id,
+                             message_builder=triage_builder(self.kb_provider))
         # Live reload: every worker polls the file; a broken version keeps the last good
         # knowledge in service and is announced once (see notify_broken_knowledge).
         self.holder = KnowledgeHolder(
