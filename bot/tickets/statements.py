@@ -1,8 +1,8 @@
 """The ticket store's statements: SQLAlchemy Core constructs over :mod:`bot.tickets.schema`.
 
-Built once (at import, or once per shape through ``functools.cache``) and executed with
-parameters: SQLAlchemy then finds each one's compiled form by a memoised cache key instead of
-building and walking a new statement per call.
+Every statement the store runs is here, built once (at import, or once per shape through
+``functools.cache``) with bound parameters, and run by :class:`bot.tickets.runner.Runner`,
+which compiles each once.
 
 A few have a PostgreSQL form (``pg_*``) that does in one statement, and so one round trip,
 what takes several elsewhere: PostgreSQL runs data-modifying ``WITH`` clauses, SQLite does not.
@@ -21,6 +21,7 @@ from bot.tickets.model import LoggedQuestion, NewTicket
 from bot.tickets.schema import (
     processed_events,
     questions,
+    schema_version,
     ticket_events,
     tickets,
     utc,
@@ -29,17 +30,29 @@ from bot.tickets.schema import (
 
 __all__ = [
     "CLAIM_POSTING",
-    "EVENTS_OF_TICKETS",
+    "FIND_BY_THREAD",
+    "FIND_BY_TRIAGE",
+    "GET_TICKET",
     "INSERT_EVENT",
     "INSERT_QUESTION",
     "INSERT_TICKET_IF_ABSENT",
     "LOCK_TICKET",
     "MARK_POSTED",
+    "PENDING",
     "PG_MARK_POSTED",
-    "TICKET_BY_NUMBER",
+    "PG_SCHEMA_LOCK",
+    "PURGE_EVENTS",
+    "PURGE_QUESTIONS",
+    "RECORD_SCHEMA_VERSION",
+    "SCHEMA_VERSION_NOW",
+    "SET_DETAILS",
+    "SET_FEEDBACK",
+    "SET_STATUS",
     "TOUCH_TICKET",
     "UNRESOLVED_IN_THREAD",
     "insert_keys",
+    "list_tickets",
+    "logged_questions",
     "open_lookup",
     "pg_take",
     "question_params",
@@ -85,13 +98,101 @@ MARK_POSTED = (
         updated_at=_P_NOW,
     )
 )
-TICKET_BY_NUMBER = sa.select(tickets).where(tickets.c.number == _P_NUMBER)
-LOCK_TICKET = TICKET_BY_NUMBER.with_for_update()
-EVENTS_OF_TICKETS = (
-    sa.select(ticket_events)
-    .where(ticket_events.c.ticket.in_(sa.bindparam("p_numbers", expanding=True)))
-    .order_by(ticket_events.c.id)
+LOCK_TICKET = sa.select(tickets).where(tickets.c.number == _P_NUMBER).with_for_update()
+SET_STATUS = (
+    sa.update(tickets)
+    .where(tickets.c.number == _P_NUMBER)
+    .values(status=_param("p_status", sa.String), assignee=_param("p_assignee", sa.String),
+            updated_at=_P_NOW)
 )
+SET_DETAILS = (
+    sa.update(tickets)
+    .where(tickets.c.number == _P_NUMBER)
+    .values(details=_param("p_details", sa.JSON))
+)
+SET_FEEDBACK = (
+    sa.update(questions)
+    .where(questions.c.id == _param("p_id", sa.Integer))
+    .values(feedback=_param("p_feedback", sa.String))
+)
+PURGE_QUESTIONS = sa.delete(questions).where(questions.c.at < _param("p_before", when()))
+PURGE_EVENTS = sa.delete(processed_events).where(
+    processed_events.c.at < _param("p_before", when()))
+
+
+def _with_history(query: sa.Select[Any], newest_first: bool) -> sa.Select[Any]:
+    """The tickets ``query`` selects, one row per history line (``h_*`` columns; NULL for a
+    ticket without one), tickets in number order (``newest_first``: descending), each
+    ticket's lines in order. One statement, so one consistent read of tickets and history."""
+    selected = query.subquery("s")
+    number = selected.c.number.desc() if newest_first else selected.c.number
+    return (
+        sa.select(
+            selected,
+            ticket_events.c.kind.label("h_kind"),
+            ticket_events.c.actor.label("h_actor"),
+            ticket_events.c.text.label("h_text"),
+            ticket_events.c.at.label("h_at"),
+        )
+        .select_from(selected.outerjoin(ticket_events,
+                                        ticket_events.c.ticket == selected.c.number))
+        .order_by(number, ticket_events.c.id)
+    )
+
+
+_P_LIMIT = _param("p_limit", sa.Integer)
+GET_TICKET = _with_history(sa.select(tickets).where(tickets.c.number == _P_NUMBER), False)
+#: The thread's newest ticket, any status.
+FIND_BY_THREAD = _with_history(
+    sa.select(tickets)
+    .where(tickets.c.channel == _P_CHANNEL, tickets.c.thread_ts == _param("p_thread", sa.String))
+    .order_by(tickets.c.number.desc())
+    .limit(1),
+    True,
+)
+FIND_BY_TRIAGE = _with_history(
+    sa.select(tickets).where(tickets.c.triage_channel == _P_CHANNEL,
+                             tickets.c.triage_ts == _param("p_ts", sa.String)),
+    False,
+)
+#: Tickets not posted to triage yet, oldest first, at most ``p_limit``.
+PENDING = _with_history(
+    sa.select(tickets).where(tickets.c.triage_ts.is_(None))
+    .order_by(tickets.c.number).limit(_P_LIMIT),
+    False,
+)
+
+
+@functools.cache
+def list_tickets(status: bool, requester: bool) -> sa.Select[Any]:
+    """Newest first, at most ``p_limit``; with ``status``/``requester``, only those whose
+    status is ``p_status``/requester is ``p_requester``."""
+    query = sa.select(tickets).order_by(tickets.c.number.desc()).limit(_P_LIMIT)
+    if status:
+        query = query.where(tickets.c.status == _param("p_status", sa.String))
+    if requester:
+        query = query.where(tickets.c.requester == _param("p_requester", sa.String))
+    return _with_history(query, True)
+
+
+@functools.cache
+def logged_questions(since: bool) -> sa.Select[Any]:
+    """The question log oldest first; with ``since``, from ``p_since`` on."""
+    query = sa.select(questions).order_by(questions.c.at, questions.c.id)
+    if since:
+        query = query.where(questions.c.at >= _param("p_since", when()))
+    return query
+
+
+# -- the schema's own bookkeeping (bot.tickets.store._migrate) ---------------------------------
+
+#: PostgreSQL: the lock (released at commit) that keeps two processes starting at once from
+#: creating the same tables; DDL is transactional there.
+PG_SCHEMA_LOCK = sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(
+    sa.literal("faqbot schema ") + sa.func.coalesce(sa.func.current_schema(), ""))))
+SCHEMA_VERSION_NOW = sa.select(sa.func.max(schema_version.c.version))
+RECORD_SCHEMA_VERSION = sa.insert(schema_version).values(
+    version=_param("p_version", sa.Integer), applied_at=_P_NOW)
 UNRESOLVED_IN_THREAD = sa.select(tickets.c.number).where(
     tickets.c.channel == _P_CHANNEL,
     tickets.c.thread_ts == _param("p_thread", sa.String),

@@ -42,28 +42,39 @@ from bot.tickets.model import (
     reopen_conflict,
     status_event,
 )
+from bot.tickets.runner import Runner
 from bot.tickets.schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
     processed_events,
-    questions,
     schema_version,
-    tickets,
     utc,
 )
 from bot.tickets.statements import (
     CLAIM_POSTING,
-    EVENTS_OF_TICKETS,
+    FIND_BY_THREAD,
+    FIND_BY_TRIAGE,
+    GET_TICKET,
     INSERT_EVENT,
     INSERT_QUESTION,
     INSERT_TICKET_IF_ABSENT,
     LOCK_TICKET,
     MARK_POSTED,
+    PENDING,
     PG_MARK_POSTED,
-    TICKET_BY_NUMBER,
+    PG_SCHEMA_LOCK,
+    PURGE_EVENTS,
+    PURGE_QUESTIONS,
+    RECORD_SCHEMA_VERSION,
+    SCHEMA_VERSION_NOW,
+    SET_DETAILS,
+    SET_FEEDBACK,
+    SET_STATUS,
     TOUCH_TICKET,
     UNRESOLVED_IN_THREAD,
     insert_keys,
+    list_tickets,
+    logged_questions,
     open_lookup,
     pg_take,
     question_params,
@@ -130,6 +141,7 @@ class SqlTicketStore:
     def __init__(self, url: str = DEFAULT_DATABASE_URL, *, clock: Clock | None = None) -> None:
         self._db = connect(url)
         self.url = self._db.url  # as the user wrote it, never with its password
+        self._exec = Runner(self._db.engine).execute
         self._clock = clock or _now
         try:
             self._migrate()
@@ -149,29 +161,18 @@ class SqlTicketStore:
         return self._run(lambda conn: self._ticket(conn, number))
 
     def find_by_thread(self, channel: str, thread_ts: str) -> Ticket | None:
-        query = (
-            sa.select(tickets)
-            .where(tickets.c.channel == channel, tickets.c.thread_ts == thread_ts)
-            .order_by(tickets.c.number.desc())
-            .limit(1)
-        )
-        return next(iter(self._run(lambda conn: self._load(conn, query))), None)
+        params = {"p_channel": channel, "p_thread": thread_ts}
+        return next(iter(self._read(FIND_BY_THREAD, params)), None)
 
     def find_by_triage(self, channel: str, ts: str) -> Ticket | None:
-        query = sa.select(tickets).where(
-            tickets.c.triage_channel == channel, tickets.c.triage_ts == ts
-        )
-        return next(iter(self._run(lambda conn: self._load(conn, query))), None)
+        return next(iter(self._read(FIND_BY_TRIAGE, {"p_channel": channel, "p_ts": ts})), None)
 
     def list(
         self, *, status: str | None = None, requester: str | None = None, limit: int = 100
     ) -> builtins.list[Ticket]:
-        query = sa.select(tickets).order_by(tickets.c.number.desc()).limit(max(limit, 0))
-        if status is not None:
-            query = query.where(tickets.c.status == status)
-        if requester is not None:
-            query = query.where(tickets.c.requester == requester)
-        return self._run(lambda conn: self._load(conn, query))
+        query = list_tickets(status is not None, requester is not None)
+        return self._read(query, {"p_status": status, "p_requester": requester,
+                                  "p_limit": max(limit, 0)})
 
     def set_status(
         self, number: int, status: str, *, actor: str | None, assignee: str | None = None
@@ -184,17 +185,14 @@ class SqlTicketStore:
                 return self._require(conn, number)
             if row.status == "resolved" and status != "resolved" and row.channel \
                     and row.thread_ts:
-                other = conn.execute(UNRESOLVED_IN_THREAD, {
+                other = self._exec(conn, UNRESOLVED_IN_THREAD, {
                     "p_channel": row.channel, "p_thread": row.thread_ts}).scalar()
                 if other is not None:
                     raise reopen_conflict(number, other)
             kind, text = status_event(row.status, status, assignee)
             now = self._clock()
-            conn.execute(
-                sa.update(tickets)
-                .where(tickets.c.number == number)
-                .values(status=status, assignee=assignee or row.assignee, updated_at=now)
-            )
+            self._exec(conn, SET_STATUS, {"p_number": number, "p_status": status,
+                                          "p_assignee": assignee or row.assignee, "p_now": now})
             self._append(conn, number, kind, actor, text, now)
             return self._require(conn, number)
 
@@ -211,11 +209,8 @@ class SqlTicketStore:
     def set_details(self, number: int, details: dict[str, str], *, actor: str | None) -> Ticket:
         def work(conn: sa.Connection) -> Ticket:
             row = self._lock_row(conn, number)
-            conn.execute(
-                sa.update(tickets)
-                .where(tickets.c.number == number)
-                .values(details={**(row.details or {}), **details})
-            )
+            self._exec(conn, SET_DETAILS, {"p_number": number,
+                                           "p_details": {**(row.details or {}), **details}})
             self._append(conn, number, "details", actor, details_text(details), self._clock())
             return self._require(conn, number)
 
@@ -231,7 +226,7 @@ class SqlTicketStore:
 
             def one_statement(conn: sa.Connection) -> bool:
                 runs.append(conn)
-                row = conn.execute(PG_MARK_POSTED, params).first()
+                row = self._exec(conn, PG_MARK_POSTED, params).first()
                 if row is None:
                     return False  # no such ticket
                 # Run again after a lost connection, the first run may have committed: then
@@ -243,7 +238,7 @@ class SqlTicketStore:
         def work(conn: sa.Connection) -> bool:
             # The conditional UPDATE (which also bumps updated_at, as _append would) decides;
             # the history line follows in the same transaction.
-            if conn.execute(MARK_POSTED, params).rowcount != 1:
+            if self._exec(conn, MARK_POSTED, params).rowcount != 1:
                 return False
             self._insert_event(conn, number, "posted", None, params["p_text"], params["p_now"])
             return True
@@ -255,17 +250,11 @@ class SqlTicketStore:
         params = {"p_number": number, "p_now": now, "p_worker": worker,
                   "p_until": now + timedelta(seconds=lease_seconds)}
         # Harmless run again after a lost connection: the lease is this worker's.
-        return self._run(lambda conn: conn.execute(CLAIM_POSTING, params).rowcount == 1,
+        return self._run(lambda conn: self._exec(conn, CLAIM_POSTING, params).rowcount == 1,
                          write=True, single=True)
 
     def pending(self, limit: int = 100) -> builtins.list[Ticket]:
-        query = (
-            sa.select(tickets)
-            .where(tickets.c.triage_ts.is_(None))
-            .order_by(tickets.c.number)
-            .limit(max(limit, 0))
-        )
-        return self._run(lambda conn: self._load(conn, query))
+        return self._read(PENDING, {"p_limit": max(limit, 0)})
 
     def claim_event(self, key: str) -> bool:
         return self.claim_events([key])
@@ -291,7 +280,7 @@ class SqlTicketStore:
         def work(conn: sa.Connection) -> Intake:
             if unique:
                 try:
-                    conn.execute(insert_keys(len(unique)), params)
+                    self._exec(conn, insert_keys(len(unique)), params)
                 except sa.exc.IntegrityError:
                     raise _AlreadyClaimed from None  # a key seen before: all rolls back
             qid = self._insert_question(conn, question) if question is not None else None
@@ -322,7 +311,7 @@ class SqlTicketStore:
 
         def work(conn: sa.Connection) -> Intake:
             try:
-                qid, number = conn.execute(statement, params).one()
+                qid, number = self._exec(conn, statement, params).rows[0]
             except sa.exc.IntegrityError as exc:
                 if _table_of(exc) == processed_events.name:
                     raise _AlreadyClaimed from None  # a key seen before: nothing recorded
@@ -365,29 +354,26 @@ class SqlTicketStore:
                          single=True, rerun=False)
 
     def set_feedback(self, question_id: int, feedback: str) -> None:
-        update = (
-            sa.update(questions).where(questions.c.id == question_id).values(feedback=feedback)
-        )
+        params = {"p_id": question_id, "p_feedback": feedback}
 
         def work(conn: sa.Connection) -> None:
-            if conn.execute(update).rowcount != 1:
+            if self._exec(conn, SET_FEEDBACK, params).rowcount != 1:
                 raise LookupError(f"no logged question {question_id}")
 
         self._run(work, write=True)
 
     def questions(self, since: datetime | None = None) -> builtins.list[dict[str, Any]]:
-        query = sa.select(questions).order_by(questions.c.at, questions.c.id)
-        if since is not None:
-            query = query.where(questions.c.at >= since)
-        return self._run(lambda conn: [dict(row) for row in conn.execute(query).mappings()])
+        query = logged_questions(since is not None)
+        rows = self._run(lambda conn: self._exec(conn, query, {"p_since": since}).rows)
+        return [row._asdict() for row in rows]
 
     def purge_questions(self, older_than: datetime) -> int:
-        query = sa.delete(questions).where(questions.c.at < older_than)
-        return self._run(lambda conn: conn.execute(query).rowcount, write=True)
+        return self._run(lambda conn: self._exec(conn, PURGE_QUESTIONS, {
+            "p_before": older_than}).rowcount, write=True)
 
     def purge_events(self, older_than: datetime) -> int:
-        query = sa.delete(processed_events).where(processed_events.c.at < older_than)
-        return self._run(lambda conn: conn.execute(query).rowcount, write=True)
+        return self._run(lambda conn: self._exec(conn, PURGE_EVENTS, {
+            "p_before": older_than}).rowcount, write=True)
 
     def close(self) -> None:
         self._db.close()
@@ -401,12 +387,10 @@ class SqlTicketStore:
             if not self._db.sqlite:
                 # DDL is transactional in PostgreSQL; this lock (released at commit) keeps two
                 # processes starting at once from creating the same tables.
-                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(
-                    sa.literal("faqbot schema ")
-                    + sa.func.coalesce(sa.func.current_schema(), "")))))
+                self._exec(conn, PG_SCHEMA_LOCK)
+            # DDL through SQLAlchemy's schema API (create, checking first).
             schema_version.create(conn, checkfirst=True)
-            version = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
-            version = version or 0
+            version = self._exec(conn, SCHEMA_VERSION_NOW).scalar() or 0
             if version > SCHEMA_VERSION:
                 raise StoreError(
                     f"{self.url}: the database schema is version {version}, newer than this "
@@ -414,9 +398,8 @@ class SqlTicketStore:
                 )
             for number in range(version + 1, SCHEMA_VERSION + 1):
                 MIGRATIONS[number - 1](conn)
-                conn.execute(
-                    sa.insert(schema_version).values(version=number, applied_at=self._clock())
-                )
+                self._exec(conn, RECORD_SCHEMA_VERSION, {"p_version": number,
+                                                         "p_now": self._clock()})
 
         self._run(work, write=True)
 
@@ -495,7 +478,7 @@ class SqlTicketStore:
 
     def _open_once(self, conn: sa.Connection, new: NewTicket) -> tuple[Ticket, bool]:
         now = self._clock()
-        number = conn.execute(INSERT_TICKET_IF_ABSENT, ticket_params(new, now)).scalar()
+        number = self._exec(conn, INSERT_TICKET_IF_ABSENT, ticket_params(new, now)).scalar()
         if number is not None:
             # A new row already carries updated_at = now: the history line is all _append
             # adds. Everything is known: build the ticket rather than read it back.
@@ -527,16 +510,16 @@ class SqlTicketStore:
             return None, None
         params = {"p_dedupe": new.dedupe_key, "p_channel": new.channel, "p_thread": new.thread_ts}
         deduped = existing = None
-        for number, kind in conn.execute(open_lookup(dedupe, thread), params):
+        for number, kind in self._exec(conn, open_lookup(dedupe, thread), params).rows:
             if int(kind) == 0:
                 deduped = deduped if deduped is not None else number
             elif existing is None:
                 existing = number
         return deduped, existing
 
-    def _lock_row(self, conn: sa.Connection, number: int) -> sa.Row[Any]:
+    def _lock_row(self, conn: sa.Connection, number: int) -> Any:
         """The ticket's row, locked until commit (PostgreSQL; SQLite holds the write lock)."""
-        row = conn.execute(LOCK_TICKET, {"p_number": number}).first()
+        row = self._exec(conn, LOCK_TICKET, {"p_number": number}).first()
         if row is None:
             raise UnknownTicketError(number)
         return row
@@ -545,16 +528,15 @@ class SqlTicketStore:
                 text: str | None, at: datetime, dedupe_key: str | None = None) -> None:
         """A history line, and the ticket's ``updated_at``."""
         self._insert_event(conn, number, kind, actor, text, at, dedupe_key)
-        conn.execute(TOUCH_TICKET, {"p_number": number, "p_now": at})
+        self._exec(conn, TOUCH_TICKET, {"p_number": number, "p_now": at})
 
-    @staticmethod
-    def _insert_event(conn: sa.Connection, number: int, kind: str, actor: str | None,
+    def _insert_event(self, conn: sa.Connection, number: int, kind: str, actor: str | None,
                       text: str | None, at: datetime, dedupe_key: str | None = None) -> None:
-        conn.execute(INSERT_EVENT, {"ticket": number, "kind": kind, "actor": actor,
-                                     "text": text, "at": at, "dedupe_key": dedupe_key})
+        self._exec(conn, INSERT_EVENT, {"ticket": number, "kind": kind, "actor": actor,
+                                        "text": text, "at": at, "dedupe_key": dedupe_key})
 
     def _insert_question(self, conn: sa.Connection, logged: LoggedQuestion) -> int:
-        return int(conn.execute(INSERT_QUESTION, {
+        return int(self._exec(conn, INSERT_QUESTION, {
             "at": utc(logged.at) if logged.at is not None else self._clock(),
             "requester": logged.requester,
             "channel": logged.channel,
@@ -563,10 +545,10 @@ class SqlTicketStore:
             "entry": logged.entry,
             "score": logged.score,
             "reason": logged.reason,
-        }).scalar_one())
+        }).scalar())
 
     def _ticket(self, conn: sa.Connection, number: int) -> Ticket | None:
-        found = self._load(conn, TICKET_BY_NUMBER, {"p_number": number})
+        found = self._load(conn, GET_TICKET, {"p_number": number})
         return found[0] if found else None
 
     def _require(self, conn: sa.Connection, number: int) -> Ticket:
@@ -575,24 +557,32 @@ class SqlTicketStore:
             raise UnknownTicketError(number)
         return ticket
 
-    @staticmethod
-    def _load(conn: sa.Connection, query: sa.Select[Any],
-              params: dict[str, Any] | None = None) -> builtins.list[Ticket]:
-        """The tickets ``query`` selects, in its order, each with its history."""
-        rows = conn.execute(query, params).all()
-        history: dict[int, builtins.list[TicketEvent]] = {row.number: [] for row in rows}
-        if history:
-            events = conn.execute(EVENTS_OF_TICKETS, {"p_numbers": builtins.list(history)})
-            for event in events:
-                history[event.ticket].append(
-                    TicketEvent(event.kind, event.actor, event.text, event.at)
-                )
-        return [
-            Ticket(
-                **{name: getattr(row, name) for name in _TICKET_COLUMNS},
-                candidates=tuple(row.candidates or ()),
-                details=dict(row.details or {}),
-                history=tuple(history[row.number]),
-            )
-            for row in rows
-        ]
+    def _read(self, query: sa.Select[Any], params: dict[str, Any]) -> builtins.list[Ticket]:
+        return self._run(lambda conn: self._load(conn, query, params))
+
+    def _load(self, conn: sa.Connection, query: sa.Select[Any],
+              params: dict[str, Any]) -> builtins.list[Ticket]:
+        """The tickets ``query`` (one of the statements' ``_with_history`` selects) returns:
+        one row per history line, grouped back into tickets in the query's order."""
+        found: builtins.list[Ticket] = []
+        row: Any = None
+        history: builtins.list[TicketEvent] = []
+        for line in self._exec(conn, query, params).rows:
+            if row is None or line.number != row.number:
+                if row is not None:
+                    found.append(_ticket_of(row, history))
+                row, history = line, []
+            if line.h_kind is not None:
+                history.append(TicketEvent(line.h_kind, line.h_actor, line.h_text, line.h_at))
+        if row is not None:
+            found.append(_ticket_of(row, history))
+        return found
+
+
+def _ticket_of(row: Any, history: builtins.list[TicketEvent]) -> Ticket:
+    return Ticket(
+        **{name: getattr(row, name) for name in _TICKET_COLUMNS},
+        candidates=tuple(row.candidates or ()),
+        details=dict(row.details or {}),
+        history=tuple(history),
+    )
