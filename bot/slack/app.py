@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import App
@@ -33,7 +32,8 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web import SlackResponse
 
 from bot.config import Settings
-from bot.knowledge import KnowledgeBase
+from bot.slack.context import Faqbot, KnowledgeProvider
+from bot.slack.listeners import register
 from bot.slack.staff_blocks import triage_builder
 from bot.slack.triage import Triage
 from bot.slack.webclient import KeepAliveWebClient
@@ -42,8 +42,6 @@ from bot.tickets import TicketStore
 __all__ = ["Faqbot", "KnowledgeProvider", "build_app", "make_client"]
 
 log = logging.getLogger(__name__)
-
-KnowledgeProvider = Callable[[], KnowledgeBase]
 
 #: Seconds the Web API client waits for one response. Long enough that a slow Slack is not
 #: mistaken for a dead one (a read timeout is not retried: the post may have gone through).
@@ -134,21 +132,6 @@ def make_client(settings: Settings) -> WebClient:
     )
 
 
-@dataclass
-class Faqbot:
-    """What every listener needs: settings, the current knowledge, the store, triage."""
-
-    settings: Settings
-    kb_provider: KnowledgeProvider
-    store: TicketStore
-    triage: Triage
-    background: ThreadPoolExecutor  # follow-ups the ack does not wait for (not Bolt's pool)
-
-    @property
-    def kb(self) -> KnowledgeBase:
-        return self.kb_provider()
-
-
 class _DropTokenSkippedWarning(logging.Filter):
     """Bolt warns that ``SLACK_BOT_TOKEN`` is unused when a client is given: it is expected."""
 
@@ -186,8 +169,6 @@ def build_app(
         background: the pool that answers messages and finishes work after acks; the caller
             owns it (and drains it at shutdown). Default: a new one.
     """
-    from bot.slack.listeners import register
-
     client = client or make_client(settings)
     executor = BoundedExecutor(LISTENER_THREADS, LISTENER_BACKLOG, thread_name_prefix="faqbot-listener")
     app = App(

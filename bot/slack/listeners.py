@@ -26,7 +26,7 @@ from bot.service import Reply, answer_delivery, log_question, request_ticket
 from bot.slack import events
 from bot.slack import formatting as fmt
 from bot.slack import staff_blocks as sb
-from bot.slack.app import Faqbot
+from bot.slack.context import Faqbot
 from bot.slack.staff import register_staff
 from bot.tickets import Ticket
 

@@ -19,14 +19,12 @@ else gets an ephemeral refusal, a warning is logged, and nothing changes::
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Protocol
 
-import yaml
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -37,7 +35,7 @@ from bot.slack import cap_form, events
 from bot.slack import formatting as fmt
 from bot.slack import relay as relays
 from bot.slack import staff_blocks as sb
-from bot.slack.app import Faqbot
+from bot.slack.context import Faqbot
 from bot.slack.home import Home, is_home_opened
 from bot.slack.notifier import SlackNotifier, fetch_permalink
 from bot.tickets import Ticket, UnknownTicketError, format_ticket_id, workflow
@@ -128,44 +126,12 @@ class StaffDirectory:
 # ---------------------------------------------------------------------------- FAQ drafts
 
 
-def _fallback_draft(kb: KnowledgeBase, question: str, *, staff_reply: str | None = None,
-                    answered_with: str | None = None) -> str:
-    """A knowledge YAML snippet from a resolved ticket (used until ``bot.maintain`` exists)."""
-    question = " ".join(question.split())
-    if answered_with and kb.get(answered_with) is not None:
-        draft: dict[str, Any] = {"id": answered_with, "phrasings": [question]}
-        head = f"# add this phrasing to the existing entry {answered_with}\n"
-    else:
-        slug = re.sub(r"[^a-z0-9]+", "-", question.lower()).strip("-")[:40].strip("-") or "new"
-        if kb.get(slug) is not None:
-            slug += "-2"
-        draft = {
-            "id": slug,
-            "question": question if question.endswith("?") else question + "?",
-            "phrasings": [],
-            "answer": staff_reply or "TODO: write the answer support gave",
-            "tags": [],
-        }
-        head = "# a new entry\n"
-    return head + yaml.safe_dump([draft], sort_keys=False, allow_unicode=True, width=100)
-
-
 def draft_faq(kb: KnowledgeBase, question: str, *, staff_reply: str | None,
               answered_with: str | None) -> str:
-    """Knowledge YAML for a resolved ticket: ``bot.maintain.draft_from_ticket`` when present."""
-    try:
-        from bot.maintain import draft_from_ticket  # written by the maintainers' tooling
-    except ImportError:
-        return _fallback_draft(kb, question, staff_reply=staff_reply,
-                               answered_with=answered_with)
-    result = draft_from_ticket(kb, question, staff_reply=staff_reply, answered_with=answered_with)
-    if isinstance(result, str):
-        return result
-    for name in ("yaml", "text"):
-        value = getattr(result, name, None)
-        if isinstance(value, str):
-            return value
-    return str(result)
+    """Knowledge YAML for a resolved ticket (:func:`bot.maintain.draft_from_ticket`)."""
+    from bot.maintain import draft_from_ticket  # the maintainers' tooling, loaded when used
+
+    return draft_from_ticket(kb, question, staff_reply=staff_reply, answered_with=answered_with)
 
 
 # ---------------------------------------------------------------------------- handlers
@@ -190,7 +156,7 @@ def _action(body: dict[str, Any]) -> dict[str, Any]:
 
 
 class StaffHandlers:
-    """The staff-side listener functions, bound to one :class:`~bot.slack.app.Faqbot`."""
+    """The staff-side listener functions, bound to one :class:`~bot.slack.context.Faqbot`."""
 
     def __init__(self, bot: Faqbot, client: WebClient, directory: StaffDirectory) -> None:
         self.bot = bot

@@ -28,7 +28,7 @@ from contextlib import closing
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.cli import _one_line, _positive
+from bot.cli.common import one_line, positive
 from bot.config import Settings
 from bot.errors import FaqbotError
 from bot.tickets import (
@@ -57,7 +57,7 @@ def register(subparsers: Any) -> None:
     ls = sub.add_parser("list", help="tickets, newest first")
     ls.add_argument("--status", choices=STATUSES, help="only tickets with this status")
     ls.add_argument("--json", action="store_true", help="one JSON object per ticket per line")
-    ls.add_argument("--limit", type=_positive, default=100, metavar="N",
+    ls.add_argument("--limit", type=positive, default=100, metavar="N",
                     help="at most N tickets (default: 100)")
     _add_database_option(ls)
     ls.set_defaults(func=cmd_list)
@@ -179,7 +179,7 @@ def _why(exc: Exception, token: str) -> str:
         reason = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
     else:
         reason = str(getattr(exc, "reason", None) or exc or type(exc).__name__)
-    reason = _one_line(reason, 120)
+    reason = one_line(reason, 120)
     return reason.replace(token, "***") if token else reason
 
 
@@ -191,7 +191,7 @@ def format_table(tickets: list[Ticket], *, now: datetime) -> str:
     rows = [("ID", "STATUS", "REASON", "REQUESTER", "AGE", "QUESTION")]
     rows += [
         (t.id, t.status, t.reason, t.requester, _age(t.created_at, now),
-         _one_line(t.question, _QUESTION_WIDTH))
+         one_line(t.question, _QUESTION_WIDTH))
         for t in tickets
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
@@ -227,14 +227,14 @@ def format_ticket(ticket: Ticket) -> str:
     if ticket.candidates:
         lines.append("candidates:")
         for c in ticket.candidates:
-            question = _one_line(str(c.get("question", "")))
+            question = one_line(str(c.get("question", "")))
             lines.append(f"  {c.get('score', '-'):>5}  {c.get('entry', '-')}  {question}")
     if ticket.details:
         lines.append("details:")
         lines += [f"  {key}: {value}" for key, value in sorted(ticket.details.items())]
     lines.append("history:")
     lines += [
-        f"  {_when(e.at)}  {e.kind:<10} {e.actor or '-'}  {_one_line(e.text or '', 70)}".rstrip()
+        f"  {_when(e.at)}  {e.kind:<10} {e.actor or '-'}  {one_line(e.text or '', 70)}".rstrip()
         for e in ticket.history
     ]
     return "\n".join(lines)
