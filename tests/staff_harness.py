@@ -60,7 +60,7 @@ class _QuietHandler(WSGIRequestHandler):
 class StaffServer(h.SignedRequests):
     """faqbot served in process; :meth:`close` stops it."""
 
-    def __init__(self, tmp: Path, *, lazy: bool = False, holder: bool = True) -> None:
+    def __init__(self, tmp: Path, *, holder: bool = True) -> None:
         self.fake = StaffFakeSlack().start()
         self.kb_path = tmp / "faq.yaml"
         self.kb_path.write_text(h.SLACK_KB, encoding="utf-8")
@@ -78,8 +78,7 @@ class StaffServer(h.SignedRequests):
         client = make_client(self.settings)
         provider = self.holder if holder else (lambda: self.holder.current)
         self.triage = Triage(client, self.store, SUPPORT, message_builder=triage_builder(provider))
-        self.app = build_app(self.settings, provider, self.store, client, triage=self.triage,
-                             lazy=lazy)
+        self.app = build_app(self.settings, provider, self.store, client, triage=self.triage)
         wsgi = HealthzWrapper(self.app, provider)
         self._httpd = make_server("127.0.0.1", 0, wsgi, server_class=_ThreadingWSGIServer,
                                   handler_class=_QuietHandler)

@@ -12,7 +12,7 @@ from bot.errors import StoreError
 from bot.knowledge import KnowledgeBase
 from bot.service import answer_question
 from bot.smalltalk import small_talk
-from bot.tickets import open_store
+from bot.tickets import Origin, open_store
 
 __all__ = ["cmd_chat", "register", "run_chat"]
 
@@ -35,7 +35,7 @@ def run_chat(
     stdin = stdin or sys.stdin
     out = stdout or sys.stdout
     interactive = stdin.isatty()
-    requester = f"cli:{user or getpass.getuser()}"
+    origin = Origin(f"cli:{user or getpass.getuser()}", channel="cli", source="cli")
 
     store = None
     try:
@@ -77,10 +77,7 @@ def run_chat(
                 say("bot> You're welcome!" if chat == "thanks" else "bot> Hi! " + HELP)
                 say()
                 continue
-            reply = answer_question(
-                question, kb, store, requester=requester, source="cli", channel="cli",
-                thread_ts=None,
-            )
+            reply = answer_question(question, kb, store, origin)
             d = reply.decision
             offered = []
             if d.entry is not None:

@@ -151,7 +151,6 @@ def build_app(
     *,
     triage: Triage | None = None,
     auth_test: SlackResponse | None = None,
-    lazy: bool = False,
     background: ThreadPoolExecutor | None = None,
 ) -> App:
     """A Bolt app answering mentions, DMs, ``/faq`` and the answer buttons.
@@ -163,9 +162,6 @@ def build_app(
             the staff buttons (its retry loop is not started here: the caller starts it once
             per process).
         auth_test: an ``auth.test`` result already fetched; saves a call on the first request.
-        lazy: ack in the request thread and answer in Bolt lazy listeners
-            (``process_before_response=True``) instead of Bolt's default (ack first, run the
-            listener on a thread pool). Both ack within milliseconds; see ``bench/``.
         background: the pool that answers messages and finishes work after acks; the caller
             owns it (and drains it at shutdown). Default: a new one.
     """
@@ -176,7 +172,7 @@ def build_app(
         # Socket Mode needs no signing secret (requests arrive over our own WebSocket).
         signing_secret=settings.slack_signing_secret or "",
         token_verification_enabled=False,
-        process_before_response=lazy,
+        process_before_response=False,  # ack first; listeners run on the pool below
         listener_executor=executor,
         logger=_bolt_logger,
         name="faqbot",
@@ -194,5 +190,5 @@ def build_app(
         triage.workspace_url = str(url) if url else None
     if background is None:
         background = ThreadPoolExecutor(BACKGROUND_THREADS, thread_name_prefix="faqbot-background")
-    register(app, Faqbot(settings, kb_provider, store, triage, background), lazy=lazy)
+    register(app, Faqbot(settings, kb_provider, store, triage, background))
     return app

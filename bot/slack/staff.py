@@ -311,14 +311,6 @@ class StaffHandlers:
         details, errors = cap_form.parse_submission(values)
         return ticket, details, errors
 
-    def on_cap_ack(self, ack: Ack, body: dict[str, Any]) -> None:
-        """Validate a submission: errors go back to the form; otherwise the modal closes."""
-        _ticket, _details, errors = self._check_submission(body)
-        if errors:
-            ack(response_action="errors", errors=errors)
-        else:
-            ack()
-
     def on_cap_save(self, body: dict[str, Any]) -> None:
         """Store valid details, update the triage message and confirm to the requester."""
         ticket, details, errors = self._check_submission(body)
@@ -568,7 +560,7 @@ def _last_text(ticket: Ticket, kind: str) -> str | None:
 # ---------------------------------------------------------------------------- registration
 
 
-def register_staff(app: App, bot: Faqbot, *, lazy: bool = False) -> StaffHandlers:
+def register_staff(app: App, bot: Faqbot) -> StaffHandlers:
     """Attach the staff-side listeners and middleware to ``app``.
 
     Call it *before* the answering listeners: Bolt runs only the first listener that matches a
@@ -580,14 +572,8 @@ def register_staff(app: App, bot: Faqbot, *, lazy: bool = False) -> StaffHandler
                                bot.settings.support_user_ids)
     handlers = StaffHandlers(bot, client, directory)
 
-    def ack_only(ack: Ack) -> None:
-        ack()
-
     def listen(matcher: Any, handler: Any) -> None:
-        if lazy:
-            matcher(ack=ack_only, lazy=[handler])
-        else:
-            matcher(handler)
+        matcher(handler)  # Bolt acks events itself; actions ack first thing in the handler
 
     app.middleware(handlers.record_feedback)
     app.command("/faq", matchers=[handlers.is_reload])(handlers.on_reload)
@@ -598,8 +584,5 @@ def register_staff(app: App, bot: Faqbot, *, lazy: bool = False) -> StaffHandler
     listen(app.action(sb.ACTION_ANSWER), handlers.on_answer)
     listen(app.action(sb.ACTION_CLOSE), handlers.on_close)
     listen(app.action(sb.ACTION_DETAILS), handlers.on_details)
-    if lazy:
-        app.view(cap_form.CALLBACK_ID)(ack=handlers.on_cap_ack, lazy=[handlers.on_cap_save])
-    else:
-        app.view(cap_form.CALLBACK_ID)(handlers.on_cap_submit)
+    app.view(cap_form.CALLBACK_ID)(handlers.on_cap_submit)
     return handlers

@@ -20,6 +20,7 @@ __all__ = [
     "Intake",
     "LoggedQuestion",
     "NewTicket",
+    "Origin",
     "Status",
     "Ticket",
     "TicketEvent",
@@ -63,6 +64,24 @@ class TicketEvent:
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Who asked, and where: what a question's reply, its log line and its ticket share.
+
+    Usage::
+
+        Origin("U123", team="T1", channel="C1", thread_ts="1712.1", message_ts="1712.1")
+        Origin("cli:ana", channel="cli", source="cli")    # faqbot chat
+    """
+
+    requester: str  # Slack user id, or "cli:<name>" from faqbot chat
+    team: str | None = None
+    channel: str | None = None
+    thread_ts: str | None = None  # the requester's thread (where we reply)
+    message_ts: str | None = None  # the requester's message (for the permalink)
+    source: str = "slack"  # "slack" | "cli"
+
+
+@dataclass(frozen=True)
 class NewTicket:
     """What is known when a ticket is opened."""
 
@@ -77,6 +96,13 @@ class NewTicket:
     entry: str | None = None  # the entry answered with, when any (cap_increase)
     source: str = "slack"  # "slack" | "cli"
     dedupe_key: str | None = None  # e.g. the Slack event id: opening twice yields one ticket
+
+    @classmethod
+    def of(cls, origin: Origin, *, question: str, reason: str, **fields: Any) -> NewTicket:
+        """A new ticket asked from ``origin`` (``fields``: candidates, entry, dedupe_key)."""
+        return cls(requester=origin.requester, question=question, reason=reason,
+                   team=origin.team, channel=origin.channel, thread_ts=origin.thread_ts,
+                   message_ts=origin.message_ts, source=origin.source, **fields)
 
 
 @dataclass(frozen=True)
