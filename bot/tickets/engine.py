@@ -225,8 +225,9 @@ class Database:
     def describe(self, exc: BaseException) -> str:
         return describe(self.url, self.password, exc)
 
-    def lost(self, conn: sa.Connection, exc: BaseException) -> bool:
-        """Whether ``exc`` says the connection is gone (not that a statement failed)."""
+    def lost(self, conn: sa.Connection | sa.PoolProxiedConnection, exc: BaseException) -> bool:
+        """Whether ``exc`` says the connection (an SQLAlchemy one, or the pool's) is gone, not
+        that a statement failed."""
         if isinstance(exc, sa.exc.DBAPIError):
             if exc.connection_invalidated:
                 return True
@@ -234,7 +235,8 @@ class Database:
         if not isinstance(exc, self.dbapi_error):
             return False
         try:
-            dbapi_conn = conn.connection.dbapi_connection
+            pooled = conn.connection if isinstance(conn, sa.Connection) else conn
+            dbapi_conn = pooled.dbapi_connection
         except sa.exc.SQLAlchemyError:
             return True
         if dbapi_conn is None or getattr(dbapi_conn, "closed", False) or \

@@ -116,12 +116,14 @@ class Runner:
         self._statements: list[sa.Executable] = []  # kept alive: compiled by identity
         self._lock = threading.Lock()
 
-    def execute(self, conn: sa.Connection, statement: sa.Executable,
-                params: Mapping[str, Any] | None = None) -> Result:
-        """Run ``statement`` with ``params`` in ``conn``'s transaction."""
+    def execute(self, conn: sa.Connection | sa.PoolProxiedConnection,
+                statement: sa.Executable, params: Mapping[str, Any] | None = None) -> Result:
+        """Run ``statement`` with ``params`` on ``conn``: an SQLAlchemy connection (in its
+        transaction) or a pooled driver connection (in autocommit)."""
         params = params or {}
         compiled = self._compile(statement, params)
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        pooled = conn.connection if isinstance(conn, sa.Connection) else conn
+        cursor = pooled.dbapi_connection.cursor()  # type: ignore[union-attr]
         args = compiled.args(params)
         try:
             cursor.execute(compiled.sql, args)

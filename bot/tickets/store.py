@@ -445,6 +445,8 @@ class SqlTicketStore:
         # SQLite's busy handler with a growing back-off: under load, threads lose most of
         # their time there. Queueing this process's writers on a Python lock hands the write
         # lock over at once; other processes on the same file queue on an flock (WriterQueue).
+        if single and not db.sqlite:
+            return self._autocommit(work, retry=retry)
         local = db.write_lock if write else None
         shared = db.writers if write else None
         with db.serial or nullcontext(), local or nullcontext(), shared or nullcontext(), \
@@ -453,8 +455,6 @@ class SqlTicketStore:
                 # Take the write lock up front; busy_timeout then makes writers queue.
                 conn.execution_options(faqbot_begin="BEGIN IMMEDIATE")
             fresh = not db.sqlite and conn.connection.info.pop(FRESH, False)
-            if single and not db.sqlite:
-                conn.execution_options(isolation_level="AUTOCOMMIT")
             with conn.begin():
                 try:
                     return work(conn)
@@ -465,6 +465,27 @@ class SqlTicketStore:
                         conn.invalidate()
                         raise _StaleConnection from exc
                     raise
+
+    def _autocommit(self, work: Callable[[Any], T], *, retry: bool) -> T:
+        """PostgreSQL, one statement: on a pooled connection in autocommit (one round trip, no
+        BEGIN and no COMMIT), without an SQLAlchemy connection around it."""
+        pooled = self._db.engine.raw_connection()
+        try:
+            fresh = pooled.info.pop(FRESH, False)
+            dbapi_conn: Any = pooled.dbapi_connection
+            dbapi_conn.autocommit = True
+            try:
+                return work(pooled)
+            except Exception as exc:
+                if retry and not fresh and self._db.lost(pooled, exc):
+                    pooled.invalidate()
+                    raise _StaleConnection from exc
+                raise
+            finally:
+                if not dbapi_conn.closed:
+                    dbapi_conn.autocommit = False
+        finally:
+            pooled.close()  # back to the pool (or discarded, when invalidated)
 
     @contextmanager
     def _translate(self) -> Iterator[None]:
