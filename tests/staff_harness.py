@@ -117,7 +117,8 @@ class StaffServer(h.SignedRequests):
         raise AssertionError("timed out; calls: " + str([c.method for c in self.fake.calls()]))
 
     def quiet(self, seconds: float = 0.4) -> None:
-        time.sleep(seconds)
+        """Wait until the app has gone quiet (see FakeSlack.wait_quiet)."""
+        self.fake.wait_quiet(seconds)
 
     # ------------------------------------------------------------------ scenarios
 
