@@ -45,7 +45,7 @@ SENDERS = 8
 FAQBOT = """
 from bot.config import Settings
 from bot.slack.server import run
-raise SystemExit(run(Settings.from_env(), lazy={lazy}, workers={workers},
+raise SystemExit(run(Settings.from_env(), workers={workers},
                      worker_class={worker_class!r}, threads={threads}))
 """
 
@@ -262,12 +262,12 @@ def main() -> int:
     setups = [
         Setup("bare Bolt, gthread 2x8", BARE.format(workers=2, worker_class="gthread",
                                                      threads=8), bare=True),
-        faqbot("faqbot, gthread 2x8", lazy=False, workers=2, worker_class="gthread", threads=8),
+        faqbot("faqbot, gthread 2x8", workers=2, worker_class="gthread", threads=8),
     ]
     if args.bundled:
         setups[1:] = [
             Setup(f"faqbot bundled {mode}, gthread 2x8",
-                  FAQBOT.format(lazy=False, workers=2, worker_class="gthread", threads=8),
+                  FAQBOT.format(workers=2, worker_class="gthread", threads=8),
                   env={"FAQBOT_SEMANTIC": setting})
             for mode, setting in (("lexical", "off"), ("semantic", "auto"))
         ]
@@ -275,10 +275,8 @@ def main() -> int:
         setups += [
             Setup("bare Bolt, sync x4", BARE.format(workers=4, worker_class="sync", threads=1),
                   bare=True),
-            faqbot("faqbot, sync x4", lazy=False, workers=4, worker_class="sync", threads=1),
-            faqbot("faqbot, gthread 2x8, lazy", lazy=True, workers=2, worker_class="gthread",
-                   threads=8),
-            faqbot("faqbot, gthread 1x16", lazy=False, workers=1, worker_class="gthread",
+            faqbot("faqbot, sync x4", workers=4, worker_class="sync", threads=1),
+            faqbot("faqbot, gthread 1x16", workers=1, worker_class="gthread",
                    threads=16),
         ]
     fake = Fake()
@@ -313,7 +311,7 @@ def main() -> int:
     bare = {r.setup.split(", ", 1)[1]: r for r in results if r.setup.startswith("bare")}
     print()
     for r in results:
-        serving = r.setup.split(", ", 1)[1].replace(", lazy", "")
+        serving = r.setup.split(", ", 1)[1]
         if r.setup.startswith("faqbot") and serving in bare:
             ratio = r.answered_per_s / bare[serving].answered_per_s
             print(f"{r.setup}: {ratio:.0%} of bare Bolt's events/s (target >= 40%), "

@@ -38,7 +38,7 @@ from bot.knowledge import load_knowledge  # noqa: E402
 from bot.service import answer_delivery  # noqa: E402
 from bot.slack.app import make_client  # noqa: E402
 from bot.slack.triage import Triage  # noqa: E402
-from bot.tickets import SqlTicketStore  # noqa: E402
+from bot.tickets import Origin, SqlTicketStore  # noqa: E402
 from tests.fake_slack import FakeSlack  # noqa: E402
 
 SENDERS = 8
@@ -69,7 +69,7 @@ def run(url: str, total: int, kb, fake: FakeSlack) -> dict:
             reply = answer_delivery(
                 [f"event:{run_id}:{n}", f"msg:C111:{ts}"],
                 f"what is the weather like on mars today, run {run_id} #{n}", kb, store,
-                requester="W222", channel="C111", thread_ts=ts, message_ts=ts,
+                Origin("W222", channel="C111", thread_ts=ts, message_ts=ts),
                 dedupe_key=f"msg:C111:{ts}",
             )
             assert reply is not None and reply.ticket is not None and reply.ticket_created, reply

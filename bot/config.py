@@ -1,7 +1,10 @@
-"""Settings: the only module that reads the environment or ``.env``.
+"""Settings: faqbot's configuration, read from the environment and ``.env``.
 
-Everything else receives a :class:`Settings`. A variable set in the real environment wins
-over the same one in ``.env``.
+Everything that is configured receives a :class:`Settings`. A variable set in the real
+environment wins over the same one in ``.env``. Outside it, only process-level knobs are read
+where they act: ``FAQBOT_KNOWLEDGE_CACHE`` and ``XDG_CACHE_HOME`` (:mod:`bot.kbcache`),
+``GLIBC_TUNABLES`` (:mod:`bot.slack.server`, at start); ``bot/__init__.py`` sets
+``OPENBLAS_NUM_THREADS``.
 """
 
 from __future__ import annotations

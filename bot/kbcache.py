@@ -138,10 +138,9 @@ def _usable_dir(create: bool) -> Path | None:
     return folder
 
 
-def load(cache_key: str, path: str) -> KnowledgeBase | None:
-    """The knowledge base stored under ``cache_key``, as loaded from ``path``; None on a miss."""
-    from bot.knowledge import KnowledgeBase
-
+def load(cache_key: str, path: str, kind: type[KnowledgeBase]) -> KnowledgeBase | None:
+    """The knowledge base (a ``kind``, the caller's class: this module imports no knowledge
+    code) stored under ``cache_key``, as loaded from ``path``; None on a miss."""
     found = _read(cache_key, _SUFFIX)
     if found is None:
         return None
@@ -152,7 +151,7 @@ def load(cache_key: str, path: str) -> KnowledgeBase | None:
     except Exception as exc:  # any failure of a cache is a miss, never an error
         logger.debug("knowledge cache: cannot unpickle %s: %s", file, exc)
         return None
-    if not isinstance(kb, KnowledgeBase):
+    if not isinstance(kb, kind):
         logger.debug("knowledge cache: ignoring %s (not a knowledge base)", file)
         return None
     if kb.path != path:  # the same bytes at another path (a copy)

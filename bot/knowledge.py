@@ -752,7 +752,7 @@ def parse_knowledge_bytes(data: bytes, path: str = "<bytes>") -> KnowledgeBase:
     """
     cache_key = kbcache.key(data) if len(data) <= MAX_KNOWLEDGE_BYTES else None
     if cache_key is not None:
-        cached = kbcache.load(cache_key, path)
+        cached = kbcache.load(cache_key, path, KnowledgeBase)
         if cached is not None:
             return cached
     try:

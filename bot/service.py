@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.errors import StoreError
-from bot.knowledge import KnowledgeBase
+from bot.knowledge import Entry, KnowledgeBase
 from bot.matching import Decision, decide
-from bot.tickets import LoggedQuestion, NewTicket, Ticket, TicketStore
+from bot.tickets import LoggedQuestion, NewTicket, Origin, Ticket, TicketStore, workflow
 
 __all__ = ["Reply", "answer_delivery", "answer_question", "log_question", "logged_question",
-           "new_ticket_for"]
+           "new_ticket_for", "request_ticket"]
 
 log = logging.getLogger(__name__)
 
@@ -36,53 +36,62 @@ class Reply:
 
 def new_ticket_for(
     decision: Decision,
+    origin: Origin,
     *,
-    requester: str,
     reason: str | None = None,
-    team: str | None = None,
-    channel: str | None = None,
-    thread_ts: str | None = None,
-    message_ts: str | None = None,
-    source: str = "slack",
     dedupe_key: str | None = None,
 ) -> NewTicket:
-    return NewTicket(
-        requester=requester,
+    """The ticket ``decision`` opens for ``origin`` (its candidates and entry recorded)."""
+    return NewTicket.of(
+        origin,
         question=decision.question,
         reason=reason or decision.reason or "no_match",
-        team=team,
-        channel=channel,
-        thread_ts=thread_ts,
-        message_ts=message_ts,
         candidates=tuple(
             {"entry": c.entry_id, "question": c.question, "score": round(c.score, 1)}
             for c in decision.candidates
         ),
         entry=decision.entry.id if decision.entry else None,
-        source=source,
         dedupe_key=dedupe_key,
     )
+
+
+def request_ticket(
+    question: str,
+    kb: KnowledgeBase,
+    store: TicketStore,
+    origin: Origin,
+    *,
+    reason: str,
+    entry: Entry | None = None,
+    dedupe_key: str | None = None,
+) -> tuple[Ticket | None, bool]:
+    """A ticket someone asked for (a *Talk to a person* or *Not helpful* button): decided as
+    any question, so that it carries the candidates, and about ``entry`` when given;
+    ``(ticket, created)`` or ``(None, False)`` when the store fails
+    (:func:`bot.tickets.workflow.open_ticket`)."""
+    decision = decide(question, kb)
+    if entry is not None:  # the ticket records which entry the button was about
+        decision = replace(decision, entry=entry)
+    new = new_ticket_for(decision, origin, reason=reason, dedupe_key=dedupe_key)
+    return workflow.open_ticket(store, new)
 
 
 def answer_question(
     question: str,
     kb: KnowledgeBase,
     store: TicketStore | None,
+    origin: Origin,
     *,
-    requester: str,
-    team: str | None = None,
-    channel: str | None = None,
-    thread_ts: str | None = None,
-    message_ts: str | None = None,
-    source: str = "slack",
     dedupe_key: str | None = None,
     open_tickets: bool = True,
     record: bool = False,
     decision: Decision | None = None,
 ) -> Reply:
-    """Decide what to do with ``question``; when it is a ticket, store it (idempotently).
+    """Decide what to do with ``question`` from ``origin``; when it is a ticket, store it
+    (idempotently).
 
     Args:
+        dedupe_key: opening the same key twice yields one ticket (a Slack message's id).
         open_tickets: False where the bot may answer but must not open tickets unasked
             (``FAQ_CHANNELS`` top-level messages).
         record: log the question and the decision (``store.record_question``) for the
@@ -94,19 +103,10 @@ def answer_question(
         decision = decide(question, kb)
     qid = None
     if record and store is not None and (open_tickets or decision.action == "answer"):
-        qid = log_question(store, decision, requester=requester, channel=channel)
+        qid = log_question(store, decision, origin)
     if decision.action != "ticket" or store is None or not open_tickets:
         return Reply(decision, question_id=qid)
-    new = new_ticket_for(
-        decision,
-        requester=requester,
-        team=team,
-        channel=channel,
-        thread_ts=thread_ts,
-        message_ts=message_ts,
-        source=source,
-        dedupe_key=dedupe_key,
-    )
+    new = new_ticket_for(decision, origin, dedupe_key=dedupe_key)
     try:
         ticket, created = store.open_ticket(new)
     except StoreError:
@@ -120,13 +120,8 @@ def answer_delivery(
     question: str,
     kb: KnowledgeBase,
     store: TicketStore,
+    origin: Origin,
     *,
-    requester: str,
-    team: str | None = None,
-    channel: str | None = None,
-    thread_ts: str | None = None,
-    message_ts: str | None = None,
-    source: str = "slack",
     dedupe_key: str | None = None,
     open_tickets: bool = True,
     decision: Decision | None = None,
@@ -143,26 +138,23 @@ def answer_delivery(
         decision = decide(question, kb)
     logged = None
     if open_tickets or decision.action == "answer":
-        logged = logged_question(decision, requester=requester, channel=channel)
-    origin = {"requester": requester, "team": team, "channel": channel, "thread_ts": thread_ts,
-              "message_ts": message_ts, "source": source, "dedupe_key": dedupe_key}
+        logged = logged_question(decision, origin)
     new = None
     if decision.action == "ticket" and open_tickets:
-        new = new_ticket_for(decision, **origin)
+        new = new_ticket_for(decision, origin, dedupe_key=dedupe_key)
     try:
         intake = store.take_delivery(keys, question=logged, ticket=new)
     except StoreError:
         log.exception("could not record delivery %s; answering anyway", list(keys))
-        return answer_question(question, kb, store, **origin, open_tickets=open_tickets,
-                               record=True, decision=decision)
+        return answer_question(question, kb, store, origin, dedupe_key=dedupe_key,
+                               open_tickets=open_tickets, record=True, decision=decision)
     if not intake.claimed:
         return None
     return Reply(decision, ticket=intake.ticket, ticket_created=intake.ticket_created,
                  question_id=intake.question_id)
 
 
-def logged_question(decision: Decision, *, requester: str | None,
-                    channel: str | None) -> LoggedQuestion:
+def logged_question(decision: Decision, origin: Origin) -> LoggedQuestion:
     """The question log's line for ``decision``."""
     return LoggedQuestion(
         question=decision.question,
@@ -170,16 +162,15 @@ def logged_question(decision: Decision, *, requester: str | None,
         entry=decision.entry.id if decision.entry else None,
         score=round(decision.score, 1),
         reason=decision.reason,
-        requester=requester,
-        channel=channel,
+        requester=origin.requester,
+        channel=origin.channel,
     )
 
 
-def log_question(store: TicketStore, decision: Decision, *, requester: str,
-                 channel: str | None) -> int | None:
+def log_question(store: TicketStore, decision: Decision, origin: Origin) -> int | None:
     """``store.record_question`` for ``decision``: the logged question's id, or None when the
     store failed (logged, never raised)."""
-    logged = logged_question(decision, requester=requester, channel=channel)
+    logged = logged_question(decision, origin)
     try:
         return store.record_question(**vars(logged))
     except StoreError:

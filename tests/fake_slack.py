@@ -170,6 +170,23 @@ class FakeSlack:
                     return
                 self._lock.wait(min(quiet - idle, deadline - now))
 
+    def wait_quiet(self, quiet: float = 0.3, timeout: float = 15.0) -> None:
+        """Wait until the app has gone quiet: no call for ``quiet`` seconds, counted from now
+        at the earliest and again from every call that arrives meanwhile (at most
+        ``timeout``). An "exactly once" check counts after this, so that a late duplicate (a
+        second reply, a second triage post) is recorded before it counts."""
+        start = time.monotonic()
+        deadline = start + timeout
+        with self._lock:
+            while True:
+                now = time.monotonic()
+                idle = now - max(self._last_call, start)
+                if idle >= quiet:
+                    return
+                if now >= deadline:
+                    raise AssertionError(f"the app did not go quiet within {timeout}s")
+                self._lock.wait(min(quiet - idle, deadline - now))
+
     def reset(self) -> None:
         """Forget recorded calls and faults (the ts counter keeps going)."""
         with self._lock:

@@ -23,6 +23,7 @@ from bot.config import Settings
 from bot.reload import KnowledgeHolder
 from bot.slack.app import build_app, make_client
 from bot.slack.server import HealthzWrapper
+from bot.slack.staff_blocks import triage_builder
 from bot.slack.triage import Triage
 from bot.tickets import Ticket, TicketStore, open_store
 from tests import slack_helpers as h
@@ -211,7 +212,8 @@ class Bot(h.SignedRequests):
         self.store = store(opened) if store else opened
         self.holder = KnowledgeHolder(self.kb_path)
         client = make_client(self.settings)
-        self.triage = Triage(client, self.store, SUPPORT, interval=interval)
+        self.triage = Triage(client, self.store, SUPPORT, interval=interval,
+                             message_builder=triage_builder(self.holder))
         # As `faqbot run` does: auth.test once at start, handed to Bolt (not per request).
         auth_test = make_client(Settings(slack_bot_token=h.BOT_TOKEN,
                                          slack_api_url=self.fake.api_url)).auth_test()

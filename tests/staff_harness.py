@@ -21,6 +21,7 @@ from bot.config import Settings
 from bot.reload import KnowledgeHolder
 from bot.slack.app import build_app, make_client
 from bot.slack.server import HealthzWrapper
+from bot.slack.staff_blocks import triage_builder
 from bot.slack.triage import Triage
 from bot.tickets import Ticket, open_store
 from tests import slack_helpers as h
@@ -59,7 +60,7 @@ class _QuietHandler(WSGIRequestHandler):
 class StaffServer(h.SignedRequests):
     """faqbot served in process; :meth:`close` stops it."""
 
-    def __init__(self, tmp: Path, *, lazy: bool = False, holder: bool = True) -> None:
+    def __init__(self, tmp: Path, *, holder: bool = True) -> None:
         self.fake = StaffFakeSlack().start()
         self.kb_path = tmp / "faq.yaml"
         self.kb_path.write_text(h.SLACK_KB, encoding="utf-8")
@@ -75,10 +76,9 @@ class StaffServer(h.SignedRequests):
         self.store = open_store(self.settings.database_url)
         self.holder = KnowledgeHolder(self.kb_path)
         client = make_client(self.settings)
-        self.triage = Triage(client, self.store, SUPPORT)
         provider = self.holder if holder else (lambda: self.holder.current)
-        self.app = build_app(self.settings, provider, self.store, client, triage=self.triage,
-                             lazy=lazy)
+        self.triage = Triage(client, self.store, SUPPORT, message_builder=triage_builder(provider))
+        self.app = build_app(self.settings, provider, self.store, client, triage=self.triage)
         wsgi = HealthzWrapper(self.app, provider)
         self._httpd = make_server("127.0.0.1", 0, wsgi, server_class=_ThreadingWSGIServer,
                                   handler_class=_QuietHandler)
@@ -117,7 +117,8 @@ class StaffServer(h.SignedRequests):
         raise AssertionError("timed out; calls: " + str([c.method for c in self.fake.calls()]))
 
     def quiet(self, seconds: float = 0.4) -> None:
-        time.sleep(seconds)
+        """Wait until the app has gone quiet (see FakeSlack.wait_quiet)."""
+        self.fake.wait_quiet(seconds)
 
     # ------------------------------------------------------------------ scenarios
 

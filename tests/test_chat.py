@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 
-from bot.chat import run_chat
+from bot.cli.chat import run_chat
 from bot.tickets import open_store
 from tests.test_cli import faqbot
 
@@ -30,16 +30,16 @@ class TestChat:
 
     def test_picking_an_offered_entry_by_number(self, small_kb, monkeypatch):
         """After a clarify, typing a candidate's number answers with that entry."""
-        import bot.chat
+        import bot.cli.chat
         from bot.matching import Candidate, Decision
         from bot.service import Reply
 
         offered = (Candidate("not-approved", "Why was my app not approved?", 50.0),
                    Candidate("review-time", "How long does the app review process take?", 48.0))
-        monkeypatch.setattr(bot.chat, "answer_question", lambda q, *a, **k: Reply(
+        monkeypatch.setattr(bot.cli.chat, "answer_question", lambda q, *a, **k: Reply(
             Decision(q, "clarify", None, 50.0, offered)))
         out = io.StringIO()
-        run_chat(small_kb, database_url="memory://", stdin=io.StringIO("why review\n2\n"),
+        run_chat(small_kb, database_url="sqlite://", stdin=io.StringIO("why review\n2\n"),
                  stdout=out)
         text = out.getvalue()
         assert "  1. Why was my app not approved?\n  2. How long does the app review" in text
@@ -48,7 +48,7 @@ class TestChat:
     def test_help_lists_topics_and_support(self, small_kb):
         """'help' prints the topics and how to reach support."""
         out = io.StringIO()
-        run_chat(small_kb, database_url="memory://", stdin=io.StringIO("help\n"), stdout=out)
+        run_chat(small_kb, database_url="sqlite://", stdin=io.StringIO("help\n"), stdout=out)
         assert "Topics: review, platforms, limits" in out.getvalue()
         assert "Ask in #help." in out.getvalue()
 

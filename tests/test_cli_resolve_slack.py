@@ -255,6 +255,6 @@ class TestRendering:
 
     def test_cli_records_the_actor_slack_names_support(self) -> None:
         """The actor `tickets resolve` records is the one the renderings call "support"."""
-        from bot import cli_tickets
+        from bot.cli import tickets as cli_tickets
 
         assert cli_tickets.CLI_ACTOR == sb.CLI_ACTOR

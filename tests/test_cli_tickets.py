@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli_tickets import format_table
+from bot.cli.tickets import format_table
 from bot.tickets import NewTicket, SqlTicketStore, Ticket
 from tests.test_cli import faqbot
 

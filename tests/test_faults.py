@@ -55,7 +55,7 @@ def _posted_once(bot: Bot, timeout: float = 15.0) -> None:
     """Every stored ticket ends up posted, each by exactly one delivered triage post."""
     wait_until(lambda: bot.tickets() and all(t.posted for t in bot.tickets()), timeout,
                "every ticket posted")
-    time.sleep(0.3)
+    bot.fake.wait_quiet(0.3)
     for ticket in bot.tickets():
         posts = [c for c in bot.triaged() if ticket.id in c.params.get("text", "")]
         assert len(posts) == 1, (ticket.id, [c.params.get("text") for c in bot.triaged()])
@@ -121,7 +121,7 @@ class TestWebApiFaults:
         bot.fake.fail_channel("C111", "delay", 1, delay=3.0)
         _ticket_flow(bot)
         _posted_once(bot)
-        time.sleep(0.5)
+        bot.fake.wait_quiet(0.5)
         assert len([c for c in bot.fake.calls("chat.postMessage")
                     if c.params.get("channel") == "C111"]) == 1
 
@@ -215,7 +215,7 @@ class TestStoreFaults:
         _posted_once(bot)
         assert len(bot.replies()) == 1 and len(bot.tickets()) == 1
         bot.event(body, extra={"X-Slack-Retry-Num": "1"})  # Slack's retry: nothing new
-        time.sleep(0.5)
+        bot.fake.wait_quiet(0.5)
         assert len(bot.replies()) == 1 and len(bot.tickets()) == 1
 
     @pytest.mark.slow
@@ -223,7 +223,7 @@ class TestStoreFaults:
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
         """A lock held past the busy timeout: the user is told the ticket could not be
         recorded; nothing is stored; after the lock goes, the next question works."""
-        monkeypatch.setattr("bot.tickets._BUSY_TIMEOUT_SECONDS", 0.5)
+        monkeypatch.setattr("bot.tickets.engine._BUSY_TIMEOUT_SECONDS", 0.5)
         bot = Bot(tmp_path)
         try:
             lock = _hold_exclusive(tmp_path / "tickets.sqlite3")
@@ -259,7 +259,7 @@ class TestStoreFaults:
             _posted_once(bot)
             assert len(bot.tickets()) == 1
             bot.event(body, extra={"X-Slack-Retry-Num": "2"})
-            time.sleep(0.5)
+            bot.fake.wait_quiet(0.5)
             assert len(bot.tickets()) == 1 and len(bot.triaged()) == 1
         finally:
             bot.close()
@@ -284,7 +284,7 @@ class TestStoreFaults:
                 bot.holder.current.support)["text"]
             answer = bot.command(h.slash(h.ANSWERABLE, user="W321"))
             assert answer.status == 200 and "several days" in answer.json()["text"]
-            time.sleep(0.3)
+            bot.fake.wait_quiet(0.3)
             assert bot.tickets() == [] and bot.triaged() == []
             assert len(bot.fake.delivered("chat.postEphemeral")) == 1
         finally:
@@ -343,7 +343,7 @@ class TestStoreFaults:
             wait_until(lambda: len(bot.tickets()) == 2, 20, "the ticket stored after recovery")
             _posted_once(bot)
             bot.event(body, extra={"X-Slack-Retry-Num": "2"})
-            time.sleep(0.5)
+            bot.fake.wait_quiet(0.5)
             assert len(bot.tickets()) == 2
         finally:
             bot.close()

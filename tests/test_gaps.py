@@ -20,7 +20,7 @@ from bot.gaps import (
     weekly_stats,
 )
 from bot.knowledge import parse_knowledge
-from bot.tickets import MemoryTicketStore, open_store
+from bot.tickets import open_store
 
 KB = """\
 version: 1
@@ -445,8 +445,8 @@ class TestStatsCommand:
 
 class TestMemoryStore:
     def test_find_gaps_reads_any_store(self, kb):
-        """The in-memory store's log works the same way as SQL's."""
-        store = MemoryTicketStore()
+        """A store in memory (sqlite://) logs questions as a store on disk does."""
+        store = open_store("sqlite://")
         for q in DELETE_ACCOUNT:
             store.record_question(question=q, action="ticket", entry=None, score=10.0,
                                   reason="no_match")

@@ -1,6 +1,6 @@
 """The cap-increase details modal: validation (pure), and over real HTTP: *Add details* opens
 it, a bad submission gets ``response_action: errors``, a good one is stored, shown on the
-triage message and confirmed to the requester. Run in both listener modes (lazy or not)."""
+triage message and confirmed to the requester."""
 
 from __future__ import annotations
 
@@ -67,10 +67,10 @@ class TestParse:
             assert cap_form.ticket_number({"private_metadata": bad}) is None
 
 
-@pytest.fixture(scope="module", params=[False, True], ids=["default", "lazy"])
+@pytest.fixture(scope="module")
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[StaffServer]:
-    srv = StaffServer(tmp_path_factory.mktemp("cap"), lazy=request.param)
+    srv = StaffServer(tmp_path_factory.mktemp("cap"))
     try:
         yield srv
     finally:

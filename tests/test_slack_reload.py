@@ -99,12 +99,14 @@ class TestDeliveryKeyRetention:
 
         from bot.config import Settings
         from bot.slack.server import DELIVERY_KEYS_KEPT_DAYS, WorkerSetup
-        from bot.tickets import MemoryTicketStore
+        from bot.tickets import SqlTicketStore
 
         setup = WorkerSetup(Settings(), small_kb, None)
-        store = MemoryTicketStore()
-        store.claim_events(["event:Old", "event:New"])
-        store._events["event:Old"] = datetime.now(UTC) - timedelta(days=DELIVERY_KEYS_KEPT_DAYS + 1)
+        now = [datetime.now(UTC) - timedelta(days=DELIVERY_KEYS_KEPT_DAYS + 1)]
+        store = SqlTicketStore("sqlite://", clock=lambda: now[0])
+        store.claim_events(["event:Old"])
+        now[0] = datetime.now(UTC)
+        store.claim_events(["event:New"])
         setup.store = store
         setup._forget_old_deliveries()
         assert store.claim_event("event:Old") is True

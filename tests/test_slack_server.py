@@ -47,8 +47,8 @@ class Server:
                 if channel is None or c.params.get("channel") == channel]
 
     def quiet(self, seconds: float = 0.5) -> None:
-        """Let background listeners finish whatever they were going to do."""
-        time.sleep(seconds)
+        """Wait until the background listeners have gone quiet (FakeSlack.wait_quiet)."""
+        self.fake.wait_quiet(seconds)
 
 
 @pytest.fixture(scope="module")
@@ -520,7 +520,7 @@ class TestWebApiTrouble:
         body = h.mention(h.UNANSWERABLE + " (outage)")
         assert slack.event(body).status == 200
         slack.fake.wait_for("chat.postMessage", 3, timeout=10)  # tried and retried
-        time.sleep(1.0)
+        slack.quiet(1.0)
         assert h.get(slack.base + "/healthz").status == 200
         recovered = time.monotonic()  # the fake's clock: it runs in this process
         slack.fake.recover()

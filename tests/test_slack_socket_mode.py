@@ -58,7 +58,7 @@ class TestSocketMode:
         socket_app.wait_for_ack(socket_app.send_envelope(body))
         socket_app.wait_for_ack(socket_app.send_envelope(body, retry_attempt=1))
         socket_app.wait_for("chat.postMessage", 2)  # reply + triage
-        time.sleep(0.5)
+        socket_app.wait_quiet(0.5)
         assert len(socket_app.calls("chat.postMessage")) == 2
 
     def test_slash_command_answer_in_ack(self, socket_app: FakeSlack) -> None:

@@ -9,14 +9,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import yaml
 
 from bot.config import Settings
 from bot.knowledge import parse_knowledge
 from bot.slack import staff_blocks as sb
 from bot.slack.app import make_client
 from bot.slack.relay import is_relay_candidate, relay_text
-from bot.slack.staff import StaffDirectory, _fallback_draft
+from bot.slack.staff import StaffDirectory
 from bot.tickets import Ticket, TicketEvent
 from tests import slack_helpers as h
 from tests.staff_harness import StaffFakeSlack, elements, options
@@ -180,20 +179,7 @@ class TestStaffDirectory:
             fake.recover()
 
 
-class TestFallbackDraft:
-    def test_new_entry(self) -> None:
-        """Without a matching entry the draft is a whole new entry, valid YAML."""
-        draft = _fallback_draft(KB, "how do I  delete my account", staff_reply="Email us.")
-        (entry,) = yaml.safe_load(draft)
-        assert entry["question"] == "how do I delete my account?"
-        assert entry["answer"] == "Email us." and entry["id"] == "how-do-i-delete-my-account"
-
-    def test_phrasing_for_existing_entry(self) -> None:
-        """Answered with an entry: the question becomes one of its phrasings."""
-        (entry,) = yaml.safe_load(_fallback_draft(KB, "review eta pls",
-                                                  answered_with="review-time"))
-        assert entry == {"id": "review-time", "phrasings": ["review eta pls"]}
-
+class TestStatusLine:
     def test_status_line_assignee(self) -> None:
         assert sb.status_line(replace(ticket(), status="in_progress", assignee="WSTAFF")) == (
             "*In progress* · assignee <@WSTAFF>")

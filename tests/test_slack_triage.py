@@ -6,13 +6,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot.config import Settings
 from bot.slack.app import make_client
 from bot.slack.triage import Triage
-from bot.tickets import MemoryTicketStore, NewTicket, open_store
+from bot.tickets import NewTicket, SqlTicketStore
 from tests.fake_slack import FakeSlack
 
 
@@ -30,13 +31,32 @@ def slack(fake: FakeSlack) -> FakeSlack:
     return fake
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def make_store(request: pytest.FixtureRequest, tmp_path):
-    """Both stores: the posting lease must hold in each."""
+class Clock:
+    """The store's clock: the real time, moved ahead by ``advance`` (leases run out without
+    sleeping)."""
+
+    def __init__(self) -> None:
+        self.ahead = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.ahead
+
+    def advance(self, seconds: float) -> None:
+        self.ahead += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(params=["sqlite-memory", "sqlite"])
+def make_store(request: pytest.FixtureRequest, tmp_path, clock: Clock):
+    """In memory and on disk: the posting lease must hold in each."""
     def make():
-        if request.param == "memory":
-            return MemoryTicketStore()
-        return open_store(f"sqlite:///{tmp_path / 'triage.sqlite3'}")
+        if request.param == "sqlite-memory":
+            return SqlTicketStore("sqlite://", clock=clock)
+        return SqlTicketStore(f"sqlite:///{tmp_path / 'triage.sqlite3'}", clock=clock)
     return make
 
 
@@ -123,7 +143,8 @@ class TestLostResponse:
     """A post whose response was lost is not posted again: before re-posting a pending ticket,
     the retry looks for it in the support channel's history."""
 
-    def test_a_post_whose_response_was_lost_is_recorded_not_repeated(self, slack, make_store):
+    def test_a_post_whose_response_was_lost_is_recorded_not_repeated(self, slack, make_store,
+                                                                      clock):
         store = make_store()
         """The post landed but its response never came: the retry finds it in the channel's
         history and records it; the ticket is in triage once."""
@@ -134,7 +155,7 @@ class TestLostResponse:
         assert len(_triage_posts(slack, ticket.id)) == 1  # it did land
         assert [t.number for t in store.pending()] == [ticket.number]
 
-        time.sleep(0.4)  # the uncertain attempt's lease runs out
+        clock.advance(1)  # the uncertain attempt's lease runs out
         assert triage.retry_pending() == 1
         posts = _triage_posts(slack, ticket.id)
         assert len(posts) == 1, posts
@@ -144,7 +165,7 @@ class TestLostResponse:
         assert len(slack.calls("chat.postMessage")) == 1  # no second post, not even a retry
         assert store.pending() == []
 
-    def test_a_post_that_never_landed_is_posted_by_the_retry(self, slack, make_store):
+    def test_a_post_that_never_landed_is_posted_by_the_retry(self, slack, make_store, clock):
         store = make_store()
         """The connection dropped before Slack took the post: the history has nothing, so the
         retry posts it, once."""
@@ -153,12 +174,12 @@ class TestLostResponse:
         slack.fail("close", times=1, methods={"chat.postMessage"})
         assert triage.post(ticket) is False
         assert _triage_posts(slack, ticket.id) == []
-        time.sleep(0.4)
+        clock.advance(1)
         assert triage.retry_pending() == 1
         assert len(_triage_posts(slack, ticket.id)) == 1
         assert store.get(ticket.number).posted
 
-    def test_found_among_many_later_messages(self, slack, make_store):
+    def test_found_among_many_later_messages(self, slack, make_store, clock):
         store = make_store()
         """The lookup pages through the history: 250 later posts do not hide the ticket's."""
         ticket = _ticket(store)
@@ -169,7 +190,7 @@ class TestLostResponse:
         client = make_client(Settings(slack_bot_token="xoxb-t", slack_api_url=slack.api_url))
         for other in others:  # someone else's posts, e.g. another worker's tickets
             client.chat_postMessage(channel=LOOKUP_CHANNEL, text=f"{other.id} from <@W1>: ...")
-        time.sleep(0.4)
+        clock.advance(1)
         before = len(slack.calls("chat.postMessage"))
         triage._post(store.get(ticket.number), look_first=True)
         assert len(slack.calls("chat.postMessage")) == before

@@ -4,7 +4,6 @@ gives one ticket, one reply and one triage post."""
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -49,7 +48,7 @@ class TestTwoProcessesOnePostgres:
                 assert statuses == [200] * 4
                 thread_ts = body["event"]["ts"]
                 fake.wait_for("chat.postMessage", 2 * (round_no + 1), timeout=15)
-            time.sleep(1.0)  # anything duplicated would have arrived by now
+            fake.wait_quiet(1.0)  # anything duplicated arrives before the count
             posts = fake.calls("chat.postMessage")
             replies = [c for c in posts if c.params.get("channel") == "C111"]
             triage = [c for c in posts if c.params.get("channel") == "CSUPPORT"]

@@ -1,8 +1,8 @@
 """The ticket store: one set of tests run against every backend.
 
-Memory and SQLite always run; PostgreSQL runs when ``TEST_DATABASE_URL`` is set, e.g.
-``TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test``. Each PostgreSQL test gets a
-schema of its own (through ``search_path``), dropped afterwards.
+SQLite (a file, and ``sqlite://`` in memory) always runs; PostgreSQL runs when
+``TEST_DATABASE_URL`` is set, e.g. ``TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test``.
+Each PostgreSQL test gets a schema of its own (through ``search_path``), dropped afterwards.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from bot.tickets import (
     SCHEMA_VERSION,
     Intake,
     LoggedQuestion,
-    MemoryTicketStore,
     NewTicket,
     SqlTicketStore,
     TicketStore,
@@ -71,8 +70,6 @@ def pg_url() -> Iterator[str]:
 
 
 def _url_for(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if backend == "memory":
-        return "memory://"
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'faqbot.sqlite3'}"
     if backend == "sqlite-memory":
@@ -83,7 +80,7 @@ def _url_for(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> st
 POSTGRESQL = pytest.param("postgresql", marks=pytest.mark.postgres)
 
 
-@pytest.fixture(params=["memory", "sqlite", "sqlite-memory", POSTGRESQL])
+@pytest.fixture(params=["sqlite", "sqlite-memory", POSTGRESQL])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return _url_for(request.param, request, tmp_path)
 
@@ -150,8 +147,14 @@ class TestOpenStore:
     """open_store picks the implementation from the URL."""
 
     def test_memory(self) -> None:
-        """memory:// gives a MemoryTicketStore."""
-        assert isinstance(open_store("memory://"), MemoryTicketStore)
+        """memory:// (as before the in-memory store was folded into SQL) is SQLite in memory."""
+        store = open_store("memory://")
+        try:
+            assert isinstance(store, SqlTicketStore)
+            assert store.url == "sqlite://"
+            assert store.open_ticket(new())[0].id == "FAQ-1"
+        finally:
+            store.close()
 
     def test_sqlite(self, tmp_path: Path) -> None:
         """sqlite:///PATH gives a SqlTicketStore and creates the file."""
@@ -411,6 +414,22 @@ class TestPosting:
         assert store.claim_posting(ticket.number, "w2", lease_seconds=30)
         assert not store.claim_posting(ticket.number, "w1")
 
+    def test_lease_runs_out_on_the_clock(self, store_url: str) -> None:
+        """A lease is the store clock's: once the clock passes its end, another worker may
+        take it (no sleeping: the clock is injected)."""
+        now = [datetime(2024, 1, 1, tzinfo=UTC)]
+        store = SqlTicketStore(store_url, clock=lambda: now[0])
+        try:
+            ticket, _ = store.open_ticket(new())
+            assert store.claim_posting(ticket.number, "w1", lease_seconds=30)
+            now[0] += timedelta(seconds=29)
+            assert not store.claim_posting(ticket.number, "w2")
+            now[0] += timedelta(seconds=1)
+            assert store.claim_posting(ticket.number, "w2")
+            assert not store.claim_posting(ticket.number, "w1")
+        finally:
+            store.close()
+
     def test_unknown_ticket(self, store: TicketStore) -> None:
         """Claiming or marking an unknown ticket is False."""
         assert not store.claim_posting(42, "w1")
@@ -652,7 +671,7 @@ class TestStoreErrors:
             store.open_ticket(new())
             _terminate_connections(pg_url)
             time.sleep(0.2)  # the server has closed the connection by now
-            monkeypatch.setattr("bot.tickets.select.select", lambda r, w, x, t: ([], [], []))
+            monkeypatch.setattr("bot.tickets.engine.select.select", lambda r, w, x, t: ([], [], []))
             question = LoggedQuestion(question="q", action="ticket", entry=None, score=None,
                                       reason="no_match")
             intake = store.take_delivery(["event:EvLost"], question=question,
@@ -668,8 +687,8 @@ class TestStoreErrors:
     def test_lost_connection_claim_and_mark_posted(
         self, pg_url: str, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """claim_posting and mark_posted (single statements in autocommit) on pooled
-        connections that died unseen are run again on new ones."""
+        """claim_posting and mark_posted on pooled connections that died unseen are run again
+        on new ones."""
         store = open_store(pg_url)
 
         def kill_the_pooled_connection() -> None:
@@ -679,7 +698,7 @@ class TestStoreErrors:
 
         try:
             ticket, _ = store.open_ticket(new())
-            monkeypatch.setattr("bot.tickets.select.select", lambda r, w, x, t: ([], [], []))
+            monkeypatch.setattr("bot.tickets.engine.select.select", lambda r, w, x, t: ([], [], []))
             kill_the_pooled_connection()
             assert store.claim_posting(ticket.number, "w1")
             kill_the_pooled_connection()
@@ -690,6 +709,7 @@ class TestStoreErrors:
         finally:
             store.close()
 
+
     @pytest.mark.postgres
     def test_mark_posted_committed_then_lost(
         self, pg_url: str, monkeypatch: pytest.MonkeyPatch
@@ -697,28 +717,28 @@ class TestStoreErrors:
         """mark_posted committed but its connection was lost before the answer: run again,
         it finds its own message recorded and says so (True, one history line); another
         message is still refused."""
-        from bot import tickets
+        from bot.tickets import store as store_module
 
         store = open_store(pg_url)
         try:
             ticket, _ = store.open_ticket(new())
-            real = store._autocommit  # type: ignore[attr-defined]
+            real = store._transaction  # type: ignore[attr-defined]
             calls = []
 
             def lost_after_commit(*args: Any, **kwargs: Any) -> Any:
-                calls.append(args[0])
+                calls.append(kwargs)
                 result = real(*args, **kwargs)
                 if len(calls) == 1:
-                    raise tickets._StaleConnection
+                    raise store_module._StaleConnection
                 return result
 
-            monkeypatch.setattr(store, "_autocommit", lost_after_commit)
+            monkeypatch.setattr(store, "_transaction", lost_after_commit)
             assert store.mark_posted(ticket.number, "CT", "1.0")
             assert len(calls) == 2
             posted = store.get(ticket.number)
             assert posted is not None and posted.triage_ts == "1.0"
             assert [e.kind for e in posted.history] == ["opened", "posted"]
-            monkeypatch.setattr(store, "_autocommit", real)
+            monkeypatch.setattr(store, "_transaction", real)
             assert not store.mark_posted(ticket.number, "CT", "1.0")  # not a rerun: refused
             assert not store.mark_posted(ticket.number, "CT", "2.0")
         finally:
@@ -941,8 +961,7 @@ class TestTakeDelivery:
 
     def test_failure_records_nothing(self, durable_url: str) -> None:
         """When the ticket cannot be stored, the claim and the question are rolled back with
-        it, so that Slack's retry of the delivery is processed in full (SQL stores: the memory
-        store has nothing that can fail half-way)."""
+        it, so that Slack's retry of the delivery is processed in full."""
         store = open_store(durable_url)
         broken = NewTicket(requester="U1", question="q", reason=None)  # type: ignore[arg-type]
         try:
@@ -962,7 +981,7 @@ class TestSqliteWriterQueue:
     def test_waits_for_the_holder_then_writes(self, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
         fcntl = pytest.importorskip("fcntl")
-        monkeypatch.setattr("bot.tickets._BUSY_TIMEOUT_SECONDS", 0.5)
+        monkeypatch.setattr("bot.tickets.engine._BUSY_TIMEOUT_SECONDS", 0.5)
         store = SqlTicketStore(f"sqlite:///{tmp_path / 't.sqlite3'}")
         fd = os.open(tmp_path / "t.sqlite3-writers.lock", os.O_RDWR)  # made by the store
         try:

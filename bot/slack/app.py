@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import App
@@ -33,7 +32,9 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web import SlackResponse
 
 from bot.config import Settings
-from bot.knowledge import KnowledgeBase
+from bot.slack.context import Faqbot, KnowledgeProvider
+from bot.slack.listeners import register
+from bot.slack.staff_blocks import triage_builder
 from bot.slack.triage import Triage
 from bot.slack.webclient import KeepAliveWebClient
 from bot.tickets import TicketStore
@@ -41,8 +42,6 @@ from bot.tickets import TicketStore
 __all__ = ["Faqbot", "KnowledgeProvider", "build_app", "make_client"]
 
 log = logging.getLogger(__name__)
-
-KnowledgeProvider = Callable[[], KnowledgeBase]
 
 #: Seconds the Web API client waits for one response. Long enough that a slow Slack is not
 #: mistaken for a dead one (a read timeout is not retried: the post may have gone through).
@@ -133,21 +132,6 @@ def make_client(settings: Settings) -> WebClient:
     )
 
 
-@dataclass
-class Faqbot:
-    """What every listener needs: settings, the current knowledge, the store, triage."""
-
-    settings: Settings
-    kb_provider: KnowledgeProvider
-    store: TicketStore
-    triage: Triage
-    background: ThreadPoolExecutor  # follow-ups the ack does not wait for (not Bolt's pool)
-
-    @property
-    def kb(self) -> KnowledgeBase:
-        return self.kb_provider()
-
-
 class _DropTokenSkippedWarning(logging.Filter):
     """Bolt warns that ``SLACK_BOT_TOKEN`` is unused when a client is given: it is expected."""
 
@@ -167,7 +151,6 @@ def build_app(
     *,
     triage: Triage | None = None,
     auth_test: SlackResponse | None = None,
-    lazy: bool = False,
     background: ThreadPoolExecutor | None = None,
 ) -> App:
     """A Bolt app answering mentions, DMs, ``/faq`` and the answer buttons.
@@ -175,17 +158,13 @@ def build_app(
     Args:
         kb_provider: returns the current knowledge on every call (live reload swaps it).
         client: the Web API client; default :func:`make_client`.
-        triage: posts tickets to ``SUPPORT_CHANNEL_ID``; default a new :class:`Triage`
-            (its retry loop is not started here: the caller starts it once per process).
+        triage: posts tickets to ``SUPPORT_CHANNEL_ID``; default a new :class:`Triage` with
+            the staff buttons (its retry loop is not started here: the caller starts it once
+            per process).
         auth_test: an ``auth.test`` result already fetched; saves a call on the first request.
-        lazy: ack in the request thread and answer in Bolt lazy listeners
-            (``process_before_response=True``) instead of Bolt's default (ack first, run the
-            listener on a thread pool). Both ack within milliseconds; see ``bench/``.
         background: the pool that answers messages and finishes work after acks; the caller
             owns it (and drains it at shutdown). Default: a new one.
     """
-    from bot.slack.listeners import register
-
     client = client or make_client(settings)
     executor = BoundedExecutor(LISTENER_THREADS, LISTENER_BACKLOG, thread_name_prefix="faqbot-listener")
     app = App(
@@ -193,7 +172,7 @@ def build_app(
         # Socket Mode needs no signing secret (requests arrive over our own WebSocket).
         signing_secret=settings.slack_signing_secret or "",
         token_verification_enabled=False,
-        process_before_response=lazy,
+        process_before_response=False,  # ack first; listeners run on the pool below
         listener_executor=executor,
         logger=_bolt_logger,
         name="faqbot",
@@ -204,11 +183,12 @@ def build_app(
             if isinstance(middleware, SingleTeamAuthorization):
                 middleware.auth_test_result = auth_test
     if triage is None:
-        triage = Triage(client, store, settings.support_channel_id)
+        triage = Triage(client, store, settings.support_channel_id,
+                        message_builder=triage_builder(kb_provider))
     if auth_test is not None and triage.workspace_url is None:
         url = auth_test.get("url")  # permalinks without a chat.getPermalink call per ticket
         triage.workspace_url = str(url) if url else None
     if background is None:
         background = ThreadPoolExecutor(BACKGROUND_THREADS, thread_name_prefix="faqbot-background")
-    register(app, Faqbot(settings, kb_provider, store, triage, background), lazy=lazy)
+    register(app, Faqbot(settings, kb_provider, store, triage, background))
     return app

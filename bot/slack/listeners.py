@@ -13,7 +13,6 @@ import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import replace
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, BoltResponse, Respond
@@ -23,13 +22,13 @@ from slack_sdk.errors import SlackApiError
 from bot.errors import StoreError
 from bot.knowledge import Entry, KnowledgeBase
 from bot.matching import Decision, decide
-from bot.service import Reply, answer_delivery, log_question, new_ticket_for
+from bot.service import Reply, answer_delivery, log_question, request_ticket
 from bot.slack import events
 from bot.slack import formatting as fmt
 from bot.slack import staff_blocks as sb
-from bot.slack.app import Faqbot
+from bot.slack.context import Faqbot
 from bot.slack.staff import register_staff
-from bot.tickets import Ticket
+from bot.tickets import Origin, Ticket
 
 __all__ = ["register"]
 
@@ -48,19 +47,13 @@ _NOT_IN_CHANNEL = frozenset({"channel_not_found", "not_in_channel", "user_not_in
                              "is_archived"})
 
 
-def register(app: App, bot: Faqbot, *, lazy: bool = False) -> None:
+def register(app: App, bot: Faqbot) -> None:
     """Attach every faqbot listener to ``app``."""
-    register_staff(app, bot, lazy=lazy)  # first: its relay and /faq reload listeners must win
+    register_staff(app, bot)  # first: its relay and /faq reload listeners must win
     handlers = Handlers(bot)
 
-    def ack_only(ack: Ack) -> None:
-        ack()
-
     def listen(matcher: Any, handler: Any) -> None:
-        if lazy:  # ack in the request, work in a lazy listener thread
-            matcher(ack=ack_only, lazy=[handler])
-        else:  # Bolt acks events itself; actions ack first thing in the handler
-            matcher(handler)
+        matcher(handler)  # Bolt acks events itself; actions ack first thing in the handler
 
     listen(app.event("app_mention"), handlers.hand_over_message)
     listen(app.event("message"), handlers.hand_over_message)
@@ -179,17 +172,16 @@ class Handlers:
         chat = events.small_talk(question) if question else None
         if not question or chat is not None:  # help, "hi", "thanks!": no log, no ticket
             return _Taken(question, chat, None, kb) if self._claim(keys) else None
-        reply = answer_delivery(
-            keys, question, kb, self.bot.store,
-            requester=event["user"],
+        origin = Origin(
+            event["user"],
             team=body.get("team_id"),
             channel=channel,
             # a ticket lives in a thread: a top-level DM's is the thread on that message
             thread_ts=events.reply_thread_ts(event) or ts,
             message_ts=ts,
-            dedupe_key=f"msg:{channel}:{ts}",
-            open_tickets=kind != "channel",
         )
+        reply = answer_delivery(keys, question, kb, self.bot.store, origin,
+                                dedupe_key=f"msg:{channel}:{ts}", open_tickets=kind != "channel")
         return None if reply is None else _Taken(question, chat, reply, kb)
 
     def _answer_event(self, event: dict[str, Any], intake: _Taken, client: WebClient) -> None:
@@ -269,7 +261,7 @@ class Handlers:
         if self.bot.store is None:
             return None
         future = self._question_log.submit(log_question, self.bot.store, decision,
-                                           requester=user, channel=channel)
+                                           Origin(user, channel=channel))
         try:
             return future.result(timeout=QUESTION_LOG_BUDGET)
         except FutureTimeout:
@@ -288,10 +280,7 @@ class Handlers:
             # ticket in one transaction.
             reply = answer_delivery(
                 [], question, kb, self.bot.store,
-                requester=user,
-                team=command.get("team_id"),
-                channel=channel,
-                source="slack",
+                Origin(user, team=command.get("team_id"), channel=channel),
                 dedupe_key=f"cmd:{trigger}" if trigger else None,
                 decision=decision,
             )
@@ -413,27 +402,14 @@ class Handlers:
     ) -> tuple[Ticket | None, bool]:
         """Open (or find: one per button message and user) the ticket a button asks for,
         with the question the button carries; ``(None, False)`` when the store fails."""
-        kb = self.bot.kb
-        question = ref.question or (entry.question if entry else "")
         channel = ref.channel or container.get("channel_id")
-        decision = decide(question, kb)
-        if entry is not None:  # the ticket records which entry the button was about
-            decision = replace(decision, entry=entry)
-        new = new_ticket_for(
-            decision,
-            requester=user,
-            reason=reason,
-            team=(body.get("team") or {}).get("id"),
-            channel=channel,
-            thread_ts=ref.thread_ts,
-            message_ts=ref.message_ts,
+        origin = Origin(user, team=(body.get("team") or {}).get("id"), channel=channel,
+                        thread_ts=ref.thread_ts, message_ts=ref.message_ts)
+        return request_ticket(
+            ref.question or (entry.question if entry else ""), self.bot.kb, self.bot.store,
+            origin, reason=reason, entry=entry,
             dedupe_key=f"{reason}:{channel}:{container.get('message_ts')}:{user}",
         )
-        try:
-            return self.bot.store.open_ticket(new)
-        except StoreError:
-            log.exception("could not record a %s ticket", reason)
-            return None, False
 
     def _claim(self, keys: list[str]) -> bool:
         """Claim every dedupe key; False as soon as one was claimed before (a redelivery)."""

@@ -26,7 +26,7 @@ from slack_sdk import WebClient
 from bot.errors import StoreError
 from bot.slack import events
 from bot.slack import staff_blocks as sb
-from bot.tickets import Ticket, TicketStore
+from bot.tickets import Ticket, TicketStore, workflow
 
 __all__ = ["Relay", "is_relay_candidate", "is_triage_reply", "relay_text",
            "requester_destination"]
@@ -156,10 +156,7 @@ class Relay:
                           sb.relay_to_triage(ticket, user, text))
 
     def _record(self, ticket: Ticket, kind: str, actor: str, text: str) -> None:
-        try:
-            self.store.add_event(ticket.number, kind, actor=actor, text=text)
-        except (StoreError, LookupError):
-            log.exception("could not record a %s on %s", kind, ticket.id)
+        workflow.note(self.store, ticket, kind, actor=actor, text=text)
 
     def _post(self, channel: str, thread_ts: str | None, message: dict[str, Any]) -> bool:
         try:

@@ -34,6 +34,7 @@ from bot.reload import KnowledgeHolder, ReloadResult
 from bot.slack.app import BACKGROUND_THREADS, KnowledgeProvider, build_app, make_client
 from bot.slack.formatting import escape
 from bot.slack.guard import RequestGuard
+from bot.slack.staff_blocks import triage_builder
 from bot.slack.triage import Triage
 from bot.tickets import TicketStore, open_store
 
@@ -49,7 +50,6 @@ log = logging.getLogger("faqbot")
 DEFAULT_WORKERS = 2
 DEFAULT_WORKER_CLASS = "gthread"
 DEFAULT_THREADS = 8
-DEFAULT_LAZY = False
 #: glibc malloc settings for the HTTP server's processes (``GLIBC_TUNABLES``, read only when
 #: a process starts, so ``run`` re-executes itself once with them). Measured with
 #: bench/bench_soak.py (15,000 requests): by default each of a worker's ~64 threads keeps a
@@ -98,12 +98,11 @@ class WorkerSetup:
     connections, the Bolt app with its thread pools, and the triage retry thread."""
 
     def __init__(self, settings: Settings, kb: KnowledgeBase, auth_test: SlackResponse | None,
-                 *, lazy: bool = DEFAULT_LAZY, kb_digest: str | None = None) -> None:
+                 *, kb_digest: str | None = None) -> None:
         self.settings = settings
         self.kb = kb
         self.kb_digest = kb_digest  # of the file bytes ``kb`` was loaded from
         self.auth_test = auth_test
-        self.lazy = lazy
         self.store: TicketStore | None = None
         self.triage: Triage | None = None
         self.holder: KnowledgeHolder | None = None
@@ -118,7 +117,8 @@ class WorkerSetup:
         client = self.client = make_client(settings)
         self.store = open_store(settings.database_url)
         self._forget_old_deliveries()
-        self.triage = Triage(client, self.store, settings.support_channel_id)
+        self.triage = Triage(client, self.store, settings.support_channel_id,
+                             message_builder=triage_builder(self.kb_provider))
         # Live reload: every worker polls the file; a broken version keeps the last good
         # knowledge in service and is announced once (see notify_broken_knowledge).
         self.holder = KnowledgeHolder(
@@ -130,7 +130,7 @@ class WorkerSetup:
         self.background = ThreadPoolExecutor(BACKGROUND_THREADS,
                                              thread_name_prefix="faqbot-background")
         app = build_app(settings, self.holder, self.store, client, triage=self.triage,
-                        auth_test=self.auth_test, lazy=self.lazy, background=self.background)
+                        auth_test=self.auth_test, background=self.background)
         self.triage.start()
         self.holder.start()
         # Every thread now rather than as load first needs them (bench/bench_soak.py: 44 of
@@ -303,7 +303,7 @@ def _identity(settings: Settings) -> SlackResponse:
     return response
 
 
-def run(settings: Settings, *, lazy: bool = DEFAULT_LAZY, workers: int = DEFAULT_WORKERS,
+def run(settings: Settings, *, workers: int = DEFAULT_WORKERS,
         worker_class: str = DEFAULT_WORKER_CLASS, threads: int = DEFAULT_THREADS) -> int:
     """Start the Slack app; return the exit code.
 
@@ -334,7 +334,7 @@ def run(settings: Settings, *, lazy: bool = DEFAULT_LAZY, workers: int = DEFAULT
         log.warning("SUPPORT_CHANNEL_ID is not set: tickets are stored but not posted")
     # Workers start with this knowledge; one forked (or restarted) after an edit sees that the
     # file's digest differs and loads the file as it is then.
-    setup = WorkerSetup(settings, kb, auth_test, lazy=lazy, kb_digest=loaded.digest)
+    setup = WorkerSetup(settings, kb, auth_test, kb_digest=loaded.digest)
 
     if settings.socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler

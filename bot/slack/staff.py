@@ -19,14 +19,12 @@ else gets an ephemeral refusal, a warning is logged, and nothing changes::
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Protocol
 
-import yaml
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -37,19 +35,16 @@ from bot.slack import cap_form, events
 from bot.slack import formatting as fmt
 from bot.slack import relay as relays
 from bot.slack import staff_blocks as sb
-from bot.slack.app import Faqbot
+from bot.slack.context import Faqbot
 from bot.slack.home import Home, is_home_opened
-from bot.tickets import Ticket, UnknownTicketError, format_ticket_id
+from bot.slack.notifier import SlackNotifier, fetch_permalink
+from bot.tickets import Ticket, UnknownTicketError, format_ticket_id, workflow
 
 __all__ = [
     "StaffDirectory",
     "StaffHandlers",
     "draft_faq",
-    "fetch_permalink",
-    "has_requester_thread",
-    "notify_requester",
     "register_staff",
-    "update_triage",
 ]
 
 log = logging.getLogger(__name__)
@@ -131,89 +126,12 @@ class StaffDirectory:
 # ---------------------------------------------------------------------------- FAQ drafts
 
 
-def _fallback_draft(kb: KnowledgeBase, question: str, *, staff_reply: str | None = None,
-                    answered_with: str | None = None) -> str:
-    """A knowledge YAML snippet from a resolved ticket (used until ``bot.maintain`` exists)."""
-    question = " ".join(question.split())
-    if answered_with and kb.get(answered_with) is not None:
-        draft: dict[str, Any] = {"id": answered_with, "phrasings": [question]}
-        head = f"# add this phrasing to the existing entry {answered_with}\n"
-    else:
-        slug = re.sub(r"[^a-z0-9]+", "-", question.lower()).strip("-")[:40].strip("-") or "new"
-        if kb.get(slug) is not None:
-            slug += "-2"
-        draft = {
-            "id": slug,
-            "question": question if question.endswith("?") else question + "?",
-            "phrasings": [],
-            "answer": staff_reply or "TODO: write the answer support gave",
-            "tags": [],
-        }
-        head = "# a new entry\n"
-    return head + yaml.safe_dump([draft], sort_keys=False, allow_unicode=True, width=100)
-
-
 def draft_faq(kb: KnowledgeBase, question: str, *, staff_reply: str | None,
               answered_with: str | None) -> str:
-    """Knowledge YAML for a resolved ticket: ``bot.maintain.draft_from_ticket`` when present."""
-    try:
-        from bot.maintain import draft_from_ticket  # written by the maintainers' tooling
-    except ImportError:
-        return _fallback_draft(kb, question, staff_reply=staff_reply,
-                               answered_with=answered_with)
-    result = draft_from_ticket(kb, question, staff_reply=staff_reply, answered_with=answered_with)
-    if isinstance(result, str):
-        return result
-    for name in ("yaml", "text"):
-        value = getattr(result, name, None)
-        if isinstance(value, str):
-            return value
-    return str(result)
+    """Knowledge YAML for a resolved ticket (:func:`bot.maintain.draft_from_ticket`)."""
+    from bot.maintain import draft_from_ticket  # the maintainers' tooling, loaded when used
 
-
-# ---------------------------------------------------------------------------- Slack side of a ticket
-# Shared by the buttons below and ``faqbot tickets resolve`` (bot.cli_tickets). They raise what the
-# Web API call raises: each caller decides how to report a failure.
-
-
-def fetch_permalink(client: WebClient, ticket: Ticket) -> str | None:
-    """The permalink of the requester's message (``chat.getPermalink``); None without one."""
-    if not ticket.channel or not ticket.message_ts:
-        return None
-    response = client.chat_getPermalink(channel=ticket.channel, message_ts=ticket.message_ts)
-    return response.get("permalink")
-
-
-def update_triage(client: WebClient, ticket: Ticket, permalink: str | None,
-                  kb: KnowledgeBase | None, *, channel: str | None = None,
-                  ts: str | None = None) -> bool:
-    """Update the triage message in place (``chat.update``) to show ``ticket`` as it is now
-    (:func:`bot.slack.staff_blocks.triage_post`). ``channel``/``ts`` default to the ticket's
-    ``triage_channel``/``triage_ts``; False, and no call, when there is no triage message."""
-    channel = channel or ticket.triage_channel
-    ts = ts or ticket.triage_ts
-    if not channel or not ts:
-        return False
-    message = sb.triage_post(ticket, permalink, kb)
-    client.chat_update(channel=channel, ts=ts, text=message["text"], blocks=message["blocks"])
-    return True
-
-
-def has_requester_thread(ticket: Ticket) -> bool:
-    """The ticket came from Slack, so there is a requester to tell (not faqbot chat)."""
-    return relays.requester_destination(ticket) is not None
-
-
-def notify_requester(client: WebClient, ticket: Ticket, message: dict[str, Any]) -> bool:
-    """Post ``message`` where the requester follows the ticket (their thread; for ``/faq``,
-    their DM with the bot: see :func:`~bot.slack.relay.requester_destination`); False, and
-    no call, when there is nobody in Slack to tell."""
-    where = relays.requester_destination(ticket)
-    if where is None:
-        return False
-    client.chat_postMessage(channel=where[0], thread_ts=where[1],
-                            unfurl_links=False, unfurl_media=False, **message)
-    return True
+    return draft_from_ticket(kb, question, staff_reply=staff_reply, answered_with=answered_with)
 
 
 # ---------------------------------------------------------------------------- handlers
@@ -238,7 +156,7 @@ def _action(body: dict[str, Any]) -> dict[str, Any]:
 
 
 class StaffHandlers:
-    """The staff-side listener functions, bound to one :class:`~bot.slack.app.Faqbot`."""
+    """The staff-side listener functions, bound to one :class:`~bot.slack.context.Faqbot`."""
 
     def __init__(self, bot: Faqbot, client: WebClient, directory: StaffDirectory) -> None:
         self.bot = bot
@@ -273,31 +191,23 @@ class StaffHandlers:
             self.home.publish(user)
 
     def _take(self, body: dict[str, Any], ticket: Ticket, user: str) -> None:
-        if ticket.status == "resolved":
+        outcome = self._step(body, workflow.take, ticket, user)
+        if outcome is not None and outcome.refused == "resolved":
             self._tell(body, f"*{ticket.id}* is resolved; reopen it first.")
-            return
-        if ticket.status == "in_progress" and ticket.assignee == user:
+        elif outcome is not None and outcome.refused == "yours":
             self._tell(body, f"You already have *{ticket.id}*.")
-            return
-        updated = self._set_status(body, ticket, "in_progress", user, assignee=user)
-        if updated is not None:
-            self._to_requester(updated, sb.taken_notice(updated, user))
 
     def _resolve(self, body: dict[str, Any], ticket: Ticket, user: str) -> None:
-        if ticket.status == "resolved":
+        outcome = self._step(body, workflow.resolve, ticket, user)
+        if outcome is not None and outcome.refused:
             self._tell(body, f"*{ticket.id}* is already resolved.")
-            self._refresh(ticket)
-            return
-        updated = self._set_status(body, ticket, "resolved", user)
-        if updated is not None:
-            self._to_requester(updated, sb.resolved_notice(updated, user))
+            self._show(ticket)
 
     def _reopen(self, body: dict[str, Any], ticket: Ticket, user: str) -> None:
-        if ticket.status != "resolved":
+        outcome = self._step(body, workflow.reopen, ticket, user)
+        if outcome is not None and outcome.refused:
             self._tell(body, f"*{ticket.id}* is not resolved.")
-            self._refresh(ticket)
-            return
-        self._set_status(body, ticket, "open", user)
+            self._show(ticket)
 
     def _add_to_faq(self, body: dict[str, Any], ticket: Ticket, user: str) -> None:
         if ticket.status != "resolved":
@@ -316,12 +226,10 @@ class StaffHandlers:
         channel, ts = self._triage_target(body, ticket)
         if channel:
             self._post(channel, ts, sb.draft_message(ticket, draft, user))
-        try:
-            updated = self.bot.store.add_event(ticket.number, "faq_draft", actor=user, text=draft)
-        except (StoreError, LookupError):
-            log.exception("could not record the FAQ draft of %s", ticket.id)
-            return
-        self._refresh(updated, body)
+        outcome = workflow.note(self.bot.store, ticket, "faq_draft", actor=user, text=draft,
+                                notifier=self._notifier(body))
+        if outcome is not None:
+            self._log_failures(outcome)
 
     # ------------------------------------------------------------------ answer with entry
 
@@ -339,15 +247,9 @@ class StaffHandlers:
         if entry is None:
             self._tell(body, "That FAQ entry no longer exists; pick another one.")
             return
-        if ticket.status == "resolved":
+        outcome = self._step(body, workflow.answer, ticket, user, entry.id)
+        if outcome is not None and outcome.refused:
             self._tell(body, f"*{ticket.id}* is already resolved.")
-            return
-        self._to_requester(ticket, sb.answered_message(ticket, entry, user))
-        try:
-            self.bot.store.add_event(ticket.number, "answered", actor=user, text=entry.id)
-        except (StoreError, LookupError):
-            log.exception("could not record the answer on %s", ticket.id)
-        self._set_status(body, ticket, "resolved", user)
 
     # ------------------------------------------------------------------ requester buttons
 
@@ -359,10 +261,11 @@ class StaffHandlers:
         if ticket is None:
             return
         user = _actor(body)
-        if ticket.status == "resolved":
-            self._tell(body, f"*{ticket.id}* is already resolved.")
+        outcome = self._step(body, workflow.close, ticket, user)
+        if outcome is None:
             return
-        if self._set_status(body, ticket, "resolved", user) is None:
+        if outcome.refused:
+            self._tell(body, f"*{ticket.id}* is already resolved.")
             return
         message = body.get("message")
         container = body.get("container") or {}
@@ -408,27 +311,18 @@ class StaffHandlers:
         details, errors = cap_form.parse_submission(values)
         return ticket, details, errors
 
-    def on_cap_ack(self, ack: Ack, body: dict[str, Any]) -> None:
-        """Validate a submission: errors go back to the form; otherwise the modal closes."""
-        _ticket, _details, errors = self._check_submission(body)
-        if errors:
-            ack(response_action="errors", errors=errors)
-        else:
-            ack()
-
     def on_cap_save(self, body: dict[str, Any]) -> None:
         """Store valid details, update the triage message and confirm to the requester."""
         ticket, details, errors = self._check_submission(body)
         if ticket is None or errors:
             return
-        user = _actor(body)
         try:
-            updated = self.bot.store.set_details(ticket.number, details, actor=user)
+            outcome = workflow.add_details(self.bot.store, ticket, details, actor=_actor(body),
+                                           notifier=self._notifier())
         except (StoreError, LookupError):
             log.exception("could not store the cap details of %s", ticket.id)
             return
-        self._refresh(updated)
-        self._to_requester(updated, sb.details_confirmation(updated, user))
+        self._log_failures(outcome)
 
     def on_cap_submit(self, ack: Ack, body: dict[str, Any]) -> None:
         """Both steps in one listener (Bolt's default mode: the ack is sent when called)."""
@@ -555,24 +449,45 @@ class StaffHandlers:
             self._tell(body, f"There is no ticket {_ticket_name(number)}.")
         return ticket
 
-    def _set_status(self, body: dict[str, Any], ticket: Ticket, status: str, user: str,
-                    assignee: str | None = None) -> Ticket | None:
+    def _step(self, body: dict[str, Any], step: Callable[..., workflow.Outcome],
+              ticket: Ticket, user: str, *args: Any) -> workflow.Outcome | None:
+        """Run a :mod:`bot.tickets.workflow` step for ``user`` with this request's notifier;
+        None after telling the user when the store refused or failed."""
         try:
-            updated = self.bot.store.set_status(ticket.number, status, actor=user,
-                                                assignee=assignee)
+            outcome = step(self.bot.store, ticket, *args, actor=user,
+                           notifier=self._notifier(body))
         except UnknownTicketError:
             self._tell(body, f"There is no ticket {ticket.id}.")
             return None
         except StoreError as exc:
-            log.warning("could not set %s to %s: %s", ticket.id, status, exc)
+            log.warning("could not %s %s: %s", step.__name__, ticket.id, exc)
             self._tell(body, f"Couldn't change *{ticket.id}*: {fmt.escape(str(exc))}")
             return None
-        self._refresh(updated, body)
-        return updated
+        self._log_failures(outcome)
+        return outcome
 
-    def _triage_target(self, body: dict[str, Any] | None, ticket: Ticket
+    def _notifier(self, body: dict[str, Any] | None = None) -> SlackNotifier:
+        """The workflow's notifier for a request (``body``: a button on a triage message not
+        recorded yet is updated too)."""
+        return SlackNotifier(self.client, self.bot.kb, permalink=self._permalink,
+                             triage=self._triage_target(body, None))
+
+    def _log_failures(self, outcome: workflow.Outcome) -> None:
+        ticket = outcome.ticket
+        for failure in outcome.failures:
+            error = failure.error
+            if failure.where == "requester":
+                log.error("could not post to %s", ticket.channel, exc_info=error)
+            elif isinstance(error, SlackApiError):
+                log.warning("could not update the triage message of %s: %s", ticket.id,
+                            error.response.get("error"))
+            else:
+                log.error("could not update the triage message of %s", ticket.id,
+                          exc_info=error)
+
+    def _triage_target(self, body: dict[str, Any] | None, ticket: Ticket | None
                        ) -> tuple[str | None, str | None]:
-        if ticket.triage_channel and ticket.triage_ts:
+        if ticket is not None and ticket.triage_channel and ticket.triage_ts:
             return ticket.triage_channel, ticket.triage_ts
         container = (body or {}).get("container") or {}
         support = self.bot.settings.support_channel_id
@@ -580,18 +495,9 @@ class StaffHandlers:
             return support, container["message_ts"]
         return None, None
 
-    def _refresh(self, ticket: Ticket, body: dict[str, Any] | None = None) -> None:
-        """Update the triage message in place to show the ticket as it is now."""
-        channel, ts = self._triage_target(body, ticket)
-        if not channel or not ts:
-            return  # not posted yet: Triage posts it as it is then
-        permalink = self._permalink(ticket)
-        try:
-            update_triage(self.client, ticket, permalink, self.bot.kb, channel=channel, ts=ts)
-        except SlackApiError as exc:
-            log.warning("could not update %s in %s: %s", ts, channel, exc.response.get("error"))
-        except Exception:
-            log.exception("could not update %s in %s", ts, channel)
+    def _show(self, ticket: Ticket) -> None:
+        """Update the ticket's triage message in place to show it as it is now."""
+        self._log_failures(workflow.show(ticket, self._notifier()))
 
     def _permalink(self, ticket: Ticket) -> str | None:
         if ticket.number in self._permalinks:
@@ -605,12 +511,6 @@ class StaffHandlers:
                 return None
         self._permalinks[ticket.number] = link
         return link
-
-    def _to_requester(self, ticket: Ticket, message: dict[str, Any]) -> None:
-        try:
-            notify_requester(self.client, ticket, message)  # nobody to tell for faqbot chat
-        except Exception:
-            log.exception("could not post to %s", ticket.channel)
 
     def _tell(self, body: dict[str, Any], message: dict[str, Any] | str) -> None:
         """An ephemeral reply to the request's user where they clicked (a DM from the App Home)."""
@@ -660,7 +560,7 @@ def _last_text(ticket: Ticket, kind: str) -> str | None:
 # ---------------------------------------------------------------------------- registration
 
 
-def register_staff(app: App, bot: Faqbot, *, lazy: bool = False) -> StaffHandlers:
+def register_staff(app: App, bot: Faqbot) -> StaffHandlers:
     """Attach the staff-side listeners and middleware to ``app``.
 
     Call it *before* the answering listeners: Bolt runs only the first listener that matches a
@@ -671,16 +571,9 @@ def register_staff(app: App, bot: Faqbot, *, lazy: bool = False) -> StaffHandler
     directory = StaffDirectory(client, bot.settings.support_channel_id,
                                bot.settings.support_user_ids)
     handlers = StaffHandlers(bot, client, directory)
-    bot.triage.message_builder = lambda ticket, link: sb.triage_post(ticket, link, bot.kb)
-
-    def ack_only(ack: Ack) -> None:
-        ack()
 
     def listen(matcher: Any, handler: Any) -> None:
-        if lazy:
-            matcher(ack=ack_only, lazy=[handler])
-        else:
-            matcher(handler)
+        matcher(handler)  # Bolt acks events itself; actions ack first thing in the handler
 
     app.middleware(handlers.record_feedback)
     app.command("/faq", matchers=[handlers.is_reload])(handlers.on_reload)
@@ -691,8 +584,5 @@ def register_staff(app: App, bot: Faqbot, *, lazy: bool = False) -> StaffHandler
     listen(app.action(sb.ACTION_ANSWER), handlers.on_answer)
     listen(app.action(sb.ACTION_CLOSE), handlers.on_close)
     listen(app.action(sb.ACTION_DETAILS), handlers.on_details)
-    if lazy:
-        app.view(cap_form.CALLBACK_ID)(ack=handlers.on_cap_ack, lazy=[handlers.on_cap_save])
-    else:
-        app.view(cap_form.CALLBACK_ID)(handlers.on_cap_submit)
+    app.view(cap_form.CALLBACK_ID)(handlers.on_cap_submit)
     return handlers

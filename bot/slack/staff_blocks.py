@@ -13,7 +13,7 @@ from anything in the payload's ``value``::
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from bot.knowledge import Entry, KnowledgeBase
@@ -267,6 +267,12 @@ def _staff_actions(ticket: Ticket, kb: KnowledgeBase | None) -> Block:
                 "option_groups": groups,
             })
     return {"type": "actions", "block_id": f"faq_ticket_{ticket.number}", "elements": elements}
+
+
+def triage_builder(kb: Callable[[], KnowledgeBase]) -> Callable[[Ticket, str | None], Message]:
+    """The triage message builder of the app (:class:`bot.slack.triage.Triage`): the staff
+    buttons, with the current knowledge's entries to answer with."""
+    return lambda ticket, permalink: triage_post(ticket, permalink, kb())
 
 
 def triage_post(ticket: Ticket, permalink: str | None, kb: KnowledgeBase | None = None

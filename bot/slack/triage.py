@@ -59,6 +59,8 @@ class Triage:
         workspace_url: ``auth.test``'s ``url`` (``https://<workspace>.slack.com/``): permalinks
             are built from it (Slack's documented format) instead of one
             ``chat.getPermalink`` call per ticket; without it, chat.getPermalink is called.
+        message_builder: ``(ticket, permalink) -> message``; the app passes the one with the
+            staff buttons (:func:`bot.slack.staff_blocks.triage_builder`).
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class Triage:
         interval: float = 30.0,
         lease_seconds: float = 120.0,
         workspace_url: str | None = None,
+        message_builder: Callable[[Ticket, str | None], dict[str, Any]] = triage_message,
     ) -> None:
         self.client = client
         # Posting must not be retried blindly after a dropped connection (the post may have
@@ -81,8 +84,9 @@ class Triage:
         self.interval = interval
         self.lease_seconds = lease_seconds
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        # (ticket, permalink) -> message; bot.slack.staff swaps in the one with staff buttons
-        self.message_builder: Callable[[Ticket, str | None], dict[str, Any]] = triage_message
+        # (ticket, permalink) -> message: the app's has the staff buttons
+        # (bot.slack.staff_blocks.triage_builder)
+        self.message_builder = message_builder
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
+import argparse
 import getpass
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
+from bot.cli.common import add_knowledge_option, load_kb, settings, terminal_mrkdwn
 from bot.errors import StoreError
 from bot.knowledge import KnowledgeBase
 from bot.service import answer_question
 from bot.smalltalk import small_talk
+from bot.tickets import Origin, open_store
 
-__all__ = ["run_chat"]
+__all__ = ["cmd_chat", "register", "run_chat"]
 
 HELP = "Ask a question; type a number to pick an offered entry, 'help' for topics, 'exit' to leave."
 
 
 def _render(text: str) -> str:
-    from bot.cli import _terminal_mrkdwn
-
-    return _terminal_mrkdwn(text)
+    return terminal_mrkdwn(text)
 
 
 def run_chat(
@@ -34,15 +35,11 @@ def run_chat(
     stdin = stdin or sys.stdin
     out = stdout or sys.stdout
     interactive = stdin.isatty()
-    requester = f"cli:{user or getpass.getuser()}"
+    origin = Origin(f"cli:{user or getpass.getuser()}", channel="cli", source="cli")
 
     store = None
     try:
-        from bot.tickets import open_store
-
         store = open_store(database_url)
-    except ImportError:  # pragma: no cover - only before the store exists
-        store = None
     except StoreError as exc:
         print(f"warning: ticket store unavailable ({exc}); tickets will not be saved", file=out)
 
@@ -80,10 +77,7 @@ def run_chat(
                 say("bot> You're welcome!" if chat == "thanks" else "bot> Hi! " + HELP)
                 say()
                 continue
-            reply = answer_question(
-                question, kb, store, requester=requester, source="cli", channel="cli",
-                thread_ts=None,
-            )
+            reply = answer_question(question, kb, store, origin)
             d = reply.decision
             offered = []
             if d.entry is not None:
@@ -112,3 +106,17 @@ def run_chat(
         if store is not None:
             store.close()
     return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    kb = load_kb(args)
+    return run_chat(kb, database_url=args.database_url or settings().database_url)
+
+
+
+def register(sub: Any) -> None:
+    """Add ``chat`` to the ``faqbot`` subcommands."""
+    chat = sub.add_parser("chat", help="talk to the bot in the terminal (tickets are stored)")
+    add_knowledge_option(chat)
+    chat.add_argument("--database-url", help="ticket store (default: $DATABASE_URL or SQLite)")
+    chat.set_defaults(func=cmd_chat)

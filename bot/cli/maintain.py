@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.cli import _add_knowledge_option, _knowledge, _load_or_report, _settings
+from bot.cli.common import add_knowledge_option, load_kb, load_or_report, settings
 from bot.errors import KnowledgeError
 
 __all__ = ["cmd_kb_gaps", "cmd_kb_lint", "cmd_kb_stats", "parse_duration", "register"]
@@ -39,7 +39,7 @@ def parse_duration(text: str) -> timedelta:
 def _store(args: argparse.Namespace) -> Any:
     from bot.tickets import open_store
 
-    return open_store(args.database_url or _settings().database_url)
+    return open_store(args.database_url or settings().database_url)
 
 
 def _since(args: argparse.Namespace) -> datetime:
@@ -52,7 +52,7 @@ def _since(args: argparse.Namespace) -> datetime:
 def cmd_kb_lint(args: argparse.Namespace) -> int:
     from bot.maintain import lint
 
-    path, kb = _load_or_report(args, "; fix them first (faqbot kb check)")
+    path, kb = load_or_report(args, "; fix them first (faqbot kb check)")
     if kb is None:
         return 1
     report = lint(kb, text=Path(path).read_text(encoding="utf-8"))
@@ -85,7 +85,7 @@ def _purge(args: argparse.Namespace, store: Any) -> None:
         return
     age = args.purge_older_than
     if age == "default":
-        age = timedelta(days=_settings().question_retention_days)
+        age = timedelta(days=settings().question_retention_days)
     cutoff = datetime.now(UTC) - age
     n = store.purge_questions(cutoff)
     print(f"purged {n} recorded question{'s' if n != 1 else ''} from before "
@@ -95,7 +95,7 @@ def _purge(args: argparse.Namespace, store: Any) -> None:
 def cmd_kb_gaps(args: argparse.Namespace) -> int:
     from bot.gaps import find_gaps
 
-    kb = _knowledge(args, semantic=False)  # suggestions go by the lexical ranking
+    kb = load_kb(args, semantic=False)  # suggestions go by the lexical ranking
     store = _store(args)
     try:
         _purge(args, store)
@@ -150,7 +150,7 @@ def cmd_kb_stats(args: argparse.Namespace) -> int:
     if args.html:
         title = "FAQ"
         try:
-            title = _knowledge(args, semantic=False).title
+            title = load_kb(args, semantic=False).title
         except KnowledgeError:
             pass  # the report does not need the knowledge; its title is a nicety
         page = stats_html(weeks, title=title, since=since, generated_at=datetime.now(UTC))
@@ -189,7 +189,7 @@ def register(kb_sub: Any) -> None:
     lint.add_argument("--json", action="store_true", help="one JSON object per finding")
     lint.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
     lint.add_argument("-q", "--quiet", action="store_true", help="findings only, no YAML")
-    _add_knowledge_option(lint)
+    add_knowledge_option(lint)
     lint.set_defaults(func=cmd_kb_lint)
 
     gaps = kb_sub.add_parser(
@@ -214,7 +214,7 @@ def register(kb_sub: Any) -> None:
         help="first delete recorded questions older than AGE (default: "
         "$QUESTION_RETENTION_DAYS days) and print how many",
     )
-    _add_knowledge_option(gaps)
+    add_knowledge_option(gaps)
     gaps.set_defaults(func=cmd_kb_gaps)
 
     stats = kb_sub.add_parser(
@@ -226,7 +226,7 @@ def register(kb_sub: Any) -> None:
     stats.add_argument("--html", metavar="FILE",
                        help="also write a self-contained HTML report with charts")
     stats.add_argument("--json", action="store_true", help="one JSON object per week")
-    _add_knowledge_option(stats)
+    add_knowledge_option(stats)
     stats.set_defaults(func=cmd_kb_stats)
 
 

@@ -11,9 +11,10 @@ Usage::
 Each handler takes the parsed ``args`` and returns an exit code: 0, or 1 with ``error: …`` on
 stderr when the store fails or the ticket does not exist.
 
-``resolve`` also does in Slack what the triage message's *Resolve* button does, when
-``SLACK_BOT_TOKEN`` is set (and ``--no-slack`` is not given): the triage message is updated in
-place and the requester is told in their thread. A Slack failure is a ``warning: …`` line on
+``resolve`` runs the same workflow step as the triage message's *Resolve* button
+(:func:`bot.tickets.workflow.resolve`), with Slack's side when ``SLACK_BOT_TOKEN`` is set (and
+``--no-slack`` is not given): the triage message is updated in place and the requester is told
+in their thread. A Slack failure is a ``warning: …`` line on
 stderr; the ticket stays resolved and the exit code stays 0.
 """
 
@@ -27,7 +28,7 @@ from contextlib import closing
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.cli import _one_line, _positive
+from bot.cli.common import one_line, positive
 from bot.config import Settings
 from bot.errors import FaqbotError
 from bot.tickets import (
@@ -38,6 +39,7 @@ from bot.tickets import (
     UnknownTicketError,
     open_store,
     parse_ticket_id,
+    workflow,
 )
 
 __all__ = ["cmd_list", "cmd_resolve", "cmd_show", "register"]
@@ -55,7 +57,7 @@ def register(subparsers: Any) -> None:
     ls = sub.add_parser("list", help="tickets, newest first")
     ls.add_argument("--status", choices=STATUSES, help="only tickets with this status")
     ls.add_argument("--json", action="store_true", help="one JSON object per ticket per line")
-    ls.add_argument("--limit", type=_positive, default=100, metavar="N",
+    ls.add_argument("--limit", type=positive, default=100, metavar="N",
                     help="at most N tickets (default: 100)")
     _add_database_option(ls)
     ls.set_defaults(func=cmd_list)
@@ -107,7 +109,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_resolve(args: argparse.Namespace) -> int:
-    """Set a ticket's status to resolved (actor ``cli``), update Slack, print the outcome:
+    """Resolve a ticket (actor ``cli``) with the workflow the *Resolve* button uses
+    (:func:`bot.tickets.workflow.resolve`), Slack's side included, and print the outcome:
     ``FAQ-3 resolved (was open); triage message updated; requester notified``."""
     def run(store: TicketStore) -> int:
         number = _number(args.id)
@@ -119,9 +122,18 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         if before.status == "resolved":
             print(f"{before.id} was already resolved")
             return 0
-        ticket = store.set_status(number, "resolved", actor=CLI_ACTOR)
-        done, notes = _resolve_in_slack(settings, ticket, before.status) if settings else ([], [])
-        print("; ".join([f"{ticket.id} resolved (was {before.status})", *done]))
+        notifier, notes = _slack_notifier(settings, before)
+        outcome = workflow.resolve(store, before, actor=CLI_ACTOR, notifier=notifier)
+        if outcome.refused:  # resolved meanwhile, by someone else
+            print(f"{before.id} was already resolved")
+            return 0
+        done = [f"{before.id} resolved (was {before.status})"]
+        done += ["triage message updated"] * outcome.shown
+        done += ["requester notified"] * outcome.told
+        print("; ".join(done))
+        token = settings.slack_bot_token if settings else None
+        for failure in outcome.failures:
+            notes.append(_warning(before, failure, token or ""))
         for note in notes:
             print(note, file=sys.stderr)
         return 0  # the ticket is resolved: a Slack failure is a warning, not a failure
@@ -129,47 +141,33 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     return _with_store(args, run)
 
 
-def _resolve_in_slack(settings: Settings, ticket: Ticket, was: str
-                      ) -> tuple[list[str], list[str]]:
-    """What the *Resolve* button does besides the store: update the triage message and tell
-    the requester. ``(done, notes)``: phrases for the outcome line, and lines for stderr
-    (``warning: …`` for each failed call); never raises."""
+def _slack_notifier(settings: Settings | None, ticket: Ticket
+                    ) -> tuple[workflow.Notifier | None, list[str]]:
+    """The Slack notifier for ``faqbot tickets resolve`` and the notes for stderr: None when
+    Slack is left alone (``--no-slack``), shows nothing of the ticket (never posted, no Slack
+    requester), or cannot be reached without a token (then a note says so)."""
+    if settings is None:
+        return None, []
     # Imported here: the other tickets commands never load the Slack packages.
-    from bot.slack import staff
-    from bot.slack import staff_blocks as sb
     from bot.slack.app import make_client
+    from bot.slack.notifier import SlackNotifier, has_requester_thread
 
-    triage = bool(ticket.triage_channel and ticket.triage_ts)
-    requester = staff.has_requester_thread(ticket)
-    if not (triage or requester):
-        return [], []  # never posted, no Slack requester: nothing in Slack shows it
-    token = settings.slack_bot_token
-    if not token:
-        return [], [f"note: SLACK_BOT_TOKEN is not set, so Slack still shows {ticket.id} "
-                    f"{_STATUS_WORDS.get(was, was)} (see faqbot tickets resolve --help)"]
-    client = make_client(settings)
-    done: list[str] = []
-    warnings: list[str] = []
-    if triage:
-        try:
-            permalink = staff.fetch_permalink(client, ticket)
-        except Exception:  # the update still goes ahead, as the button's does
-            permalink = None
-        try:
-            staff.update_triage(client, ticket, permalink, kb=None)
-            done.append("triage message updated")
-        except Exception as exc:
-            warnings.append(
-                f"warning: {ticket.id}: could not update its triage message in Slack "
-                f"({_why(exc, token)}); it still shows the ticket {_STATUS_WORDS.get(was, was)}")
-    if requester:
-        try:
-            staff.notify_requester(client, ticket, sb.resolved_notice(ticket, CLI_ACTOR))
-            done.append("requester notified")
-        except Exception as exc:
-            warnings.append(f"warning: {ticket.id}: could not tell the requester in Slack "
-                            f"({_why(exc, token)})")
-    return done, warnings
+    if not (ticket.triage_channel and ticket.triage_ts) and not has_requester_thread(ticket):
+        return None, []  # nothing in Slack shows it
+    if not settings.slack_bot_token:
+        was = _STATUS_WORDS.get(ticket.status, ticket.status)
+        return None, [f"note: SLACK_BOT_TOKEN is not set, so Slack still shows {ticket.id} "
+                      f"{was} (see faqbot tickets resolve --help)"]
+    return SlackNotifier(make_client(settings), kb=None), []
+
+
+def _warning(ticket: Ticket, failure: workflow.Failure, token: str) -> str:
+    """The ``warning: …`` line for a Slack call that failed."""
+    why = _why(failure.error, token)
+    if failure.where == "show":
+        return (f"warning: {ticket.id}: could not update its triage message in Slack ({why}); "
+                f"it still shows the ticket {_STATUS_WORDS.get(ticket.status, ticket.status)}")
+    return f"warning: {ticket.id}: could not tell the requester in Slack ({why})"
 
 
 def _why(exc: Exception, token: str) -> str:
@@ -181,7 +179,7 @@ def _why(exc: Exception, token: str) -> str:
         reason = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
     else:
         reason = str(getattr(exc, "reason", None) or exc or type(exc).__name__)
-    reason = _one_line(reason, 120)
+    reason = one_line(reason, 120)
     return reason.replace(token, "***") if token else reason
 
 
@@ -193,7 +191,7 @@ def format_table(tickets: list[Ticket], *, now: datetime) -> str:
     rows = [("ID", "STATUS", "REASON", "REQUESTER", "AGE", "QUESTION")]
     rows += [
         (t.id, t.status, t.reason, t.requester, _age(t.created_at, now),
-         _one_line(t.question, _QUESTION_WIDTH))
+         one_line(t.question, _QUESTION_WIDTH))
         for t in tickets
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
@@ -229,14 +227,14 @@ def format_ticket(ticket: Ticket) -> str:
     if ticket.candidates:
         lines.append("candidates:")
         for c in ticket.candidates:
-            question = _one_line(str(c.get("question", "")))
+            question = one_line(str(c.get("question", "")))
             lines.append(f"  {c.get('score', '-'):>5}  {c.get('entry', '-')}  {question}")
     if ticket.details:
         lines.append("details:")
         lines += [f"  {key}: {value}" for key, value in sorted(ticket.details.items())]
     lines.append("history:")
     lines += [
-        f"  {_when(e.at)}  {e.kind:<10} {e.actor or '-'}  {_one_line(e.text or '', 70)}".rstrip()
+        f"  {_when(e.at)}  {e.kind:<10} {e.actor or '-'}  {one_line(e.text or '', 70)}".rstrip()
         for e in ticket.history
     ]
     return "\n".join(lines)
