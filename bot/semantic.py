@@ -77,6 +77,9 @@ class EntryVectors:
     starts: np.ndarray | None = None  # the row of each entry's first phrasing
     not_covered: np.ndarray | None = None  # (not_covered questions, dim)
     passages: np.ndarray | None = None  # (entries, dim): each entry's answer passage
+    # the mean cosine of each entry's question with its own answer passage: how near this
+    # FAQ words its answers to its questions (the blend's scale, matching.blend)
+    question_to_answer: float = 1.0
     # the latest questions' closeness: a Slack retry, `kb eval --sweep` deciding each question
     # once per threshold, a button press on a question just asked
     _recent: OrderedDict[str, Closeness] = field(default_factory=OrderedDict, repr=False)
@@ -183,6 +186,9 @@ def attach(kb: KnowledgeBase, encoder: Any) -> KnowledgeBase:
         starts=kb.index.entry_start,  # the index lists the phrasings in the same order
         not_covered=stored[at + len(passages):] if beyond else None,
         passages=stored[at: at + len(passages)],
+        question_to_answer=float(np.mean(np.einsum(
+            "ij,ij->i", stored[entries:at][kb.index.entry_start],
+            stored[at: at + len(passages)]))) if entries else 1.0,
     ))
     return clone
 

@@ -104,10 +104,13 @@ class TestWordsOnly:
             < blend.BLEND_WORDS_ONLY.answer
 
     def test_two_close_entries_are_both_offered(self, gadgets):
-        d = decide("charged gadget restarts", gadgets)
+        d = decide("gadget in its box near your phone", gadgets)
         assert d.action == "clarify"
-        assert [c.entry_id for c in d.candidates] == ["firmware", "returns"]
+        assert [c.entry_id for c in d.candidates] == ["returns", "firmware"]
         assert d.candidates[0].score > d.candidates[1].score
+        # a runner-up further than BLEND_CLOSE x the answer threshold is not offered
+        assert [c.entry_id for c in decide("charged gadget restarts", gadgets).candidates] \
+            == ["firmware"]
 
     def test_handoff_and_ticket_entries(self, gadgets):
         assert decide("can I talk to a human", gadgets).reason == "requested"
@@ -161,6 +164,25 @@ class TestWithTheModel:
         assert (d.action, d.entry.id) == ("answer", "returns")
         assert d.explain["blend"]["model"] is True
         assert d.explain["ranked"][0]["cosine"] > d.explain["ranked"][1]["cosine"]
+
+    def test_scores_are_in_units_of_the_files_own_level(self, gadgets):
+        """The file's level is how well its own questions match their own entries (cosine
+        with the passage + BM25); a question's blend is measured in that unit."""
+        encoder = TopicEncoder()
+        kb = attach(gadgets, encoder)
+        questions = encoder.encode([e.question for e in gadgets.entries])
+        passages = encoder.encode([answer_passage(e.question, e.answer) for e in gadgets.entries])
+        assert kb.vectors.question_to_answer == pytest.approx(
+            float(np.mean(np.sum(questions * passages, axis=1))), abs=1e-5)
+        own = [kb.index.bm25(kb.index.vocabulary.terms(e.question))[n]
+               for n, e in enumerate(gadgets.entries)]
+        assert kb.index.question_bm25 == pytest.approx(float(np.mean(own)))
+        d = decide("when does my refund come", kb, explain=True)
+        level = d.explain["blend"]["level"]
+        assert level == pytest.approx(kb.vectors.question_to_answer
+                                      + blend.BLEND_BM25 * kb.index.question_bm25, abs=1e-3)
+        top = d.explain["ranked"][0]
+        assert top["blend"] == pytest.approx((top["cosine"] + 0.1 * top["bm25"]) / level, abs=2e-3)
 
     def test_without_the_model_the_same_question_is_not_answered(self, gadgets):
         assert decide("when does my refund come", gadgets).action != "answer"

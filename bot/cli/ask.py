@@ -87,10 +87,12 @@ def print_blend(ex: dict) -> None:
     print("\nwhy (calibrated blend: this knowledge sets no thresholds):")
     fixed = " (typos as corrected)" if blend["corrected"] else ""
     print(f"  reading:   {ex.get('reading', '')!r}{fixed}")
-    rest = (" (semantic model)" if blend["model"]
-            else f" + {blend['lexical_weight']:g} × lexical/100 (no semantic model)")
-    first = "cosine(question, question + answer) + " if blend["model"] else ""
-    print(f"  score = {first}{blend['bm25_weight']:g} × BM25{rest}")
+    rest = f" + {blend['lexical_weight']:g} × lexical/100 (no semantic model)"
+    if blend["model"]:
+        print(f"  score = (cosine(question, question + answer) + {blend['bm25_weight']:g} × BM25)"
+              f" / {blend['level']:g}, this FAQ's own level (its questions against their answers)")
+    else:
+        print(f"  score = {blend['bm25_weight']:g} × BM25{rest}")
     print(f"  shown so that {blend['answer_at']:g} answers (with a lead of {blend['margin']:g}); "
           f"did-you-mean from {blend['clarify_at']:g}")
     if ex.get("thin"):

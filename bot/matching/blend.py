@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 # ticket (docs/matching.md says how the numbers were chosen).
 BLEND_BM25 = 0.1
 BLEND_LEXICAL = 0.2
-BLEND_CLOSE = 0.08  # a clarification offers the entries within this of the top score
+BLEND_CLOSE = 0.12  # a clarification offers the entries within this x `answer` of the top
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,8 @@ class BlendThresholds:
     clarify: float
 
 
-BLEND_WITH_MODEL = BlendThresholds(answer=0.68, margin=0.13, clarify=0.58)
+# with the model, in units of the file's own level (decide_blend)
+BLEND_WITH_MODEL = BlendThresholds(answer=0.51, margin=0.11, clarify=0.435)
 BLEND_WORDS_ONLY = BlendThresholds(answer=0.22, margin=0.125, clarify=0.17)
 BLEND_SCALE = 70.0  # the reported score (0-100) of a question exactly at `answer`
 
@@ -47,11 +48,14 @@ def decide_blend(question: str, kb: KnowledgeBase, *, explain: bool) -> Decision
     plain = " ".join(strip_slack_markup(question[:MAX_INPUT_CHARS]).split())
     text = index.respell(plain)
     words = index.bm25(index.vocabulary.terms(text))
-    lexical = cosine = near = None
+    lexical = cosine = near = level = None
     if kb.vectors is not None:
         near = kb.vectors.closeness(text)
         cosine = near.passages
-        score = cosine + BLEND_BM25 * words
+        # in units of how well this FAQ's own questions match their own entries: a file
+        # whose answers are worded far from its questions scores every question lower
+        level = kb.vectors.question_to_answer + BLEND_BM25 * index.question_bm25
+        score = (cosine + BLEND_BM25 * words) / max(level, 0.1)
         th = BLEND_WITH_MODEL
     else:
         lexical = np.zeros(len(index.entries))
@@ -85,7 +89,8 @@ def decide_blend(question: str, kb: KnowledgeBase, *, explain: bool) -> Decision
             "blend": {"answer_at": scaled(th.answer), "margin": round(th.margin, 3),
                       "bm25_weight": BLEND_BM25, "lexical_weight": BLEND_LEXICAL,
                       "clarify_at": round(scaled(th.clarify), 1), "model": cosine is not None,
-                      "corrected": text != plain},
+                      "corrected": text != plain,
+                      **({"level": round(level, 3)} if level is not None else {})},
             **({"not_covered": beyond} if beyond else {}),
             "ranked": [
                 {"entry": index.entry_ids[n], "score": round(scaled(float(score[n])), 1),
@@ -111,7 +116,7 @@ def decide_blend(question: str, kb: KnowledgeBase, *, explain: bool) -> Decision
     if best >= th.answer and lead >= th.margin:
         return make("answer", top_entry, None)
     close = tuple(c for n, c in zip(order, candidates, strict=False)
-                  if float(score[n]) >= best - BLEND_CLOSE)[: kb.thresholds.candidates]
+                  if float(score[n]) >= best - BLEND_CLOSE * th.answer)[: kb.thresholds.candidates]
     return make("clarify", None, None, close)
 
 

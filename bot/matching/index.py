@@ -93,6 +93,8 @@ class Index:
         self.bm25_postings: dict[str, tuple[int, int]] = {}
         self.bm25_ids = np.zeros(0, dtype=np.intp)
         self.bm25_weights = np.zeros(0)
+        # the mean BM25 of each entry's own question against the entry: the file's own level
+        self.question_bm25 = 0.0
         # ids of the entries with fewer than THIN_PHRASINGS phrasings: judged by the blend too
         self.thin: frozenset[str] = frozenset()
 
@@ -176,6 +178,9 @@ class Index:
             factors[start : start + own.get(term, 0)] = 1.0
         index.entry_posting_factors = factors
         index._build_bm25(kb)
+        index.question_bm25 = float(np.mean([
+            index.bm25(vocab.terms(e.question))[n] for n, e in enumerate(kb.entries)])) \
+            if kb.entries else 0.0
         index.thin = frozenset(e.id for e in kb.entries if len(e.phrasings) < THIN_PHRASINGS)
 
         buckets: dict[str, list[str]] = defaultdict(list)
