@@ -441,14 +441,10 @@ def _build(root: yaml.Node, path: str) -> KnowledgeBase:
     if entry_nodes is not None and not entry_nodes:
         c.error(top["entries"][1], "entries must list at least one entry")
     for node in entry_nodes or ():
-        fast = _plain_entry(node)
-        if fast is not None:
-            entry, keys = fast
-        else:  # something to report, or an unusual shape: the full check says what
-            entry = _entry(c, node)
-            if entry is None:
-                continue
-            keys = [_phrasing_key(p) for p in entry.all_phrasings]
+        entry = _entry(c, node)
+        if entry is None:
+            continue
+        keys = [_phrasing_key(p) for p in entry.all_phrasings]
         if entry.id in ids:
             c.error(node, f"duplicate id '{entry.id}' (first used at line {ids[entry.id]})")
             continue
@@ -553,115 +549,7 @@ def _phrasing_key(phrasing: str) -> str:
     return " ".join(phrasing.lower().split())
 
 
-_ENTRY_KEYS = frozenset(_ENTRY_REQUIRED + _ENTRY_OPTIONAL)
-_LINK_KEYS = frozenset(("title", "url"))
 _URL_RE = re.compile(r"^(https?://|mailto:)\S+$")
-_ScalarNode = yaml.ScalarNode
-_SequenceNode = yaml.SequenceNode
-_MappingNode = yaml.MappingNode
-
-
-def _plain_text(node: yaml.Node) -> str | None:
-    """The text of a plain string scalar that is not blank, else None."""
-    if node.__class__ is _ScalarNode and node.tag == _STR_TAG and node.value.strip():
-        return node.value
-    return None
-
-
-def _plain_texts(node: yaml.Node) -> list[str] | None:
-    """The texts of a list of non-blank string scalars, else None."""
-    if node.__class__ is not _SequenceNode:
-        return None
-    out = []
-    for item in node.value:
-        if item.__class__ is not _ScalarNode or item.tag != _STR_TAG:
-            return None
-        value = item.value
-        if not value.strip():
-            return None
-        out.append(value)
-    return out
-
-
-def _plain_entry(node: yaml.Node) -> tuple[Entry, list[str]] | None:
-    """The fast path of :func:`_entry`, for an entry with nothing to report.
-
-    Accepts only what :func:`_entry` accepts without a problem, and builds the same
-    :class:`Entry`; anything else (a problem, or a shape it does not handle, such as a value
-    that needs YAML's constructor) returns None, and :func:`_entry` checks the node and words
-    the problems. Also returns each of ``all_phrasings`` normalised for the duplicate check.
-    """
-    if node.__class__ is not _MappingNode:
-        return None
-    fields: dict[str, yaml.Node] = {}
-    for key_node, value_node in node.value:
-        if key_node.__class__ is not _ScalarNode:
-            return None
-        key = key_node.value
-        if key in fields or key not in _ENTRY_KEYS:
-            return None
-        fields[key] = value_node
-    if "id" not in fields or "question" not in fields or "answer" not in fields:
-        return None
-    entry_id = _plain_text(fields["id"])
-    question = _plain_text(fields["question"])
-    answer = _plain_text(fields["answer"])
-    if entry_id is None or question is None or answer is None or not ID_RE.match(entry_id):
-        return None
-    question = question.strip()
-    keys = [_phrasing_key(question)]
-    phrasings: list[str] = []
-    if "phrasings" in fields:
-        values = _plain_texts(fields["phrasings"])
-        if values is None:
-            return None
-        seen: set[str] = set()
-        for value in values:
-            key = _phrasing_key(value)
-            if key in seen:
-                return None
-            seen.add(key)
-            keys.append(key)
-            phrasings.append(value.strip())
-    tags: list[str] = []
-    if "tags" in fields:
-        values = _plain_texts(fields["tags"])
-        if values is None:
-            return None
-        tags = [t.strip() for t in values]
-    links: list[Link] = []
-    if "links" in fields:
-        items = fields["links"]
-        if items.__class__ is not _SequenceNode:
-            return None
-        for item in items.value:
-            if item.__class__ is not _MappingNode or len(item.value) != 2:
-                return None
-            link: dict[str, str | None] = {}
-            for key_node, value_node in item.value:
-                if key_node.__class__ is not _ScalarNode or key_node.value not in _LINK_KEYS:
-                    return None
-                link[key_node.value] = _plain_text(value_node)
-            title, url = link.get("title"), link.get("url")
-            if title is None or url is None or not _URL_RE.match(url):
-                return None
-            links.append(Link(title.strip(), url.strip()))
-    ticket = None
-    if "ticket" in fields:
-        ticket = _plain_text(fields["ticket"])
-        if ticket not in TICKET_REASONS:
-            return None
-    entry = Entry(
-        id=entry_id,
-        question=question,
-        answer=answer.strip(),
-        phrasings=tuple(phrasings),
-        tags=tuple(tags),
-        links=tuple(links),
-        ticket=ticket,
-        line=node.start_mark.line + 1,
-    )
-    return entry, keys
 
 
 def _entry(c: _Checker, node: yaml.Node) -> Entry | None:
