@@ -79,7 +79,7 @@ def decide_tuned(question: str, kb: KnowledgeBase, *, explain: bool = False) -> 
     second = ranked[1].score if len(ranked) > 1 else 0.0
     # A question made only of words the knowledge knows is far more often a rewording of an
     # entry than one with a word it has never seen, at the same confidence: it may be answered
-    # at the lower `familiar` threshold (docs/quality.md, round 4).
+    # at the lower `familiar` threshold.
     answer_at = th.answer if analysis.unknown else th.answer_familiar
     lexical = top_score
     cosine = None
@@ -102,8 +102,7 @@ def decide_tuned(question: str, kb: KnowledgeBase, *, explain: bool = False) -> 
         top_score = (1 - sem.weight) * top_score + sem.weight * 100 * max(cosine, 0.0)
         answer_at = sem.answer if analysis.unknown else sem.familiar
         # A question at least as near one of the knowledge's `not_covered` questions as to any
-        # phrasing of the top entry is about what the FAQ leaves out: it is not answered
-        # (docs/quality.md, round 12).
+        # phrasing of the top entry is about what the FAQ leaves out: it is not answered.
         if near.not_covered is not None and (
                 near.not_covered_cosine >= float(near.phrasings[top.entry])):
             beyond = {"question": kb.not_covered[near.not_covered],
@@ -111,8 +110,7 @@ def decide_tuned(question: str, kb: KnowledgeBase, *, explain: bool = False) -> 
                       "entry_cosine": round(float(near.phrasings[top.entry]), 3)}
     elif kb.beyond is not None and (explain or (top is not None and top_score >= answer_at)):
         # Without the model, the `not_covered` questions are scored as one more entry: a
-        # question they explain at least as well as any entry is about what the FAQ leaves out
-        # (docs/quality.md, round 15).
+        # question they explain at least as well as any entry is about what the FAQ leaves out.
         hidden = len(index.entries)
         b_ranked, _, _ = rank(question, kb.beyond, limit=SHARE_WINDOW)
         other = next((s for s in b_ranked if s.entry != hidden), None)
