@@ -9,7 +9,8 @@ is still acked in under 3 s and every answer still arrives.
     .venv/bin/python bench/bench_slack.py            # ~2 minutes
     .venv/bin/python bench/bench_slack.py --quick    # 4 s per setup, fewer setups
     .venv/bin/python bench/bench_slack.py --bundled  # the bundled FAQ, with and without the
-                                                     # optional semantic model
+                                                     # optional semantic model (and the model
+                                                     # on the numpy encoder it had before)
 
 With --bundled, every answerable question is a different text ("how long is the review #3x17"),
 so that none reuses the cosines of one asked before. (A bare number would do, but the bundled
@@ -70,6 +71,16 @@ def load():
 
 raise SystemExit(GunicornServer(settings, load, workers={workers},
                                 worker_class={worker_class!r}, threads={threads}).run())
+"""
+
+# --bundled also runs the model on the numpy float32 encoder that ONNX Runtime replaced
+# (bench/numpy_encoder.py), the baseline of issue 18, in the same run.
+NUMPY_ENCODER = f"""
+import sys
+sys.path.insert(0, {str(ROOT)!r})
+from bench.numpy_encoder import NumpyEncoder
+from bot import semantic
+semantic.Encoder = NumpyEncoder
 """
 
 
@@ -267,9 +278,10 @@ def main() -> int:
     if args.bundled:
         setups[1:] = [
             Setup(f"faqbot bundled {mode}, gthread 2x8",
-                  FAQBOT.format(workers=2, worker_class="gthread", threads=8),
+                  prefix + FAQBOT.format(workers=2, worker_class="gthread", threads=8),
                   env={"FAQBOT_SEMANTIC": setting})
-            for mode, setting in (("lexical", "off"), ("semantic", "auto"))
+            for mode, setting, prefix in (("lexical", "off", ""), ("semantic", "auto", ""),
+                                          ("semantic-numpy", "auto", NUMPY_ENCODER))
         ]
     elif not args.quick:
         setups += [
@@ -298,14 +310,15 @@ def main() -> int:
 
     print(f"\n{SENDERS} senders, {duration:.0f} s per setup, half answerable, half tickets; "
           f"{os.cpu_count()} CPUs\n")
-    header = (f"| {'setup':<36} | events | non-200 | p50 ms | p99 ms | max ms | "
+    width = max(36, *(len(r.setup) for r in results))
+    header = (f"| {'setup':<{width}} | events | non-200 | p50 ms | p99 ms | max ms | "
               f"answered/s | exactly once | note")
     print(header)
-    print("|" + "-" * 38 + "|--------|---------|--------|--------|--------|------------|"
+    print("|" + "-" * (width + 2) + "|--------|---------|--------|--------|--------|------------|"
           "--------------|-----")
     for r in results:
         bad = sum(v for k, v in r.statuses.items() if k != 200)
-        print(f"| {r.setup:<36} | {r.sent:>6} | {bad:>7} | {r.pct(0.5):>6.1f} | "
+        print(f"| {r.setup:<{width}} | {r.sent:>6} | {bad:>7} | {r.pct(0.5):>6.1f} | "
               f"{r.pct(0.99):>6.1f} | {max(r.latencies) * 1000:>6.0f} | "
               f"{r.answered_per_s:>10.1f} | {'yes' if r.exactly_once else 'NO':>12} | {r.note}")
     bare = {r.setup.split(", ", 1)[1]: r for r in results if r.setup.startswith("bare")}

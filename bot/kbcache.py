@@ -17,6 +17,9 @@ built ``index``) here, and a later load of the same bytes takes it from here ins
 * Nothing here is ever an error for the user: a missing, corrupt, truncated or unreadable
   cache file, or a folder that cannot be written, only means a normal parse (logged at DEBUG).
 * ``FAQBOT_KNOWLEDGE_CACHE=0`` (or ``false``, ``no``, ``off``) turns the cache off.
+* The same folder, header, checks and pruning keep the semantic model's entry vectors
+  (``*.vec``, :func:`store_vectors`) and its ONNX graph (``encoder-*.onnx``, 11 MB,
+  :func:`store_bytes`; ``bot.encoder`` builds it again when it is missing).
 """
 
 from __future__ import annotations

@@ -240,3 +240,32 @@ class TestBrokenFiles:
         with pytest.raises(KnowledgeError, match="not UTF-8"):
             load_knowledge(path)
         assert cache_files(cache_home) == []
+
+
+class TestBytes:
+    """Other files kept in the cache folder (the semantic model's graph, bot/encoder.py)."""
+
+    def test_stored_bytes_come_back_and_damaged_ones_are_a_miss(self, cache_home: Path) -> None:
+        kbcache.store_bytes("encoder-abc", ".onnx", b"graph" * 1000)
+        assert bytes(kbcache.load_bytes("encoder-abc", ".onnx")) == b"graph" * 1000
+        assert kbcache.load_bytes("encoder-other", ".onnx") is None
+        file = cache_home / "encoder-abc.onnx"
+        file.write_bytes(file.read_bytes()[:-1])
+        assert kbcache.load_bytes("encoder-abc", ".onnx") is None
+
+    def test_only_known_suffixes(self, cache_home: Path) -> None:
+        with pytest.raises(ValueError):
+            kbcache.store_bytes("x", ".kb", b"not a knowledge base")
+
+    def test_they_count_among_the_files_kept(self, cache_home: Path) -> None:
+        for n in range(kbcache.KEEP + 2):
+            kbcache.store_bytes(f"encoder-{n}", ".onnx", b"graph")
+            os.utime(cache_home / f"encoder-{n}.onnx", (n, n))
+        kbcache.store_bytes("encoder-last", ".onnx", b"graph")
+        assert len(list(cache_home.glob("*.onnx"))) == kbcache.KEEP
+
+    def test_off_means_nothing_stored(self, cache_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv(kbcache.ENV, "0")
+        kbcache.store_bytes("encoder-abc", ".onnx", b"graph")
+        assert kbcache.load_bytes("encoder-abc", ".onnx") is None
+        assert not cache_home.exists() or not list(cache_home.iterdir())
