@@ -143,6 +143,16 @@ class TestMessages:
         assert [fmt.Ref.decode(e["value"]).entry for e in elements] == [
             "review-time", "not-approved"]
         assert [e["action_id"] for e in elements] == ["faq_pick_0", "faq_pick_1"]
+        assert "which of these" in MESSAGES["clarify"]["blocks"][0]["text"]["text"]
+
+    def test_a_single_candidate_is_asked_about_alone(self) -> None:
+        """One entry clearly ahead (the calibrated blend's "did you mean") is one button."""
+        decision = Decision("review?", "clarify", None, 60.0,
+                            (Candidate("review-time", "How long does review take?", 60.0),))
+        message = fmt.clarify_message(decision, fmt.Ref("", "review?", "C1", "1.0", "1.0"))
+        assert message["blocks"][0]["text"]["text"] == "I'm not sure I found it. Did you mean…"
+        assert [e["action_id"] for e in message["blocks"][-1]["elements"]] == ["faq_pick_0"]
+        assert message["text"] == "Did you mean: How long does review take?"
 
 
 class TestRef:

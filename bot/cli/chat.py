@@ -83,7 +83,8 @@ def run_chat(
             if d.entry is not None:
                 say(f"bot> *{d.entry.question}*\n{_render(d.entry.answer)}")
             if d.action == "clarify":
-                say("bot> I'm not sure which of these you mean:")
+                say("bot> I'm not sure I found it. Did you mean:" if len(d.candidates) == 1
+                    else "bot> I'm not sure which of these you mean:")
                 for n, c in enumerate(d.candidates, 1):
                     say(f"  {n}. {c.question}")
                 offered = [c.entry_id for c in d.candidates]

@@ -209,7 +209,9 @@ def posted_answer_message(entry: Entry, ref: Ref, user: str) -> Message:
 
 def clarify_message(decision: Decision, ref: Ref) -> Message:
     """"Did you mean…" with one button per candidate, best first."""
-    blocks: list[dict[str, Any]] = [_section("I'm not sure which of these you mean. Did you mean…")]
+    lead = ("I'm not sure I found it. Did you mean…" if len(decision.candidates) == 1
+            else "I'm not sure which of these you mean. Did you mean…")
+    blocks: list[dict[str, Any]] = [_section(lead)]
     buttons = []
     for i, candidate in enumerate(decision.candidates):
         # the logged question's id rides along: feedback on the picked answer is recorded
@@ -218,7 +220,7 @@ def clarify_message(decision: Decision, ref: Ref) -> Message:
         buttons.append(_button(candidate.question, f"{ACTION_PICK}_{i}", value))
     if buttons:
         blocks.append({"type": "actions", "block_id": "faq_clarify", "elements": buttons})
-    text = "Did you mean: " + "; ".join(c.question for c in decision.candidates) + "?"
+    text = "Did you mean: " + "; ".join(c.question.rstrip("?") for c in decision.candidates) + "?"
     return {"text": text, "blocks": blocks}
 
 
