@@ -137,6 +137,31 @@ class TestResolve:
         assert again.returncode == 0
         assert "already resolved" in again.stdout
 
+    def test_same_workflow_as_the_button(self, db_url: str,
+                                         monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+        """The command and the triage message's Resolve button call one workflow step."""
+        from bot.cli.parser import main
+        from bot.slack.staff import StaffHandlers
+        from bot.tickets import workflow
+
+        calls = []
+        real = workflow.resolve
+
+        def spy(*args, **kwargs):
+            calls.append(kwargs["actor"])
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(workflow, "resolve", spy)
+        with pytest.raises(SystemExit) as done:
+            main(["tickets", "resolve", "FAQ-3", "--no-slack", "--database-url", db_url])
+        assert done.value.code == 0 and calls == ["cli"]
+        assert "FAQ-3 resolved (was open)" in capsys.readouterr().out
+        handlers = StaffHandlers.__new__(StaffHandlers)  # the button's step, without Slack
+        monkeypatch.setattr(handlers, "_step", lambda body, step, *rest: calls.append(step))
+        handlers._resolve({}, Ticket.__new__(Ticket), "WSTAFF")
+        assert calls[-1] is spy
+
     def test_unknown(self, db_url: str, tmp_path: Path) -> None:
         """Resolving an unknown ticket exits 1."""
         result = faqbot("tickets", "resolve", "FAQ-99", "--database-url", db_url, cwd=tmp_path)

@@ -390,7 +390,7 @@ class TestProcessDeath:
             try:
                 wait_until(lambda: fake.delivered("chat.postMessage", SUPPORT), 15,
                            "the triage post after restart")
-                time.sleep(1.5)  # both workers swept
+                fake.wait_quiet(1.5)  # both workers swept; a second post would be counted
                 assert len(fake.delivered("chat.postMessage", SUPPORT)) == 1
                 assert _db_tickets(db)[0][1] is not None
             finally:

@@ -199,7 +199,7 @@ class TestSignatures:
                 headers.update({**sign(raw), "X-Slack-Signature": "v0=" + "0" * 64})
             response = h.post(fresh.url, raw, headers, signed=False)
             assert response.status == 401, (how, raw[:30], response.body)
-        time.sleep(0.3)
+        fresh.fake.wait_quiet(0.3)
         assert fresh.fake.calls() == []
         assert h.get(fresh.base + "/healthz").status == 200
 
@@ -383,7 +383,7 @@ class TestForgedStaffActions:
         assert refusal.params["user"] == "W999"
         assert any("refused" in r.getMessage() and "W999" in r.getMessage()
                    for r in caplog.records)
-        time.sleep(0.3)
+        bot.fake.wait_quiet(0.3)
         after = bot.raw_store.get(ticket.number)
         assert (after.status, after.assignee, after.details, len(after.history)) == (
             ticket.status, ticket.assignee, ticket.details, len(ticket.history))

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from bot.cli.common import add_knowledge_option, load_kb, settings, terminal_mrkdwn
 from bot.errors import StoreError
 from bot.knowledge import KnowledgeBase
-from bot.service import answer_question
+from bot.service import Reply, answer_question
 from bot.smalltalk import small_talk
 from bot.tickets import Origin, open_store
 
@@ -77,29 +78,7 @@ def run_chat(
                 say("bot> You're welcome!" if chat == "thanks" else "bot> Hi! " + HELP)
                 say()
                 continue
-            reply = answer_question(question, kb, store, origin)
-            d = reply.decision
-            offered = []
-            if d.entry is not None:
-                say(f"bot> *{d.entry.question}*\n{_render(d.entry.answer)}")
-            if d.action == "clarify":
-                say("bot> I'm not sure I found it. Did you mean:" if len(d.candidates) == 1
-                    else "bot> I'm not sure which of these you mean:")
-                for n, c in enumerate(d.candidates, 1):
-                    say(f"  {n}. {c.question}")
-                offered = [c.entry_id for c in d.candidates]
-                say("Type its number, or rephrase.")
-            elif d.action == "ticket":
-                if reply.ticket is not None:
-                    verb = "opened" if reply.ticket_created else "added to"
-                    say(f"bot> I've {verb} ticket {reply.ticket.id} ({d.reason}); "
-                        "support will follow up.")
-                elif reply.store_failed:
-                    say("bot> I couldn't record a ticket right now (the ticket store is "
-                        "unavailable). Please try again in a moment, or use the support form.")
-                else:
-                    say(f"bot> This would open a support ticket ({d.reason}); "
-                        "no ticket store is configured.")
+            offered = _say_reply(say, answer_question(question, kb, store, origin))
             say()
     except KeyboardInterrupt:
         say()
@@ -121,3 +100,30 @@ def register(sub: Any) -> None:
     add_knowledge_option(chat)
     chat.add_argument("--database-url", help="ticket store (default: $DATABASE_URL or SQLite)")
     chat.set_defaults(func=cmd_chat)
+
+
+def _say_reply(say: Callable[..., None], reply: Reply) -> list[str]:
+    """Print ``reply``; the ids of the entries offered to pick from by number."""
+    d = reply.decision
+    offered: list[str] = []
+    if d.entry is not None:
+        say(f"bot> *{d.entry.question}*\n{_render(d.entry.answer)}")
+    if d.action == "clarify":
+        say("bot> I'm not sure I found it. Did you mean:" if len(d.candidates) == 1
+            else "bot> I'm not sure which of these you mean:")
+        for n, c in enumerate(d.candidates, 1):
+            say(f"  {n}. {c.question}")
+        offered = [c.entry_id for c in d.candidates]
+        say("Type its number, or rephrase.")
+    elif d.action == "ticket":
+        if reply.ticket is not None:
+            verb = "opened" if reply.ticket_created else "added to"
+            say(f"bot> I've {verb} ticket {reply.ticket.id} ({d.reason}); "
+                "support will follow up.")
+        elif reply.store_failed:
+            say("bot> I couldn't record a ticket right now (the ticket store is "
+                "unavailable). Please try again in a moment, or use the support form.")
+        else:
+            say(f"bot> This would open a support ticket ({d.reason}); "
+                "no ticket store is configured.")
+    return offered

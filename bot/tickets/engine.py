@@ -28,7 +28,7 @@ except ImportError:  # pragma: no cover - Windows: writers queue on SQLite's bus
 
 from bot.errors import StoreError
 
-__all__ = ["FRESH", "Database", "WriterQueue", "connect", "describe", "display_url"]
+__all__ = ["FRESH", "Database", "WriterQueue", "connect", "describe", "display_url", "table_of"]
 
 _BUSY_TIMEOUT_SECONDS = 15
 _CONNECT_TIMEOUT_SECONDS = 10
@@ -191,6 +191,12 @@ def _check_idle_socket(dialect: sa.Dialect, dbapi_conn: Any, _record: Any, _prox
         except Exception as exc:
             raise sa.exc.DisconnectionError(str(exc)) from exc
 
+
+
+def table_of(exc: BaseException) -> str | None:
+    """The table a PostgreSQL constraint violation names (psycopg's diagnostics)."""
+    diag = getattr(getattr(exc, "orig", None) or exc, "diag", None)
+    return getattr(diag, "table_name", None)
 
 
 def describe(url: str, password: str | None, exc: BaseException) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
@@ -148,6 +148,16 @@ class Ticket:
             history=(TicketEvent("opened", new.requester, new.reason, at),),
         )
 
+    @classmethod
+    def from_row(cls, row: Any, history: Sequence[TicketEvent]) -> Ticket:
+        """The ticket a ``tickets`` row (attributes named as the columns) holds."""
+        return cls(
+            **{name: getattr(row, name) for name in _ROW_FIELDS},
+            candidates=tuple(row.candidates or ()),
+            details=dict(row.details or {}),
+            history=tuple(history),
+        )
+
     @property
     def id(self) -> str:
         return format_ticket_id(self.number)
@@ -175,6 +185,11 @@ class Ticket:
             "details": dict(self.details),
             "posted": self.posted,
         }
+
+
+#: The fields of Ticket a row holds as they are (the rest are converted by Ticket.from_row).
+_ROW_FIELDS = tuple(f.name for f in fields(Ticket) if f.name not in ("candidates", "details",
+                                                                     "history"))
 
 
 @dataclass(frozen=True)

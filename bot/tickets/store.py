@@ -19,7 +19,6 @@ UPDATEs for the right to post to triage), never a check in Python followed by a 
 from __future__ import annotations
 
 import builtins
-import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
@@ -29,7 +28,7 @@ import sqlalchemy as sa
 
 from bot.config import DEFAULT_DATABASE_URL
 from bot.errors import StoreError
-from bot.tickets.engine import FRESH, connect
+from bot.tickets.engine import FRESH, connect, table_of
 from bot.tickets.model import (
     Intake,
     LoggedQuestion,
@@ -90,9 +89,6 @@ Clock = Callable[[], datetime]
 #: Attempts at a write that races other writers on a unique key (a ticket's dedupe key, a
 #: thread's unresolved ticket): the loser rolls back and looks again.
 _OPEN_ATTEMPTS = 5
-#: Ticket's columns of the same name (the rest are converted in ``_load``).
-_TICKET_COLUMNS = tuple(f.name for f in dataclasses.fields(Ticket)
-                        if f.name not in ("candidates", "details", "history"))
 
 
 def _now() -> datetime:
@@ -100,12 +96,6 @@ def _now() -> datetime:
 
 
 # -- helpers ------------------------------------------------------------------------------------
-
-
-def _table_of(exc: BaseException) -> str | None:
-    """The table a PostgreSQL constraint violation names (psycopg's diagnostics)."""
-    diag = getattr(getattr(exc, "orig", None) or exc, "diag", None)
-    return getattr(diag, "table_name", None)
 
 
 class _Contended(Exception):
@@ -313,7 +303,7 @@ class SqlTicketStore:
             try:
                 qid, number = self._exec(conn, statement, params).rows[0]
             except sa.exc.IntegrityError as exc:
-                if _table_of(exc) == processed_events.name:
+                if table_of(exc) == processed_events.name:
                     raise _AlreadyClaimed from None  # a key seen before: nothing recorded
                 raise  # the ticket's dedupe key or thread, taken meanwhile: look again
             if ticket is None:
@@ -591,19 +581,10 @@ class SqlTicketStore:
         for line in self._exec(conn, query, params).rows:
             if row is None or line.number != row.number:
                 if row is not None:
-                    found.append(_ticket_of(row, history))
+                    found.append(Ticket.from_row(row, history))
                 row, history = line, []
             if line.h_kind is not None:
                 history.append(TicketEvent(line.h_kind, line.h_actor, line.h_text, line.h_at))
         if row is not None:
-            found.append(_ticket_of(row, history))
+            found.append(Ticket.from_row(row, history))
         return found
-
-
-def _ticket_of(row: Any, history: builtins.list[TicketEvent]) -> Ticket:
-    return Ticket(
-        **{name: getattr(row, name) for name in _TICKET_COLUMNS},
-        candidates=tuple(row.candidates or ()),
-        details=dict(row.details or {}),
-        history=tuple(history),
-    )
