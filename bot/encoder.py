@@ -570,8 +570,14 @@ class Encoder:
             except Exception as exc:  # a bad cache file is a miss, never an error
                 log.debug("cached encoder graph unusable, building it again: %s", exc)
         if session is None:
-            model = cls._build(weights, tokenizer)
-            session = _session(model)
+            try:
+                model = cls._build(weights, tokenizer)
+                session = _session(model)
+            except SemanticModelError:
+                raise
+            except Exception as exc:  # an onnx or onnxruntime too old for an operator, say
+                raise SemanticModelError(f"{path}: cannot build the model's graph with onnxruntime "
+                                         f"{onnxruntime.__version__}: {exc}") from None
             kbcache.store_bytes(key, _CACHE_SUFFIX, model)
         _release_freed_memory()  # the graph's bytes, read and parsed: ~10 MB back to the system
         fingerprint = "|".join((key, f"tokenizers {tokenizers.__version__}", str(tok_path.resolve()),

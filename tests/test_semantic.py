@@ -285,6 +285,21 @@ def test_without_vnni_the_weights_are_uint8_and_as_close(model_dir: Path, tmp_pa
     engine._signed_weights.cache_clear()
 
 
+def test_a_graph_the_runtime_cannot_run_is_a_model_error(model_dir: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """E.g. an onnxruntime too old for an operator: with `auto`, the lexical matcher alone."""
+    from bot import encoder as engine
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+
+    def refuse(model):
+        raise RuntimeError("[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : Could not find an implementation")
+
+    monkeypatch.setattr(engine, "_session", refuse)
+    with pytest.raises(SemanticModelError, match="cannot build the model's graph .*NOT_IMPLEMENTED"):
+        Encoder.load(model_dir)
+
+
 def test_a_missing_runtime_is_named(model_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog) -> None:
     from bot import encoder as engine
 
