@@ -23,9 +23,7 @@ the model; import + first load with the model ≤ 30 s. ``--clock cpu`` times th
 from __future__ import annotations
 
 import argparse
-import os
 import platform
-import shutil
 import statistics
 import sys
 import tempfile
@@ -40,7 +38,7 @@ for path in (str(ROOT), str(BENCH)):
 
 import bench_matching  # noqa: E402
 import yaml  # noqa: E402
-from bench_matching import CACHE_ENV, Corpus, percentile, time_each  # noqa: E402
+from bench_matching import Corpus, percentile, time_each  # noqa: E402
 
 from bot import semantic  # noqa: E402
 from bot.importer import faq_to_yaml  # noqa: E402
@@ -79,11 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     text = markdown_faq(corpus, args.questions)
     import_s, yaml_text = seconds(lambda: faq_to_yaml(text, filename="faq.md"))
 
-    work = Path(tempfile.mkdtemp(prefix="bench-import-"))
-    saved = {name: os.environ.get(name) for name in (CACHE_ENV, "XDG_CACHE_HOME")}
-    os.environ["XDG_CACHE_HOME"] = str(work)
-    os.environ[CACHE_ENV] = "0"  # the compiled-knowledge cache off: a true first load
-    try:
+    # the caches off and in a temporary folder: a true first load
+    with bench_matching.knowledge_cache(Path(tempfile.mkdtemp(prefix="bench-import-")), on=False):
         load_s, kb = seconds(lambda: parse_knowledge(yaml_text, "faq.yaml"))
         tuned_doc = yaml.safe_load(yaml_text)
         tuned_doc["thresholds"] = {"answer": 62, "clarify": 45, "margin": 6, "candidates": 3}
@@ -91,13 +86,6 @@ def main(argv: list[str] | None = None) -> int:
         encoder_s, encoder = seconds(lambda: semantic.encoder_for("auto"))
         vectors_s, with_model = (seconds(lambda: semantic.attach(kb, encoder))
                                  if encoder is not None else (float("nan"), None))
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        shutil.rmtree(work, ignore_errors=True)
 
     raw = {"entries": [{"question": e.question, "phrasings": [], "id": e.id} for e in kb.entries]}
     asked = [q for _, q, _ in corpus.questions(raw, args.asked)]

@@ -458,11 +458,12 @@ def bench_entry_file(
 
 
 @contextmanager
-def knowledge_cache(folder: Path) -> Iterator[None]:
-    """The compiled-knowledge cache on, in ``folder`` (empty), never the user's own."""
+def knowledge_cache(folder: Path, *, on: bool = True) -> Iterator[None]:
+    """The compiled-knowledge cache on (or, with ``on=False``, off), in ``folder`` (empty),
+    never the user's own."""
     saved = {name: os.environ.get(name) for name in (CACHE_ENV, "XDG_CACHE_HOME")}
     shutil.rmtree(folder, ignore_errors=True)
-    os.environ[CACHE_ENV] = "1"
+    os.environ[CACHE_ENV] = "1" if on else "0"
     os.environ["XDG_CACHE_HOME"] = str(folder)
     try:
         yield

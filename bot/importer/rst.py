@@ -111,13 +111,17 @@ class _Labelled(Directive):
         return [container]
 
 
-class _Dropped(Directive):
-    """``toctree``, ``index``, ``highlight``...: nothing a reader of the answer needs."""
+class _Lenient(Directive):
+    """A directive that takes any arguments, options and content."""
 
     has_content = True
     optional_arguments = 99
     final_argument_whitespace = True
     option_spec = _AnyOptions()
+
+
+class _Dropped(_Lenient):
+    """``toctree``, ``index``, ``highlight``...: nothing a reader of the answer needs."""
 
     def run(self) -> list[nodes.Node]:
         node = nodes.comment("", "")
@@ -126,13 +130,8 @@ class _Dropped(Directive):
         return [node]
 
 
-class _Generic(Directive):
+class _Generic(_Lenient):
     """Any other directive docutils does not know: its content, parsed as body text."""
-
-    has_content = True
-    optional_arguments = 99
-    final_argument_whitespace = True
-    option_spec = _AnyOptions()
 
     def run(self) -> list[nodes.Node]:
         container = nodes.container(classes=["generic"])
