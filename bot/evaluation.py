@@ -183,20 +183,23 @@ def sweep(
 
 def answer_steps(current: Thresholds, deltas: Iterable[float]) -> list[Thresholds]:
     """``answer`` moved by each delta, with ``clarify`` and ``familiar`` keeping their distance
-    from it: the whole decision made stricter or looser."""
+    from it: the whole decision made stricter or looser. Each variant is a setting the
+    maintainer could write (``tuned``), also for knowledge that has none yet."""
     out = []
     for d in deltas:
         answer = current.answer + d
         out.append(replace(
             current, answer=answer, clarify=max(0.0, current.clarify + d),
             familiar=None if current.familiar is None else max(0.0, current.familiar + d),
+            tuned=True,
         ))
     return out
 
 
 def familiar_steps(current: Thresholds, deltas: Iterable[float]) -> list[Thresholds]:
     """``familiar`` (questions with no unfamiliar word) moved by each delta, the rest kept."""
-    return [replace(current, familiar=max(0.0, current.answer_familiar + d)) for d in deltas]
+    return [replace(current, familiar=max(0.0, current.answer_familiar + d), tuned=True)
+            for d in deltas]
 
 
 def with_thresholds(kb: KnowledgeBase, thresholds: Thresholds) -> KnowledgeBase:

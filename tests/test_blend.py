@@ -10,6 +10,7 @@ import pytest
 
 from bot.knowledge import parse_knowledge
 from bot.matching import blend, decide, decide_tuned
+from bot.matching.index import THIN_PHRASINGS as THIN
 from bot.semantic import PASSAGE_CHARS, answer_passage, attach
 
 # An FAQ as `faqbot kb import` writes one: questions and answers, no phrasings, no thresholds.
@@ -217,3 +218,22 @@ class TestThinEntries:
         kb = parse_knowledge(self.TUNED, "tuned.yaml")
         question = "tracking number by email"  # the blend would answer with shipping
         assert decide(question, kb) == decide_tuned(question, kb)
+
+
+def test_a_sweep_explores_thresholds_a_maintainer_could_set():
+    """`kb eval --sweep` on knowledge without thresholds shows the tuned matcher at each
+    setting it could be given (the blend has no thresholds to move)."""
+    import yaml
+
+    from bot.evaluation import answer_steps, with_thresholds
+
+    doc = yaml.safe_load(GADGETS)
+    for entry in doc["entries"]:  # enough phrasings that no entry is thin
+        entry["phrasings"] = [f"{entry['id']} question {n}" for n in range(THIN)]
+    kb = parse_knowledge(yaml.safe_dump(doc), "gadgets.yaml")
+    variants = answer_steps(kb.thresholds, (-40, 0, 30))
+    assert all(v.tuned for v in variants) and not kb.thresholds.tuned
+    decisions = [decide("how do i install the new firmware version", with_thresholds(kb, v),
+                        explain=True) for v in variants]
+    assert all("blend" not in d.explain for d in decisions)
+    assert decisions[0].action == "answer" and decisions[-1].action != "answer"
