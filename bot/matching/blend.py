@@ -10,7 +10,7 @@ import numpy as np
 from bot.matching.index import _asks_for_human
 from bot.matching.result import Action, Candidate, Decision
 from bot.matching.scoring import SHARE_WINDOW, rank
-from bot.normalize import MAX_INPUT_CHARS, normalize, strip_slack_markup
+from bot.normalize import normalize
 
 if TYPE_CHECKING:
     from bot.knowledge import Entry, KnowledgeBase
@@ -45,8 +45,7 @@ def decide_blend(question: str, kb: KnowledgeBase, *, explain: bool) -> Decision
     """:func:`decide` for knowledge without tuned thresholds (see BLEND_BM25 above)."""
     index = kb.index
     normalized = normalize(question)
-    plain = " ".join(strip_slack_markup(question[:MAX_INPUT_CHARS]).split())
-    text = index.respell(plain)
+    plain, text = index.model_reading(question)
     words = index.bm25(index.vocabulary.terms(text))
     lexical = cosine = near = level = None
     if kb.vectors is not None:

@@ -23,7 +23,13 @@ from bot.matching.lexicon import (
     quantity_asks,
 )
 from bot.matching.spelling import TYPO_CREDIT, _everyday_typo, _typo_hits
-from bot.normalize import expand_shorthand, normalize, plain_text, strip_slack_markup
+from bot.normalize import (
+    MAX_INPUT_CHARS,
+    expand_shorthand,
+    normalize,
+    plain_text,
+    strip_slack_markup,
+)
 
 if TYPE_CHECKING:
     from bot.knowledge import Entry, KnowledgeBase
@@ -360,6 +366,12 @@ class Index:
             fixed = self._fix(m.group(0).lower())
             return " ".join(fixed[0]) if fixed else m.group(0)
         return _WORD.sub(fix, expand_shorthand(text))
+
+    def model_reading(self, question: str) -> tuple[str, str]:
+        """``question`` as one line without Slack markup, and that line :meth:`respell`-ed:
+        what the semantic model and BM25 read (the two differ when a word was corrected)."""
+        plain = " ".join(strip_slack_markup(question[:MAX_INPUT_CHARS]).split())
+        return plain, self.respell(plain)
 
     def read(self, text: str) -> Analysis:
         """Classify the terms of normalised ``text`` as known, corrected, common or unknown."""

@@ -56,7 +56,7 @@ from bot.matching.scoring import (
     SHARE_WINDOW,
     rank,
 )
-from bot.normalize import MAX_INPUT_CHARS, normalize, strip_slack_markup
+from bot.normalize import normalize
 
 if TYPE_CHECKING:
     from bot.knowledge import Entry, KnowledgeBase
@@ -93,8 +93,7 @@ def decide_tuned(question: str, kb: KnowledgeBase, *, explain: bool = False) -> 
         # the lexical score alone leaves unsure of (docs/semantic.md).
         # the model reads the words the matcher corrected as corrected ("documentaton" as
         # "documentation", "accessToken" as "access token"): a typo splits into odd word pieces
-        plain = " ".join(strip_slack_markup(question[:MAX_INPUT_CHARS]).split())
-        text = index.respell(plain)
+        plain, text = index.model_reading(question)
         near = kb.vectors.closeness(text)
         model_text = text if text != plain else ""
         cosine = float(near.entries[top.entry])
