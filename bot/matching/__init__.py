@@ -28,7 +28,7 @@ from bot.matching.blend import decide_blend
 from bot.matching.index import Analysis, Index
 from bot.matching.lexicon import COMMON_WORDS, Vocabulary, analyze_text, quantity_asks
 from bot.matching.result import Action, Candidate, Decision
-from bot.matching.scoring import rank
+from bot.matching.scoring import SHARE_WINDOW, rank
 from bot.matching.tuned import decide_tuned
 
 if TYPE_CHECKING:
@@ -42,13 +42,16 @@ def decide(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decisi
     """What the bot does with ``question``: answer, clarify or open a ticket (see module doc)."""
     if not kb.thresholds.tuned:
         return decide_blend(question, kb, explain=explain)
-    decision = decide_tuned(question, kb, explain=explain)
-    if not kb.index.thin or decision.action == "ticket" and decision.reason == "requested":
+    if not kb.index.thin:
+        return decide_tuned(question, kb, explain=explain)
+    ranking = rank(question, kb, limit=SHARE_WINDOW)  # the tuned matcher's and the blend's
+    decision = decide_tuned(question, kb, explain=explain, ranking=ranking)
+    if decision.action == "ticket" and decision.reason == "requested":
         return decision
     # An entry with few phrasings gives the tuned matcher little to go on: when the blend,
     # which reads every entry's question and answer alike, puts such an entry first and would
     # answer with it (or offer it while the tuned matcher answers with another), it answers.
-    blend = decide_blend(question, kb, explain=explain)
+    blend = decide_blend(question, kb, explain=explain, ranking=ranking)
     lead = kb.entry(blend.candidates[0].entry_id) if blend.candidates else None
     if lead is None or lead.id not in kb.index.thin:
         return decision

@@ -9,7 +9,7 @@ import numpy as np
 
 from bot.matching.index import _asks_for_human
 from bot.matching.result import Action, Candidate, Decision
-from bot.matching.scoring import SHARE_WINDOW, rank
+from bot.matching.scoring import SHARE_WINDOW, Ranking, rank
 from bot.normalize import normalize
 
 if TYPE_CHECKING:
@@ -41,7 +41,8 @@ BLEND_WORDS_ONLY = BlendThresholds(answer=0.22, margin=0.125, clarify=0.17)
 BLEND_SCALE = 70.0  # the reported score (0-100) of a question exactly at `answer`
 
 
-def decide_blend(question: str, kb: KnowledgeBase, *, explain: bool) -> Decision:
+def decide_blend(question: str, kb: KnowledgeBase, *, explain: bool,
+                 ranking: Ranking | None = None) -> Decision:
     """:func:`decide` for knowledge without tuned thresholds (see BLEND_BM25 above)."""
     index = kb.index
     normalized = normalize(question)
@@ -58,7 +59,7 @@ def decide_blend(question: str, kb: KnowledgeBase, *, explain: bool) -> Decision
         th = BLEND_WITH_MODEL
     else:
         lexical = np.zeros(len(index.entries))
-        for s in rank(question, kb, limit=SHARE_WINDOW)[0]:
+        for s in (ranking or rank(question, kb, limit=SHARE_WINDOW))[0]:
             lexical[s.entry] = s.score
         score = BLEND_BM25 * words + BLEND_LEXICAL * lexical / 100
         th = BLEND_WORDS_ONLY

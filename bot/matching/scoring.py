@@ -168,6 +168,10 @@ def _readings(question: str) -> list[str]:
     return list(dict.fromkeys(readings))
 
 
+# what rank() returns: the scored entries best first, the analysis and the reading used
+Ranking = tuple[list[_Scored], Analysis, str]
+
+
 def rank(
     question: str, kb: KnowledgeBase, *, limit: int | None = None
 ) -> tuple[list[_Scored], Analysis, str]:

@@ -54,6 +54,7 @@ from bot.matching.scoring import (
     SHARE_EXPONENT,
     SHARE_TEMPERATURE,
     SHARE_WINDOW,
+    Ranking,
     rank,
 )
 from bot.normalize import normalize
@@ -61,13 +62,14 @@ from bot.normalize import normalize
 if TYPE_CHECKING:
     from bot.knowledge import Entry, KnowledgeBase
 
-def decide_tuned(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decision:
+def decide_tuned(question: str, kb: KnowledgeBase, *, explain: bool = False,
+                 ranking: Ranking | None = None) -> Decision:
     """:func:`decide` by the knowledge's own thresholds alone, without the blend's word on
     entries with few phrasings (``kb lint`` holds phrasings out, which makes every entry
     look thinner than it is)."""
     index = kb.index
     th = kb.thresholds
-    ranked, analysis, reading = rank(question, kb, limit=SHARE_WINDOW)
+    ranked, analysis, reading = ranking or rank(question, kb, limit=SHARE_WINDOW)
     candidates = tuple(
         Candidate(index.entry_ids[s.entry], index.entries[s.entry].question, min(s.score, 100.0))
         for s in ranked[: max(th.candidates, 3)]
