@@ -11,7 +11,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -253,24 +252,8 @@ STAFF_USER = STAFF
 def run_server(env: dict[str, str], cwd: Path, *, timeout: float = 25.0
                ) -> tuple[subprocess.Popen[bytes], str, Path]:
     """``python -m bot run`` in a new process group; (process, base URL, log file)."""
-    port = h.free_port()
-    env = {**env, "PORT": str(port)}
-    log_path = cwd / f"server-{port}.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], env=env, cwd=h.ROOT,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}:\n"
-                               + log_path.read_text(errors="replace"))
-        with contextlib.suppress(OSError):
-            if h.get(base + "/healthz", timeout=1).status == 200:
-                return proc, base, log_path
-        time.sleep(0.1)
-    kill_group(proc)
-    raise RuntimeError("server did not become healthy:\n" + log_path.read_text(errors="replace"))
+    proc, base = h.start_server(env, cwd, run_in=h.ROOT, new_session=True, timeout=timeout)
+    return proc, base, cwd / f"server-{base.rsplit(':', 1)[1]}.log"
 
 
 def kill_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:

@@ -225,32 +225,46 @@ def server_env(api_url: str, tmp: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def start_server(env: dict[str, str], cwd: Path, *, port: int | None = None,
-                 code: str | None = None, timeout: float = 20.0
+def start_server(env: dict[str, str], folder: Path, *, run_in: Path | None = None,
+                 new_session: bool = False, timeout: float = 20.0
                  ) -> tuple[subprocess.Popen[bytes], str]:
-    """``faqbot run`` in a subprocess (``python -m bot run``); waits for /healthz."""
-    port = port or free_port()
-    env = {**env, "PORT": str(port)}
-    args = [sys.executable, "-c", code] if code else [sys.executable, "-m", "bot", "run"]
-    log = open(cwd / f"server-{port}.log", "wb")  # noqa: SIM115 - lives as long as the server
-    proc = subprocess.Popen(args, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+    """``faqbot run`` in a subprocess (``python -m bot run``) on a free port, logging to
+    ``folder/server-PORT.log``; waits for /healthz. If another test process (pytest-xdist runs
+    several) binds the port first, the server is started again on a new one."""
+    for attempt in range(3):
+        try:
+            return _start_server(env, folder, run_in or folder, new_session, timeout)
+        except RuntimeError as exc:
+            if "Address already in use" not in str(exc) or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_server(env: dict[str, str], folder: Path, run_in: Path, new_session: bool,
+                  timeout: float) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    log_path = folder / f"server-{port}.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], env={**env, "PORT": str(port)},
+                                cwd=run_in, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=new_session)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(
-                f"server exited with {proc.returncode}:\n"
-                + (cwd / f"server-{port}.log").read_text(errors="replace")
-            )
+            raise RuntimeError(f"server exited with {proc.returncode}:\n"
+                               + log_path.read_text(errors="replace"))
         try:
             if get(base + "/healthz", timeout=1).status == 200:
                 return proc, base
         except OSError:
             pass
         time.sleep(0.1)
+    if new_session:
+        os.killpg(proc.pid, 9)
     proc.kill()
-    raise RuntimeError("server did not become healthy:\n"
-                       + (cwd / f"server-{port}.log").read_text(errors="replace"))
+    proc.wait(10)
+    raise RuntimeError("server did not become healthy:\n" + log_path.read_text(errors="replace"))
 
 
 def stop_server(proc: subprocess.Popen[bytes]) -> None:
