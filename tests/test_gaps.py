@@ -1,4 +1,4 @@
-"""What the FAQ does not answer yet (bot.gaps), weekly figures, and ``faqbot kb gaps|stats``."""
+"""What the FAQ does not answer yet (bot.gaps), weekly figures (bot.stats), and ``faqbot kb gaps|stats``."""
 
 from __future__ import annotations
 
@@ -12,14 +12,9 @@ import pytest
 import yaml
 
 from bot.cli import main
-from bot.gaps import (
-    cluster_questions,
-    find_gaps,
-    is_gap,
-    stats_html,
-    weekly_stats,
-)
+from bot.gaps import cluster_questions, find_gaps, is_gap
 from bot.knowledge import parse_knowledge
+from bot.stats import stats_html, weekly_stats
 from bot.tickets import open_store
 
 KB = """\

@@ -5,7 +5,7 @@
     faqbot kb stats [--since 90d] [--database-url URL] [--html report.html] [--json]
 
 Each handler takes the parsed ``args`` and returns an exit code; the work is in
-:mod:`bot.maintain` and :mod:`bot.gaps`.
+:mod:`bot.maintain`, :mod:`bot.gaps` and :mod:`bot.stats`.
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def cmd_kb_gaps(args: argparse.Namespace) -> int:
 
 
 def cmd_kb_stats(args: argparse.Namespace) -> int:
-    from bot.gaps import stats_html, weekly_stats
+    from bot.stats import stats_html, weekly_stats
 
     store = _store(args)
     try:
