@@ -105,7 +105,7 @@ class TestWebApiFaults:
             proxy.cut()
             _ticket_flow(bot)
             wait_until(lambda: bot.tickets(), 10, "the ticket stored")
-            time.sleep(1.0)
+            time.sleep(1.0)  # a window for a post to slip through (none may; nothing to wait on)
             assert fake.calls("chat.postMessage") == [] and not bot.tickets()[0].posted
             proxy.restore()
             _posted_once(bot, timeout=20)
@@ -207,7 +207,7 @@ class TestStoreFaults:
         """A lock held for a moment only delays the answer: one reply, one ticket, one post."""
         lock = _hold_exclusive(tmp_path / "tickets.sqlite3")
         body = _ticket_flow(bot)
-        time.sleep(1.5)
+        time.sleep(1.5)  # the lock is held this long: nothing may be answered meanwhile
         assert bot.replies() == []
         lock.execute("COMMIT")
         lock.close()
@@ -409,7 +409,7 @@ class TestProcessDeath:
             fake.latency = 1.0
             raw, headers = h.event_request(h.mention(h.UNANSWERABLE))
             assert h.post(base + "/slack/events", raw, headers).status == 200
-            time.sleep(0.2)
+            time.sleep(0.2)  # the worker has begun the event's Web API calls (each takes 1 s)
             kill_group(proc, signal.SIGTERM)
             assert proc.wait(20) == 0
             output = log.read_text(errors="replace")

@@ -61,11 +61,11 @@ def _drive(base: str, fake: RecordingFake, cut_store=None, restore_store=None
         cut_store()
         responses.append(event(h.mention(h.UNANSWERABLE + " with the store down")))
         responses.append(_post(base, *h.command_request(h.slash(h.UNANSWERABLE + " again"))))
-        time.sleep(0.5)
+        fake.wait_quiet(0.5)  # the apologies for the tickets it could not record are out
         restore_store()
     responses.append(h.get(base + "/healthz"))
     responses.append(h.get(base + "/nope"))
-    time.sleep(0.5)
+    fake.wait_quiet(0.5)  # everything the app does for these requests is done (and logged)
     return responses
 
 

@@ -74,9 +74,16 @@ class TestLiveReload:
         time.sleep(1.0)  # one worker answered; let the other poll the good version too
 
         write_atomically(path, original + NEW_ENTRY + "  - id: broken\n    question: [\n")
-        time.sleep(2.5)  # many checks by both workers
-        notices = [c for c in fake.calls("chat.postMessage")
-                   if c.params.get("channel") == "CSUPPORT" and "knowledge file" in str(c.params)]
+
+        def notices() -> list:
+            return [c for c in fake.calls("chat.postMessage")
+                    if c.params.get("channel") == "CSUPPORT" and "knowledge file" in str(c.params)]
+
+        deadline = time.monotonic() + 10
+        while not notices() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        fake.wait_quiet(1.5)  # both workers check the broken file again several times
+        notices = notices()
         assert len(notices) == 1, [c.params for c in notices]
         assert "not valid YAML" in notices[0].params["text"]
         assert "Webhooks for review results" in ask(base, fake, "is there a review webhook")

@@ -527,13 +527,20 @@ def _schema_versions(url: str) -> list[int]:
 
 
 def _terminate_connections(pg_url: str) -> None:
-    """Kill every server connection of the store at ``pg_url`` (its schema's application)."""
+    """Kill every server connection of the store at ``pg_url`` (its schema's application);
+    returns once their server processes have exited (their sockets are closed)."""
     schema = sa.make_url(pg_url).query["application_name"]
-    _execute(
-        os.environ[PG_ENV],
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-        f"WHERE application_name = '{schema}'",
-    )
+    engine = _admin_engine(os.environ[PG_ENV])
+    mine = f"FROM pg_stat_activity WHERE application_name = '{schema}'"
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"SELECT pg_terminate_backend(pid) {mine}")
+            deadline = time.monotonic() + 10
+            while conn.exec_driver_sql(f"SELECT count(*) {mine}").scalar():
+                assert time.monotonic() < deadline, "the connections were not closed"
+                time.sleep(0.01)
+    finally:
+        engine.dispose()
 
 
 def _execute(url: str, *statements: str) -> None:
@@ -670,7 +677,6 @@ class TestStoreErrors:
         try:
             store.open_ticket(new())
             _terminate_connections(pg_url)
-            time.sleep(0.2)  # the server has closed the connection by now
             monkeypatch.setattr("bot.tickets.engine.select.select", lambda r, w, x, t: ([], [], []))
             question = LoggedQuestion(question="q", action="ticket", entry=None, score=None,
                                       reason="no_match")
@@ -694,7 +700,6 @@ class TestStoreErrors:
         def kill_the_pooled_connection() -> None:
             store.get(ticket.number)  # the pool's one connection has been used
             _terminate_connections(pg_url)
-            time.sleep(0.2)
 
         try:
             ticket, _ = store.open_ticket(new())
