@@ -5,9 +5,8 @@ Usage::
     kb = load_knowledge("knowledge/faq.yaml")     # raises KnowledgeError listing every problem
     kb.entry("review-time").answer
 
-The schema is documented for maintainers in ``knowledge/README.md``. Only YAML's safe subset is
-accepted (no tags beyond the core schema); anchors and aliases are refused, which also rules out
-"billion laughs" files.
+The schema is documented for maintainers in ``knowledge/README.md``. The YAML is read and
+checked node by node by :mod:`bot.yamlcheck` (safe subset only, no anchors or aliases).
 """
 
 from __future__ import annotations
@@ -21,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from bot import kbcache
-from bot.errors import KnowledgeError, Problem
+from bot.errors import KnowledgeError
 from bot.gcpause import collector_paused
+from bot.yamlcheck import Checker, compose
 
 if TYPE_CHECKING:
     from bot.matching import Index
@@ -43,12 +43,6 @@ __all__ = [
 MAX_KNOWLEDGE_BYTES = 20 * 1024 * 1024
 TICKET_REASONS = ("no_match", "cap_increase", "requested", "not_helpful")
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-
-try:  # libyaml's composer is several times faster; same safe semantics
-    _Loader: type = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _Loader = yaml.SafeLoader
-
 
 @dataclass(frozen=True)
 class Link:
@@ -170,130 +164,6 @@ class KnowledgeBase:
 # --------------------------------------------------------------------------- parsing
 
 
-class _Checker:
-    """Walks a composed YAML node tree, collecting every problem instead of stopping at one."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.problems: list[Problem] = []
-        self._constructor = yaml.constructor.SafeConstructor()
-
-    def error(self, node: yaml.Node | None, message: str) -> None:
-        line = node.start_mark.line + 1 if node is not None else 0
-        self.problems.append(Problem(self.path, line, message))
-
-    def mapping(self, node: yaml.Node, what: str) -> dict[str, tuple[yaml.Node, yaml.Node]] | None:
-        if not isinstance(node, yaml.MappingNode):
-            self.error(node, f"{what} must be a mapping (key: value), not {_kind(node)}")
-            return None
-        result: dict[str, tuple[yaml.Node, yaml.Node]] = {}
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                self.error(key_node, f"{what}: keys must be plain words")
-                continue
-            key = key_node.value
-            if key in result:
-                self.error(key_node, f"{what}: duplicate key '{key}'")
-                continue
-            result[key] = (key_node, value_node)
-        return result
-
-    def sequence(self, node: yaml.Node, what: str) -> list[yaml.Node] | None:
-        if not isinstance(node, yaml.SequenceNode):
-            self.error(node, f"{what} must be a list, not {_kind(node)}")
-            return None
-        return list(node.value)
-
-    def scalar(self, node: yaml.Node, what: str) -> Any:
-        if not isinstance(node, yaml.ScalarNode):
-            self.error(node, f"{what} must be a single value, not {_kind(node)}")
-            return None
-        if node.tag == _STR_TAG:  # most scalars: the text is the value, no constructor needed
-            return node.value
-        try:
-            return self._constructor.construct_object(node)
-        except yaml.YAMLError as exc:
-            self.error(node, f"{what}: {_yaml_reason(exc)}")
-            return None
-
-    def text(self, node: yaml.Node, what: str, *, required: bool = True) -> str | None:
-        value = self.scalar(node, what)
-        if value is None and not isinstance(node, yaml.ScalarNode):
-            return None
-        if not isinstance(value, str):
-            if value is None and not required:
-                return None
-            self.error(node, f"{what} must be text, not {_type_name(value)}")
-            return None
-        if required and not value.strip():
-            self.error(node, f"{what} must not be empty")
-            return None
-        return value
-
-    def texts(self, node: yaml.Node, what: str) -> list[tuple[yaml.Node, str]]:
-        items = self.sequence(node, what)
-        out = []
-        for item in items or ():
-            value = self.text(item, f"{what} item")
-            if value is not None:
-                out.append((item, value))
-        return out
-
-    def number(self, node: yaml.Node, what: str, low: float, high: float) -> float | None:
-        value = self.scalar(node, what)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            if isinstance(node, yaml.ScalarNode):
-                self.error(node, f"{what} must be a number, not {_type_name(value)}")
-            return None
-        if not low <= value <= high:
-            self.error(node, f"{what} must be between {low:g} and {high:g}, got {value:g}")
-            return None
-        return value
-
-    def keys(
-        self,
-        fields: dict[str, tuple[yaml.Node, yaml.Node]],
-        node: yaml.Node,
-        what: str,
-        required: tuple[str, ...],
-        optional: tuple[str, ...],
-    ) -> None:
-        allowed = set(required) | set(optional)
-        for key, (key_node, _) in fields.items():
-            if key not in allowed:
-                hint = ", ".join(sorted(allowed))
-                self.error(key_node, f"{what}: unknown key '{key}' (expected one of: {hint})")
-        for key in required:
-            if key not in fields:
-                self.error(node, f"{what}: missing required key '{key}'")
-
-
-def _kind(node: yaml.Node) -> str:
-    if isinstance(node, yaml.MappingNode):
-        return "a mapping"
-    if isinstance(node, yaml.SequenceNode):
-        return "a list"
-    return f"the value {node.value!r}" if len(str(node.value)) < 40 else "a single value"
-
-
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "nothing (null)"
-    return {bool: "true/false", int: "a number", float: "a number", str: "text"}.get(
-        type(value), type(value).__name__
-    )
-
-
-def _yaml_reason(exc: yaml.YAMLError) -> str:
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    return str(problem).strip()
-
-
-def _yaml_line(exc: yaml.YAMLError) -> int:
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    return mark.line + 1 if mark is not None else 0
-
-
 _TOP_REQUIRED = ("entries",)
 _TOP_OPTIONAL = (
     "version", "title", "source", "support", "thresholds", "semantic", "synonyms", "handoff",
@@ -312,89 +182,14 @@ def parse_knowledge(text: str, path: str = "<string>") -> KnowledgeBase:
             f"{MAX_KNOWLEDGE_BYTES // 1024 // 1024} MB)"
         )
     with collector_paused():  # composing allocates many small objects
-        try:
-            root = yaml.compose(text, Loader=_Loader)
-        except yaml.YAMLError as exc:
-            raise KnowledgeError.single(
-                path, _yaml_line(exc), f"not valid YAML: {_yaml_reason(exc)}"
-            ) from None
+        root = compose(text, path)
         if root is None:
             raise KnowledgeError.single(path, 1, "the file is empty; expected a mapping with 'entries'")
-        if _may_have_alias_or_tag(text):
-            _refuse_aliases_and_tags(root, path)
         return _build(root, path)
 
 
-_STR_TAG = "tag:yaml.org,2002:str"
-_CORE_TAGS = frozenset(
-    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "map", "seq")
-)
-
-
-_TIMESTAMP_START = re.compile(r"[0-9][0-9][0-9][0-9]-[0-9]")
-
-
-def _may_have_alias_or_tag(text: str) -> bool:
-    """False when the text cannot give a node graph with an alias or a non-core tag.
-
-    A cheap test of the text, to skip :func:`_refuse_aliases_and_tags`'s walk over every node.
-    An alias needs an anchor (``&name``); an explicit tag starts with ``!``. YAML starts these
-    tokens after a blank, a line break, a flow indicator or at the start of the text, never
-    right after an ASCII letter or digit (there ``&`` and ``!`` belong to a plain scalar:
-    ``R&D``, ``Yes!``). The other tags a plain scalar can resolve to are !!timestamp
-    (``2024-01-31``: four digits, a dash, a digit), !!merge (``<<``) and !!value (a lone
-    ``=``). True on any of these, even a harmless one: the walk then decides.
-    """
-    if "<<" in text or _TIMESTAMP_START.search(text):
-        return True
-    end = len(text) - 1
-    for char in "&!=":
-        i = text.find(char)
-        while i != -1:
-            before = text[i - 1] if i else " "
-            if not (before.isascii() and before.isalnum()):
-                return True
-            if char == "=":
-                after = text[i + 1] if i < end else " "
-                if not (after.isascii() and after.isalnum()):
-                    return True
-            i = text.find(char, i + 1)
-    return False
-
-
-def _refuse_aliases_and_tags(root: yaml.Node, path: str) -> None:
-    """Reject aliases (a node reached twice) and tags outside YAML's core schema.
-
-    One pass over the node graph that never descends into a node twice, so an alias bomb
-    costs no more than its text.
-    """
-    problems: list[Problem] = []
-    seen: set[int] = set()
-    stack = [root]
-    while stack and len(problems) < 20:
-        node = stack.pop()
-        if id(node) in seen:
-            problems.append(Problem(path, node.start_mark.line + 1,
-                                    "anchors and aliases (&name / *name) are not allowed"))
-            continue
-        seen.add(id(node))
-        if node.tag not in _CORE_TAGS:
-            problems.append(Problem(path, node.start_mark.line + 1,
-                                    f"the tag {node.tag.replace('tag:yaml.org,2002:', '!!')} "
-                                    "is not allowed (plain YAML only)"))
-            continue
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                stack.append(value)
-                stack.append(key)
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend(reversed(node.value))
-    if problems:
-        raise KnowledgeError(sorted(problems, key=lambda p: p.line))
-
-
 def _build(root: yaml.Node, path: str) -> KnowledgeBase:
-    c = _Checker(path)
+    c = Checker(path)
     top = c.mapping(root, "the file")
     if top is None:
         raise KnowledgeError(c.problems)
@@ -413,72 +208,10 @@ def _build(root: yaml.Node, path: str) -> KnowledgeBase:
 
     thresholds = _thresholds(c, top["thresholds"][1]) if "thresholds" in top else Thresholds()
     semantic = _semantic(c, top["semantic"][1], thresholds) if "semantic" in top else None
-
-    synonyms: list[tuple[str, ...]] = []
-    if "synonyms" in top:
-        group_owner: dict[str, int] = {}
-        for group_node in c.sequence(top["synonyms"][1], "synonyms") or ():
-            words = [w.strip().lower() for _, w in c.texts(group_node, "synonym group")]
-            if isinstance(group_node, yaml.SequenceNode) and len(words) < 2:
-                c.error(group_node, "a synonym group needs at least two words")
-                continue
-            for word in words:
-                if word in group_owner:
-                    c.error(
-                        group_node,
-                        f"synonym '{word}' is already in the group at line {group_owner[word]}",
-                    )
-            for word in words:
-                group_owner.setdefault(word, group_node.start_mark.line + 1)
-            synonyms.append(tuple(dict.fromkeys(words)))
-
+    synonyms = _synonyms(c, top["synonyms"][1]) if "synonyms" in top else []
     handoff = [t.strip() for _, t in c.texts(top["handoff"][1], "handoff")] if "handoff" in top else []
-
-    entries: list[Entry] = []
-    ids: dict[str, int] = {}
-    phrasing_owner: dict[str, tuple[str, int]] = {}
-    entry_nodes = c.sequence(top["entries"][1], "entries") if "entries" in top else None
-    if entry_nodes is not None and not entry_nodes:
-        c.error(top["entries"][1], "entries must list at least one entry")
-    for node in entry_nodes or ():
-        entry = _entry(c, node)
-        if entry is None:
-            continue
-        keys = [_phrasing_key(p) for p in entry.all_phrasings]
-        if entry.id in ids:
-            c.error(node, f"duplicate id '{entry.id}' (first used at line {ids[entry.id]})")
-            continue
-        ids[entry.id] = entry.line
-        mine = (entry.id, entry.line)
-        for phrasing, key in zip(entry.all_phrasings, keys, strict=True):
-            owner = phrasing_owner.setdefault(key, mine)
-            if owner is not mine and owner[0] != entry.id:
-                c.error(
-                    node,
-                    f"entry '{entry.id}': phrasing {phrasing!r} is also used by entry "
-                    f"'{owner[0]}' (line {owner[1]})",
-                )
-        entries.append(entry)
-
-    not_covered: list[str] = []
-    if "not_covered" in top:
-        seen: dict[str, int] = {}
-        # the same question with or without its question mark is the same question
-        answered = {key.rstrip("?!. "): owner for key, owner in phrasing_owner.items()}
-        for node, text in c.texts(top["not_covered"][1], "not_covered"):
-            line = node.start_mark.line + 1
-            key = _phrasing_key(text).rstrip("?!. ")
-            if key in seen:
-                c.error(node, f"not_covered question {text.strip()!r} is already listed at line "
-                              f"{seen[key]}")
-                continue
-            seen[key] = line
-            owner = answered.get(key)
-            if owner is not None:
-                c.error(node, f"not_covered question {text.strip()!r} is a phrasing of entry "
-                              f"'{owner[0]}' (line {owner[1]}): an entry answers it")
-                continue
-            not_covered.append(" ".join(text.split()))
+    entries, phrasing_owner = _entries(c, top["entries"][1]) if "entries" in top else ([], {})
+    not_covered = _not_covered(c, top["not_covered"][1], phrasing_owner) if "not_covered" in top else []
 
     if c.problems:
         raise KnowledgeError(sorted(c.problems, key=lambda p: p.line))
@@ -495,7 +228,74 @@ def _build(root: yaml.Node, path: str) -> KnowledgeBase:
     )
 
 
-def _semantic(c: _Checker, node: yaml.Node, thresholds: Thresholds) -> SemanticSettings | None:
+def _synonyms(c: Checker, node: yaml.Node) -> list[tuple[str, ...]]:
+    synonyms: list[tuple[str, ...]] = []
+    group_owner: dict[str, int] = {}
+    for group_node in c.sequence(node, "synonyms") or ():
+        words = [w.strip().lower() for _, w in c.texts(group_node, "synonym group")]
+        if isinstance(group_node, yaml.SequenceNode) and len(words) < 2:
+            c.error(group_node, "a synonym group needs at least two words")
+            continue
+        for word in words:
+            if word in group_owner:
+                c.error(group_node, f"synonym '{word}' is already in the group at line {group_owner[word]}")
+        for word in words:
+            group_owner.setdefault(word, group_node.start_mark.line + 1)
+        synonyms.append(tuple(dict.fromkeys(words)))
+    return synonyms
+
+
+def _entries(c: Checker, node: yaml.Node) -> tuple[list[Entry], dict[str, tuple[str, int]]]:
+    """The entries, and which entry (id, line) owns each phrasing key."""
+    entries: list[Entry] = []
+    ids: dict[str, int] = {}
+    phrasing_owner: dict[str, tuple[str, int]] = {}
+    entry_nodes = c.sequence(node, "entries")
+    if entry_nodes is not None and not entry_nodes:
+        c.error(node, "entries must list at least one entry")
+    for entry_node in entry_nodes or ():
+        entry = _entry(c, entry_node)
+        if entry is None:
+            continue
+        keys = [_phrasing_key(p) for p in entry.all_phrasings]
+        if entry.id in ids:
+            c.error(entry_node, f"duplicate id '{entry.id}' (first used at line {ids[entry.id]})")
+            continue
+        ids[entry.id] = entry.line
+        mine = (entry.id, entry.line)
+        for phrasing, key in zip(entry.all_phrasings, keys, strict=True):
+            owner = phrasing_owner.setdefault(key, mine)
+            if owner is not mine and owner[0] != entry.id:
+                c.error(
+                    entry_node,
+                    f"entry '{entry.id}': phrasing {phrasing!r} is also used by entry "
+                    f"'{owner[0]}' (line {owner[1]})",
+                )
+        entries.append(entry)
+    return entries, phrasing_owner
+
+
+def _not_covered(c: Checker, node: yaml.Node, phrasing_owner: dict[str, tuple[str, int]]) -> list[str]:
+    not_covered: list[str] = []
+    seen: dict[str, int] = {}
+    # the same question with or without its question mark is the same question
+    answered = {key.rstrip("?!. "): owner for key, owner in phrasing_owner.items()}
+    for item, text in c.texts(node, "not_covered"):
+        key = _phrasing_key(text).rstrip("?!. ")
+        if key in seen:
+            c.error(item, f"not_covered question {text.strip()!r} is already listed at line {seen[key]}")
+            continue
+        seen[key] = item.start_mark.line + 1
+        owner = answered.get(key)
+        if owner is not None:
+            c.error(item, f"not_covered question {text.strip()!r} is a phrasing of entry "
+                          f"'{owner[0]}' (line {owner[1]}): an entry answers it")
+            continue
+        not_covered.append(" ".join(text.split()))
+    return not_covered
+
+
+def _semantic(c: Checker, node: yaml.Node, thresholds: Thresholds) -> SemanticSettings | None:
     fields = c.mapping(node, "semantic")
     if fields is None:
         return None
@@ -516,7 +316,7 @@ def _semantic(c: _Checker, node: yaml.Node, thresholds: Thresholds) -> SemanticS
     return SemanticSettings(**values)
 
 
-def _thresholds(c: _Checker, node: yaml.Node) -> Thresholds:
+def _thresholds(c: Checker, node: yaml.Node) -> Thresholds:
     fields = c.mapping(node, "thresholds")
     if fields is None:
         return Thresholds()
@@ -552,7 +352,7 @@ def _phrasing_key(phrasing: str) -> str:
 _URL_RE = re.compile(r"^(https?://|mailto:)\S+$")
 
 
-def _entry(c: _Checker, node: yaml.Node) -> Entry | None:
+def _entry(c: Checker, node: yaml.Node) -> Entry | None:
     fields = c.mapping(node, "entry")
     if fields is None:
         return None

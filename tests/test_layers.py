@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import ROOT
 
 CORE = ["bot.knowledge", "bot.normalize", "bot.matching", "bot.evaluation", "bot.importer",
-        "bot.smalltalk", "bot.maintain", "bot.gaps", "bot.stats", "bot.reload", "bot.gcpause"]
+        "bot.smalltalk", "bot.maintain", "bot.gaps", "bot.stats", "bot.yamlcheck", "bot.reload", "bot.gcpause"]
 EDGES = ("slack_bolt", "slack_sdk", "sqlalchemy", "psycopg", "gunicorn")
 
 
