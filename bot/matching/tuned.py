@@ -42,6 +42,7 @@ hidden entry, explain at least as well as any entry (without it). Requests for a
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -76,53 +77,23 @@ def decide_tuned(question: str, kb: KnowledgeBase, *, explain: bool = False,
     )
     top = ranked[0] if ranked else None
     share = _share([s.score for s in ranked])
-    top_score = confidence(ranked[0].score, share) if top else 0.0
+    lexical = confidence(ranked[0].score, share) if top else 0.0
     raw_top = min(top.score, 100.0) if top else 0.0
     second = ranked[1].score if len(ranked) > 1 else 0.0
     # A question made only of words the knowledge knows is far more often a rewording of an
     # entry than one with a word it has never seen, at the same confidence: it may be answered
     # at the lower `familiar` threshold.
     answer_at = th.answer if analysis.unknown else th.answer_familiar
-    lexical = top_score
-    cosine = None
-    nearest: int | None = None  # the entry nearest in meaning (with the semantic model)
-    model_text = ""  # what the semantic model read, when the matcher corrected words of it
+    top_score = lexical
+    model: _ModelView | None = None
     beyond: dict[str, Any] | None = None  # the `not_covered` question the question is nearer
-    sem = kb.semantic
-    if top is not None and sem is not None and kb.vectors is not None:
-        # The optional sentence-embedding signal: how close the question's meaning is to the
-        # top entry's phrasings. It lifts in-scope questions worded unlike any phrasing that
-        # the lexical score alone leaves unsure of (docs/semantic.md).
-        # the model reads the words the matcher corrected as corrected ("documentaton" as
-        # "documentation", "accessToken" as "access token"): a typo splits into odd word pieces
-        plain, text = index.model_reading(question)
-        near = kb.vectors.closeness(text)
-        model_text = text if text != plain else ""
-        cosine = float(near.entries[top.entry])
-        nearest = int(np.argmax(near.entries))
-        top_score = (1 - sem.weight) * top_score + sem.weight * 100 * max(cosine, 0.0)
-        answer_at = sem.answer if analysis.unknown else sem.familiar
-        # A question at least as near one of the knowledge's `not_covered` questions as to any
-        # phrasing of the top entry is about what the FAQ leaves out: it is not answered.
-        if near.not_covered is not None and (
-                near.not_covered_cosine >= float(near.phrasings[top.entry])):
-            beyond = {"question": kb.not_covered[near.not_covered],
-                      "cosine": round(near.not_covered_cosine, 3),
-                      "entry_cosine": round(float(near.phrasings[top.entry]), 3)}
+    if top is not None and kb.semantic is not None and kb.vectors is not None:
+        model = _model_view(question, kb, top.entry)
+        top_score = (1 - kb.semantic.weight) * lexical + kb.semantic.weight * 100 * max(model.cosine, 0.0)
+        answer_at = kb.semantic.answer if analysis.unknown else kb.semantic.familiar
+        beyond = model.beyond
     elif kb.beyond is not None and (explain or (top is not None and top_score >= answer_at)):
-        # Without the model, the `not_covered` questions are scored as one more entry: a
-        # question they explain at least as well as any entry is about what the FAQ leaves out.
-        hidden = len(index.entries)
-        b_ranked, _, _ = rank(question, kb.beyond, limit=SHARE_WINDOW)
-        other = next((s for s in b_ranked if s.entry != hidden), None)
-        held = next((s for s in b_ranked if s.entry == hidden), None)
-        if held is not None and held.score >= (other.score if other else 0.0):
-            # the not_covered question as written (the index keeps them normalised, in order)
-            written = kb.beyond.index.phrasing_text[int(kb.beyond.index.entry_start[hidden]):]
-            via = held.parts.get("phrasing")
-            beyond = {"question": kb.not_covered[written.index(via)] if via in written else via,
-                      "score": round(held.score, 1),
-                      "entry_score": round(other.score, 1) if other else 0.0}
+        beyond = _beyond_lexically(question, kb)
     normalized = normalize(question)  # for the number check and the handoff phrases
     # a question that asks for a number the top entry never gives is about something else
     asks = quantity_asks(normalized, normalized=True) if top is not None else frozenset()
@@ -137,10 +108,7 @@ def decide_tuned(question: str, kb: KnowledgeBase, *, explain: bool = False,
             "common": analysis.common,
             "unknown": analysis.unknown,
             "confidence": round(top_score, 1),
-            **({"semantic": {"lexical": round(lexical, 1), "cosine": round(cosine, 3),
-                             "weight": sem.weight, "nearest": index.entry_ids[nearest],
-                             **({"read_as": model_text} if model_text else {})}}
-               if cosine is not None and nearest is not None and sem else {}),
+            **({"semantic": model.explain(kb, lexical)} if model else {}),
             "answer_at": answer_at,
             **({"asks": unasked} if unasked else {}),
             **({"not_covered": beyond} if beyond else {}),
@@ -179,6 +147,7 @@ def decide_tuned(question: str, kb: KnowledgeBase, *, explain: bool = False,
     close = tuple(c for c in candidates if c.score >= raw_top - CLOSE)[: th.candidates]
     if sum(1 for c in close if c.score >= th.clarify) < 2:
         return make("ticket", None, "no_match")
+    nearest = model.nearest if model else None
     if nearest is not None and all(c.entry_id != index.entry_ids[nearest] for c in close):
         # the entry nearest in meaning is offered too, in place of the last lexical one if the
         # list is full: it is often the one meant when the words alone are split (semantic.md)
@@ -188,6 +157,58 @@ def decide_tuned(question: str, kb: KnowledgeBase, *, explain: bool = False,
         close = close[: th.candidates - 1] + (offer,)
     return make("clarify", None, None, close)
 
+
+@dataclass(frozen=True)
+class _ModelView:
+    """What the optional sentence-embedding model says of a question (docs/semantic.md)."""
+
+    cosine: float  # with the top entry's phrasings
+    nearest: int  # the entry nearest in meaning
+    read_as: str  # what the model read, when the matcher corrected words of the question
+    beyond: dict[str, Any] | None  # the `not_covered` question it is at least as near
+
+    def explain(self, kb: KnowledgeBase, lexical: float) -> dict[str, Any]:
+        assert kb.semantic is not None
+        return {"lexical": round(lexical, 1), "cosine": round(self.cosine, 3),
+                "weight": kb.semantic.weight, "nearest": kb.index.entry_ids[self.nearest],
+                **({"read_as": self.read_as} if self.read_as else {})}
+
+
+def _model_view(question: str, kb: KnowledgeBase, top: int) -> _ModelView:
+    """How close the question's meaning is to the top entry's phrasings. It lifts in-scope
+    questions worded unlike any phrasing that the lexical score alone leaves unsure of."""
+    assert kb.vectors is not None
+    # the model reads the words the matcher corrected as corrected ("documentaton" as
+    # "documentation", "accessToken" as "access token"): a typo splits into odd word pieces
+    plain, text = kb.index.model_reading(question)
+    near = kb.vectors.closeness(text)
+    # A question at least as near one of the knowledge's `not_covered` questions as to any
+    # phrasing of the top entry is about what the FAQ leaves out: it is not answered.
+    beyond = None
+    if near.not_covered is not None and near.not_covered_cosine >= float(near.phrasings[top]):
+        beyond = {"question": kb.not_covered[near.not_covered],
+                  "cosine": round(near.not_covered_cosine, 3),
+                  "entry_cosine": round(float(near.phrasings[top]), 3)}
+    return _ModelView(float(near.entries[top]), int(np.argmax(near.entries)),
+                      text if text != plain else "", beyond)
+
+
+def _beyond_lexically(question: str, kb: KnowledgeBase) -> dict[str, Any] | None:
+    """Without the model, the `not_covered` questions are scored as one more entry: a question
+    they explain at least as well as any entry is about what the FAQ leaves out."""
+    assert kb.beyond is not None
+    hidden = len(kb.index.entries)
+    b_ranked, _, _ = rank(question, kb.beyond, limit=SHARE_WINDOW)
+    other = next((s for s in b_ranked if s.entry != hidden), None)
+    held = next((s for s in b_ranked if s.entry == hidden), None)
+    if held is None or held.score < (other.score if other else 0.0):
+        return None
+    # the not_covered question as written (the index keeps them normalised, in order)
+    written = kb.beyond.index.phrasing_text[int(kb.beyond.index.entry_start[hidden]):]
+    via = held.parts.get("phrasing")
+    return {"question": kb.not_covered[written.index(via)] if via in written else via,
+            "score": round(held.score, 1),
+            "entry_score": round(other.score, 1) if other else 0.0}
 
 
 def _share(scores: list[float]) -> float:
