@@ -132,6 +132,21 @@ class Index:
             index.entry_quantities.append(frozenset(quantities))
             answer_terms.append(frozenset(vocab.terms(strip_slack_markup(entry.answer))) - bag)
 
+        index._build_weights(entry_terms, answer_terms)
+        index._build_phrasings(texts, phrasing_terms, phrasing_entry)
+        index._build_entry_postings(entry_terms, answer_terms)
+        index._build_bm25(kb)
+        index.question_bm25 = float(np.mean([
+            index.bm25(vocab.terms(e.question))[n] for n, e in enumerate(kb.entries)])) \
+            if kb.entries else 0.0
+        index.thin = frozenset(e.id for e in kb.entries if len(e.phrasings) < THIN_PHRASINGS)
+        index._build_spelling(kb, texts)
+        index.handoff = [tuple(normalize(h).split()) for h in kb.handoff if normalize(h)]
+        return index
+
+    def _build_weights(self, entry_terms: list[set[str]], answer_terms: list[frozenset[str]]) -> None:
+        """Each term's weight: its rarity across entries (IDF over their phrasings, else over
+        the answers that use it), everyday words capped."""
         df: dict[str, int] = defaultdict(int)
         for bag in entry_terms:
             for term in bag:
@@ -140,36 +155,43 @@ class Index:
         for bag in answer_terms:
             for term in bag:
                 answer_df[term] += 1
-        n_entries = max(len(kb.entries), 1)
+        n_entries = max(len(entry_terms), 1)
         norm = math.log(1 + n_entries)
         weight = {t: math.log(1 + n_entries / d) / norm for t, d in df.items()}
         for term, d in answer_df.items():
             weight.setdefault(term, math.log(1 + n_entries / d) / norm)
         for term in weight.keys() & _COMMON_STEMS:
             weight[term] = min(weight[term], COMMON_WEIGHT_MAX)
-        index.df = {t: df.get(t, 0) + answer_df.get(t, 0) for t in weight}
-        index.weight = weight
-        index.known = frozenset(weight)
+        self.df = {t: df.get(t, 0) + answer_df.get(t, 0) for t in weight}
+        self.weight = weight
+        self.known = frozenset(weight)
 
+    def _build_phrasings(self, texts: list[str], phrasing_terms: list[list[str]],
+                         phrasing_entry: list[int]) -> None:
+        """The phrasings' texts, term and word-pair postings, and per-phrasing arrays."""
         postings: dict[str, list[int]] = defaultdict(list)
         pair_postings: dict[str, list[int]] = defaultdict(list)
         masses: list[float] = []
         for pid, terms in enumerate(phrasing_terms):
             term_set = sorted(set(terms))  # sorted: the same sum whatever the hash seed
-            masses.append(sum(weight[t] for t in term_set))
+            masses.append(sum(self.weight[t] for t in term_set))
             for term in term_set:
                 postings[term].append(pid)
             for pair in _word_pairs(terms):
                 pair_postings[pair].append(pid)
-        index.postings, index.posting_ids = _flatten(postings)
-        index.pair_postings, index.pair_posting_ids = _flatten(pair_postings)
-        index.phrasing_text = texts
-        index.phrasing_sorted = [_token_sort(t) for t in texts]
-        index.phrasing_entry = np.array(phrasing_entry, dtype=np.intp)
-        index.phrasing_mass = np.array(masses, dtype=np.float64)
-        index.phrasing_len = np.array([len(t) for t in texts], dtype=np.float64)
-        index.entry_start = np.searchsorted(index.phrasing_entry, np.arange(len(kb.entries)))
-        # an entry's own words first (factor 1), then the words only its answer uses
+        self.postings, self.posting_ids = _flatten(postings)
+        self.pair_postings, self.pair_posting_ids = _flatten(pair_postings)
+        self.phrasing_text = texts
+        self.phrasing_sorted = [_token_sort(t) for t in texts]
+        self.phrasing_entry = np.array(phrasing_entry, dtype=np.intp)
+        self.phrasing_mass = np.array(masses, dtype=np.float64)
+        self.phrasing_len = np.array([len(t) for t in texts], dtype=np.float64)
+        self.entry_start = np.searchsorted(self.phrasing_entry, np.arange(len(self.entries)))
+
+    def _build_entry_postings(self, entry_terms: list[set[str]],
+                              answer_terms: list[frozenset[str]]) -> None:
+        """Which entries use each term: an entry's own words first (factor 1), then the words
+        only its answer uses (factor ``ANSWER_ONLY``)."""
         entry_postings: dict[str, list[int]] = defaultdict(list)
         for n, bag in enumerate(entry_terms):
             for term in bag:
@@ -178,27 +200,25 @@ class Index:
         for n, answer_bag in enumerate(answer_terms):
             for term in answer_bag:
                 entry_postings[term].append(n)
-        index.entry_postings, index.entry_posting_ids = _flatten(entry_postings)
-        factors = np.full(len(index.entry_posting_ids), ANSWER_ONLY)
-        for term, (start, _) in index.entry_postings.items():
+        self.entry_postings, self.entry_posting_ids = _flatten(entry_postings)
+        factors = np.full(len(self.entry_posting_ids), ANSWER_ONLY)
+        for term, (start, _) in self.entry_postings.items():
             factors[start : start + own.get(term, 0)] = 1.0
-        index.entry_posting_factors = factors
-        index._build_bm25(kb)
-        index.question_bm25 = float(np.mean([
-            index.bm25(vocab.terms(e.question))[n] for n, e in enumerate(kb.entries)])) \
-            if kb.entries else 0.0
-        index.thin = frozenset(e.id for e in kb.entries if len(e.phrasings) < THIN_PHRASINGS)
+        self.entry_posting_factors = factors
 
+    def _build_spelling(self, kb: KnowledgeBase, texts: list[str]) -> None:
+        """What a typo may be corrected to: known terms by first letter, and written words."""
+        vocab = self.vocabulary
         buckets: dict[str, list[str]] = defaultdict(list)
         # A typo is corrected towards a known term or towards any one-word member of a known
         # term's synonym group ("permision" is one letter from "permission", whose term is
         # "scope"): the member is read as its group's term.
-        spellings = set(index.known) | {
-            key for key, term in vocab.canonical.items() if term in index.known}
+        spellings = set(self.known) | {
+            key for key, term in vocab.canonical.items() if term in self.known}
         for term in sorted(spellings):  # sorted: the same corrections whatever the hash seed
             if "_" not in term and len(term) >= 3 and not term.isdigit():
                 buckets[term[0]].append(term)
-        index.buckets = dict(buckets)
+        self.buckets = dict(buckets)
         # words as written that a question's typo may be read as: each word of the knowledge
         # whose term is known, and each word of a synonym phrase ("native" of "react native")
         phrase_words = {w for group in kb.synonyms for item in group
@@ -212,14 +232,12 @@ class Index:
             if len(word) < 3 or not word.isalpha() or word in FUNCTION_WORDS:
                 continue
             if word in phrase_words or any(
-                    t in index.known for t in vocab.terms(word, normalized=True)):
+                    t in self.known for t in vocab.terms(word, normalized=True)):
                 own.append(word)
                 if len(word) >= 4:
                     word_buckets[word[0]].append(word)
-        index.word_buckets = dict(word_buckets)
-        index.words = frozenset(own)
-        index.handoff = [tuple(normalize(h).split()) for h in kb.handoff if normalize(h)]
-        return index
+        self.word_buckets = dict(word_buckets)
+        self.words = frozenset(own)
 
     def _build_bm25(self, kb: KnowledgeBase) -> None:
         """Okapi BM25 weights of each entry's terms. An entry is one document: its question,
