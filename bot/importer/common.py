@@ -206,11 +206,51 @@ def build(document: Document) -> ParsedFaq:
     Raises:
         ValueError: no question with an answer was found.
     """
-    blocks = document.blocks
     notes = list(document.notes)
-    mode, level = question_mode(blocks)
+    sections, intro, skipped = _sections(document.blocks)
+    if not sections:
+        raise ValueError(
+            "no questions found: expected headings ('##'/'###' in Markdown, section titles in "
+            "reStructuredText, <h2>/<h3> in HTML), <dt>/<summary> questions, or plain-text "
+            "questions each on a line of its own ending in '?'"
+        )
 
-    sections: list[tuple[str, int | None, list[Block]]] = []  # (question, line, answer blocks)
+    for block in intro:
+        if block.kind == "text" and block.text.strip():
+            notes.append(Note(block.line, f"skipped text before the first question: {clip(block.text)!r}"))
+    notes.extend(
+        Note(b.line, f"skipped text between a section heading and its first question: {clip(b.text)!r}")
+        for b in skipped
+    )
+
+    intro_lines = {_intro_key(b.text) for b in intro if not b.code and b.text.strip()}
+    intro_lines |= {_intro_key(b.text) for b in intro if b.kind == "heading"}
+    last_answer = sections[-1][2]
+    while (
+        last_answer
+        and not last_answer[-1].code
+        and _intro_key(last_answer[-1].text) in intro_lines
+    ):
+        dropped = last_answer.pop()
+        notes.append(Note(dropped.line, f"dropped {clip(dropped.text)!r} after the last answer "
+                                        "(it repeats the page header)"))
+
+    entries = _entries(sections, notes)
+    if not entries:
+        raise ValueError("no questions found with an answer after them")
+    title = document.title if document.title not in {q for q, _, _ in sections} else None
+    title = title or _pick_title(intro)
+    return ParsedFaq(title=title, entries=entries, notes=notes)
+
+
+_Section = tuple[str, int | None, list[Block]]  # (question, line, answer blocks)
+
+
+def _sections(blocks: list[Block]) -> tuple[list[_Section], list[Block], list[Block]]:
+    """The questions with their answer blocks, the blocks before the first question, and the
+    text skipped between a section heading and its first question."""
+    mode, level = question_mode(blocks)
+    sections: list[_Section] = []
     intro: list[Block] = []
     skipped: list[Block] = []
     current: list[Block] | None = None
@@ -245,33 +285,12 @@ def build(document: Document) -> ParsedFaq:
             intro.append(block)
         elif block.kind == "text" and block.text.strip():
             skipped.append(block)
-    if not sections:
-        raise ValueError(
-            "no questions found: expected headings ('##'/'###' in Markdown, section titles in "
-            "reStructuredText, <h2>/<h3> in HTML), <dt>/<summary> questions, or plain-text "
-            "questions each on a line of its own ending in '?'"
-        )
+    return sections, intro, skipped
 
-    for block in intro:
-        if block.kind == "text" and block.text.strip():
-            notes.append(Note(block.line, f"skipped text before the first question: {clip(block.text)!r}"))
-    notes.extend(
-        Note(b.line, f"skipped text between a section heading and its first question: {clip(b.text)!r}")
-        for b in skipped
-    )
 
-    intro_lines = {_intro_key(b.text) for b in intro if not b.code and b.text.strip()}
-    intro_lines |= {_intro_key(b.text) for b in intro if b.kind == "heading"}
-    last_answer = sections[-1][2]
-    while (
-        last_answer
-        and not last_answer[-1].code
-        and _intro_key(last_answer[-1].text) in intro_lines
-    ):
-        dropped = last_answer.pop()
-        notes.append(Note(dropped.line, f"dropped {clip(dropped.text)!r} after the last answer "
-                                        "(it repeats the page header)"))
-
+def _entries(sections: list[_Section], notes: list[Note]) -> list[dict[str, Any]]:
+    """One entry per question with an answer (a question asked twice: one entry, answers
+    merged); what is skipped is noted."""
     entries: list[dict[str, Any]] = []
     by_key: dict[str, dict[str, Any]] = {}
     used_ids: set[str] = set()
@@ -304,11 +323,7 @@ def build(document: Document) -> ParsedFaq:
         }
         by_key[key] = entry
         entries.append(entry)
-    if not entries:
-        raise ValueError("no questions found with an answer after them")
-    title = document.title if document.title not in {q for q, _, _ in sections} else None
-    title = title or _pick_title(intro)
-    return ParsedFaq(title=title, entries=entries, notes=notes)
+    return entries
 
 
 def _key(text: str) -> str:
