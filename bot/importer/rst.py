@@ -245,13 +245,19 @@ class _Renderer:
 
     # ---- body elements: text, or None for nothing
 
-    def block(self, node: nodes.Node, indent: int) -> str | None:
+    def dropped(self, node: nodes.Node) -> bool:
+        """True for a node that gives no text: markup without content (targets, substitution
+        definitions, raw output, transitions) and what is noted as skipped (comments, the
+        table of contents, the document's field list, docutils' own errors)."""
+        if isinstance(node, nodes.target | nodes.substitution_definition | nodes.pending | nodes.raw
+                      | nodes.transition):
+            return True
         if isinstance(node, nodes.system_message):
             if node["level"] >= 3:
                 message = node.children[0].astext() if node.children else node.astext()
                 line = node.get("line") or _line(node)
                 self.notes.append(Note(line, f"reStructuredText: {clip(message, 100)}"))
-            return None
+            return True
         if isinstance(node, nodes.comment):
             if node.get("dropped_directive"):
                 self.notes.append(Note(_line(node), f"dropped the {node['dropped_directive']!r} directive"))
@@ -260,9 +266,17 @@ class _Renderer:
                 if line:  # docutils gives the line after a comment's last one
                     line = max(1, line - node.astext().count("\n") - 1)
                 self.notes.append(Note(line, f"skipped a comment: {clip(node.astext())!r}"))
-            return None
+            return True
         if isinstance(node, nodes.topic) and "contents" in node.get("classes", []):
             self.notes.append(Note(self.directive_line("contents", node), "dropped the table of contents"))
+            return True
+        if isinstance(node, nodes.docinfo | nodes.field_list) and isinstance(node.parent, nodes.document):
+            self.notes.append(Note(_line(node), "skipped the document's field list (metadata)"))
+            return True
+        return False
+
+    def block(self, node: nodes.Node, indent: int) -> str | None:
+        if self.dropped(node):
             return None
         if isinstance(node, nodes.image | nodes.figure):
             uri = node.get("uri") or (node.next_node(nodes.image) or {}).get("uri", "")
@@ -270,11 +284,6 @@ class _Renderer:
             line = self.directive_line("figure" if isinstance(node, nodes.figure) else "image", node)
             self.notes.append(Note(line, f"dropped the image {uri!r}"))
             return self.inline(caption) if caption is not None else None
-        if isinstance(node, nodes.target | nodes.substitution_definition | nodes.pending | nodes.raw):
-            return None
-        if isinstance(node, nodes.docinfo | nodes.field_list) and isinstance(node.parent, nodes.document):
-            self.notes.append(Note(_line(node), "skipped the document's field list (metadata)"))
-            return None
         if isinstance(node, nodes.paragraph | nodes.rubric | nodes.caption):
             return self.inline(node)
         if isinstance(node, nodes.literal_block | nodes.doctest_block):
@@ -328,8 +337,6 @@ class _Renderer:
             for row in node.findall(nodes.row):
                 rows.append(" | ".join(self.children(entry, indent) for entry in row.children))
             return "\n".join(rows)
-        if isinstance(node, nodes.transition):
-            return None
         if isinstance(node, nodes.Element):
             return self.children(node, indent)
         return node.astext()
