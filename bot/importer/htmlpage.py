@@ -166,6 +166,31 @@ class _Parser(HTMLParser):
 
     # ---- events
 
+    def is_chrome(self, tag: str, attr: dict[str, str], names: str) -> bool:
+        """Whether the element is page chrome (navigation, banners, hidden parts): skipped with
+        everything inside it."""
+        chrome = tag in _CHROME_TAGS
+        if tag in ("header", "footer") and self.articles:
+            chrome = False  # an article's own header holds its heading
+        if tag == "button" and (self.heading or self.question):
+            chrome = False  # accordion FAQs put the question in a button
+        return bool(chrome or attr.get("role") in _CHROME_ROLES
+                    or attr.get("aria-hidden") == "true" or "hidden" in attr
+                    or (tag not in _HEADINGS and tag not in ("p", "li", "dt", "dd", "a", "span")
+                        and _CHROME_NAMES.search(names)))
+
+    def start_item(self) -> None:
+        """A list item: its number in an ordered list, else a bullet (a hollow one when nested)."""
+        self.flush()
+        if not self.lists:
+            self.lists.append(["ul", 1])
+        kind = self.lists[-1]
+        if kind[0] == "ol":
+            self.item_prefix = f"{kind[1]}. "
+            kind[1] += 1
+        else:
+            self.item_prefix = "\u2022 " if len(self.lists) == 1 else "\u25e6 "
+
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attr = {k: v or "" for k, v in attrs}
         if tag == "title" and self.title is None:
@@ -186,15 +211,7 @@ class _Parser(HTMLParser):
         if tag == "blockquote":
             self.flush()
             self.quotes += 1
-        chrome = tag in _CHROME_TAGS
-        if tag in ("header", "footer") and self.articles:
-            chrome = False  # an article's own header holds its heading
-        if tag == "button" and (self.heading or self.question):
-            chrome = False  # accordion FAQs put the question in a button
-        if (chrome or attr.get("role") in _CHROME_ROLES
-                or attr.get("aria-hidden") == "true" or "hidden" in attr
-                or (tag not in _HEADINGS and tag not in ("p", "li", "dt", "dd", "a", "span")
-                    and _CHROME_NAMES.search(names))):
+        if self.is_chrome(tag, attr, names):
             if tag not in _VOID:
                 self.flush()
                 self.skip.append(tag)
@@ -218,15 +235,7 @@ class _Parser(HTMLParser):
             start = attr.get("start", "1")
             self.lists.append([tag, int(start) if start.isdigit() else 1])
         elif tag == "li":
-            self.flush()
-            if not self.lists:
-                self.lists.append(["ul", 1])
-            kind = self.lists[-1]
-            if kind[0] == "ol":
-                self.item_prefix = f"{kind[1]}. "
-                kind[1] += 1
-            else:
-                self.item_prefix = "\u2022 " if len(self.lists) == 1 else "\u25e6 "
+            self.start_item()
         elif tag == "pre":
             self.flush()
             self.pre = 1
