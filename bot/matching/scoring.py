@@ -58,22 +58,7 @@ def _score_text(
     # A question says at least this much: one common word cannot be 'fully explained'.
     q_mass = max(known_mass + unknown_mass, MIN_QUESTION_MASS)
 
-    # Through the inverted indexes: the weight each phrasing shares with the question, and
-    # the weight each entry explains (its phrasings' words; its answer's at ANSWER_ONLY).
-    # Vector sums over the postings, in the same order as term-by-term additions would be.
-    matched = np.zeros(len(index.phrasing_text))
-    explained = np.zeros(len(index.entries))
-    for term, c in credit.items():
-        w = weight[term] * c
-        span = index.postings.get(term)
-        if span is not None:
-            matched[index.posting_ids[span[0] : span[1]]] += w
-        span = index.entry_postings.get(term)
-        if span is not None:
-            start, stop = span
-            explained[index.entry_posting_ids[start:stop]] += (
-                w * index.entry_posting_factors[start:stop]
-            )
+    matched, explained = _shared_weight(index, credit)
     # Each entry's best phrasing: sharing weight m with a phrasing of mass M is an F-measure
     # of m/q_mass and m/M, which is 2m / (q_mass + M). Phrasings that tie for it are all
     # scored in full below, and the best full score counts.
@@ -101,15 +86,7 @@ def _score_text(
     )[0] / 100.0
     full = cheap + 100 * (W_CHARS * chars + W_PAIRS * np.minimum(1.0, pair_hits / 2))
 
-    # One phrasing per entry (the best full score; the first on a tie), entries best first.
-    if len(pids) == np.count_nonzero(best_fit):  # no ties: one phrasing per entry already
-        ranked = np.lexsort((owners, -full))
-    else:
-        first = _run_starts(owners)
-        run = np.cumsum(first) - 1
-        keep = np.flatnonzero(full == np.maximum.reduceat(full, np.flatnonzero(first))[run])
-        keep = keep[_run_starts(owners[keep])]
-        ranked = keep[np.lexsort((owners[keep], -full[keep]))]
+    ranked = _one_per_entry(owners, full, tied=len(pids) != np.count_nonzero(best_fit))
     if limit is not None:
         ranked = ranked[:limit]
     texts = index.phrasing_text
@@ -128,6 +105,40 @@ def _score_text(
         }))
     return results, analysis
 
+
+
+def _shared_weight(index: Index, credit: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Through the inverted indexes: the weight each phrasing shares with the question, and
+    the weight each entry explains (its phrasings' words; its answer's at ANSWER_ONLY).
+    Vector sums over the postings, in the same order as term-by-term additions would be."""
+    weight = index.weight
+    matched = np.zeros(len(index.phrasing_text))
+    explained = np.zeros(len(index.entries))
+    for term, c in credit.items():
+        w = weight[term] * c
+        span = index.postings.get(term)
+        if span is not None:
+            matched[index.posting_ids[span[0] : span[1]]] += w
+        span = index.entry_postings.get(term)
+        if span is not None:
+            start, stop = span
+            explained[index.entry_posting_ids[start:stop]] += (
+                w * index.entry_posting_factors[start:stop]
+            )
+    return matched, explained
+
+
+def _one_per_entry(owners: np.ndarray, full: np.ndarray, *, tied: bool) -> np.ndarray:
+    """Positions of one phrasing per entry (the best full score; the first on a tie), entries
+    best first. ``owners`` are the phrasings' entries, in order; ``tied``: an entry may have
+    several."""
+    if not tied:
+        return np.lexsort((owners, -full))
+    first = _run_starts(owners)
+    run = np.cumsum(first) - 1
+    keep = np.flatnonzero(full == np.maximum.reduceat(full, np.flatnonzero(first))[run])
+    keep = keep[_run_starts(owners[keep])]
+    return keep[np.lexsort((owners[keep], -full[keep]))]
 
 
 def _run_starts(keys: np.ndarray) -> np.ndarray:
