@@ -7,18 +7,9 @@ beside it by ``scripts/_venv.sh``. Nothing is downloaded at run time.
 * **Text**: the model's own ``tokenizer.json`` through Hugging Face ``tokenizers`` (BERT
   normaliser, pre-tokeniser and WordPiece), truncated to ``max_seq_length`` tokens (256),
   [CLS] and [SEP] included, as sentence-transformers does.
-* **Graph**: built once from ``model.safetensors`` with the ``onnx`` helper API (no torch)
-  and kept in faqbot's cache folder (``$XDG_CACHE_HOME/faqbot/encoder-*.onnx``, 12 MB): the 6
-  post-LayerNorm BERT layers with ONNX Runtime's fused CPU operators where they are faster
-  (``MultiHeadAttention``, ``BiasGelu``: exact erf GELU) and every dense layer in int8
-  (``DynamicQuantizeMatMul``: int8 weights with one scale per output column, activations
-  quantised to uint8 per call, per tensor; on x86 without VNNI the same weights as uint8
-  around 128, see :func:`_signed_weights`). Three measures keep it close to the float model
-  (docs/semantic.md): each dense layer's input is divided per channel by a SmoothQuant scale
-  (``alpha`` 0.6) folded into its weights, calibrated once with the float graph on
-  :data:`CALIBRATION`; the [CLS] row, whose activations are the largest, is quantised apart
-  from the other tokens; and the feed-forward output layer takes its 8 GELU channels with the
-  largest ranges through a small float product.
+* **Graph**: built once from ``model.safetensors`` (:mod:`bot.encoder_graph`: int8, calibrated
+  on :data:`CALIBRATION`) and kept in faqbot's cache folder
+  (``$XDG_CACHE_HOME/faqbot/encoder-*.onnx``, 12 MB).
 * **Embeddings** (word + position + token type 0) are gathered in numpy from the memory-mapped
   safetensors file: the 47 MB word table stays in the page cache, shared by every worker.
 * **Pooling**: mean over the tokens, then L2 normalisation. Each text is run alone (no
@@ -38,8 +29,6 @@ import importlib.metadata
 import importlib.util
 import json
 import logging
-import os
-import platform
 import struct
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from bot import kbcache
+from bot.encoder_graph import build_graph, signed_weights
 from bot.errors import ConfigError
 
 __all__ = [
@@ -64,8 +54,6 @@ TOKENIZER_FILE = "tokenizer.json"
 RUNTIME = ("onnxruntime", "tokenizers", "onnx")  # import names; `pip install` names are the same
 
 _F32 = np.dtype("<f4")
-_ALPHA = 0.6  # SmoothQuant's migration strength: scale = amax(x)**a / amax(w)**(1 - a)
-_OUTLIERS = 8  # GELU channels per layer kept out of int8 in the feed-forward output layer
 _CACHE_SUFFIX = ".onnx"
 
 # What the int8 graph is calibrated on: the range of each dense layer's input per channel.
@@ -332,124 +320,6 @@ def _weights(tensors: dict[str, np.ndarray], config: dict[str, Any], path: Path)
     return out
 
 
-def _build_graph(w: dict[str, Any], ranges: dict[str, np.ndarray] | None) -> tuple[bytes, list[str]]:
-    """The serialised ONNX model, and the names of the dense layers' inputs.
-
-    ``ranges`` None: the float graph, which also outputs each dense layer's input (for
-    calibration). Else the int8 graph, with those inputs' per-channel absolute maxima.
-    """
-    from onnx import TensorProto, helper, numpy_helper
-
-    d, heads, eps = w["dim"], w["heads"], w["eps"]
-    signed = _signed_weights()
-    ms = "com.microsoft"
-    nodes: list[Any] = []
-    inits: list[Any] = []
-    probes: list[str] = []
-
-    def const(name: str, arr: np.ndarray, dtype: Any = np.float32) -> str:
-        inits.append(numpy_helper.from_array(np.ascontiguousarray(arr, dtype=dtype), name))
-        return name
-
-    def node(op: str, inputs: list[str], output: str, domain: str = "", **attrs: Any) -> str:
-        nodes.append(helper.make_node(op, inputs, [output], name=output, domain=domain, **attrs))
-        return output
-
-    def smoothing(x: str, weight: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
-        """SmoothQuant's per-channel divisor of the dense layer input ``x`` (``ranges`` given)."""
-        amax = np.maximum(ranges[x], 1e-5)  # type: ignore[index]
-        if keep is not None:
-            amax = np.where(keep, amax, 1e-5)
-        return amax ** _ALPHA / np.maximum(np.abs(weight).max(axis=1), 1e-5) ** (1 - _ALPHA)
-
-    def dense(name: str, x: str, weight: np.ndarray, bias: np.ndarray | None, *,
-              keep: np.ndarray | None = None, divided: np.ndarray | None = None) -> str:
-        """x @ weight (+ bias): float; or int8, on x divided by its SmoothQuant scale (by a
-        Mul here, or already, ``divided``), the scale folded into the weights, and the [CLS]
-        row quantised apart."""
-        if ranges is None:
-            probes.append(x)
-            y = node("MatMul", [x, const(name + ".w", weight)], name + ".mm")
-            return y if bias is None else node("Add", [y, const(name + ".b", bias)], name)
-        if divided is None:
-            scale = smoothing(x, weight, keep)
-            inverse = 1.0 / scale if keep is None else np.where(keep, 1.0 / scale, 0.0)
-            x = node("Mul", [x, const(name + ".inv", inverse)], name + ".x")
-        else:
-            scale = divided
-        ws = weight * scale[:, None]
-        wscale = np.maximum(np.abs(ws).max(axis=0), 1e-12) / 127.0  # per output column
-        wq = np.clip(np.rint(ws / wscale), -127, 127)
-        if signed:
-            inputs = [const(name + ".q", wq, np.int8), const(name + ".s", wscale), ""]
-        else:  # the same values as uint8 around 128
-            inputs = [const(name + ".q", wq + 128, np.uint8), const(name + ".s", wscale),
-                      const(name + ".z", np.full(wq.shape[1], 128), np.uint8)]
-        if bias is not None:
-            inputs.append(const(name + ".b", bias))
-        # int8 activations are scaled per tensor: the [CLS] row, the largest by far, apart
-        first, rest = name + ".cls.x", name + ".rest.x"
-        nodes.append(helper.make_node("Split", [x, "rows"], [first, rest], name=name + ".rows", axis=1))
-        return node("Concat", [node("DynamicQuantizeMatMul", [first, *inputs], name + ".cls", ms),
-                               node("DynamicQuantizeMatMul", [rest, *inputs], name + ".rest", ms)],
-                    name, axis=1)
-
-    def residual_norm(name: str, x: str, bias: np.ndarray, skip: str,
-                      norm: tuple[np.ndarray, np.ndarray]) -> str:
-        """LayerNorm(x + bias + skip). Add, Add and LayerNormalization: in ONNX Runtime 1.32
-        that takes 10% less of a question's time than its fused SkipLayerNormalization."""
-        total = node("Add", [node("Add", [x, const(name + ".b", bias)], name + ".xb"), skip], name + ".sum")
-        return node("LayerNormalization", [total, const(name + ".w", norm[0]), const(name + ".nb", norm[1])],
-                    name, axis=-1, epsilon=eps)
-
-    h = node("LayerNormalization", ["embeddings", const("emb.ln.w", w["emb_ln"][0]),
-                                    const("emb.ln.b", w["emb_ln"][1])], "h0", axis=-1, epsilon=eps)
-    split = const("split", np.array([d, d, d]), np.int64)
-    # [1, length - 1]: how the dense layers split their input's rows (the [CLS] row apart)
-    node("Shape", ["embeddings"], "shape")
-    one, two = const("one", np.array([1]), np.int64), const("two", np.array([2]), np.int64)
-    length = node("Slice", ["shape", one, two], "length")
-    node("Concat", [one, node("Sub", [length, one], "others")], "rows", axis=0)
-    for i, layer in enumerate(w["layers"]):
-        p = f"l{i}."
-        w_qkv, b_qkv = np.concatenate(layer["qkv"][0], axis=1), np.concatenate(layer["qkv"][1])
-        divided = None
-        if ranges is not None:  # the attention output's divisor, folded into V (exact)
-            divided = smoothing(p + "att", layer["ao"][0])
-            w_qkv[:, 2 * d:] /= divided
-            b_qkv[2 * d:] /= divided
-        qkv = dense(p + "qkv", h, w_qkv, b_qkv)
-        nodes.append(helper.make_node("Split", [qkv, split], [p + "q", p + "k", p + "v"], name=p + "split",
-                                      axis=-1))
-        att = node("MultiHeadAttention", [p + "q", p + "k", p + "v"], p + "att", ms, num_heads=heads)
-        ao = dense(p + "ao", att, layer["ao"][0], None, divided=divided)
-        h1 = residual_norm(p + "h1", ao, layer["ao"][1], h, layer["ln1"])
-        inner = dense(p + "in", h1, layer["in"][0], None)
-        act = node("BiasGelu", [inner, const(p + "in.b", layer["in"][1])], p + "act", ms)
-        w_out = layer["out"][0]
-        if ranges is None or not _OUTLIERS:
-            out = dense(p + "out", act, w_out, None)
-        else:  # the channels with the largest ranges in float, the rest in int8
-            idx = np.sort(np.argsort(-ranges[act], kind="stable")[:_OUTLIERS])
-            keep = np.ones(w_out.shape[0], dtype=bool)
-            keep[idx] = False
-            picked = node("Gather", [act, const(p + "out.idx", idx, np.int64)], p + "out.o.x", axis=-1)
-            in_float = node("MatMul", [picked, const(p + "out.o.w", w_out[idx])], p + "out.o")
-            out = node("Add", [dense(p + "out.q", act, w_out, None, keep=keep), in_float], p + "out")
-        h = residual_norm(f"h{i + 1}", out, layer["out"][1], h1, layer["ln2"])
-    node("Identity", [h], "hidden")
-    outputs = [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, [1, "length", d])]
-    outputs += [helper.make_tensor_value_info(x, TensorProto.FLOAT, None) for x in probes]
-    graph = helper.make_graph(
-        nodes, "all-MiniLM-L6-v2",
-        [helper.make_tensor_value_info("embeddings", TensorProto.FLOAT, [1, "length", d])],
-        outputs, inits)
-    model = helper.make_model(graph, producer_name="faqbot", opset_imports=[
-        helper.make_opsetid("", 17), helper.make_opsetid(ms, 1)])
-    model.ir_version = 8
-    return model.SerializeToString(), probes
-
-
 def _session(model: bytes) -> Any:
     import onnxruntime as ort
 
@@ -461,27 +331,6 @@ def _session(model: bytes) -> Any:
     options.log_severity_level = 3  # errors only
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-
-
-@functools.cache
-def _signed_weights() -> bool:
-    """Whether the int8 weights are signed: yes, unless on an x86 processor without VNNI.
-
-    There ONNX Runtime multiplies uint8 activations by int8 weights with AVX2's
-    ``vpmaddubsw``, which adds two products in 16 bits and saturates past 32,767 (255 x 127 x 2
-    is 64,770). The same values stored as uint8 around 128 take its uint8 x uint8 kernel, which
-    does not saturate (docs/semantic.md).
-    """
-    if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686", "x86"):
-        return True  # Arm's int8 dot products do not saturate
-    flags = os.environ.get("FAQBOT_CPU_FLAGS")  # tests
-    if flags is None:
-        try:
-            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-                flags = fh.read(65536)
-        except OSError:
-            flags = ""
-    return bool(set(flags.split()) & {"avx512_vnni", "avx_vnni", "avx512vnni", "avxvnni"})
 
 
 def _release_freed_memory() -> None:
@@ -502,8 +351,12 @@ def _version(package: str) -> str:
 
 @functools.cache
 def _builder_digest() -> str:
-    """A hash of this module's source: the code that builds the graph and uses it."""
-    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    """A hash of the code that builds the graph and uses it (this module and encoder_graph)."""
+    here = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for name in ("encoder.py", "encoder_graph.py"):
+        digest.update((here / name).read_bytes())
+    return digest.hexdigest()
 
 
 # ----------------------------------------------------------------------------- the encoder
@@ -557,7 +410,7 @@ class Encoder:
         import tokenizers
 
         digest = hashlib.sha256()
-        for part in (_builder_digest(), f"signed {_signed_weights()}", f"onnx {_version('onnx')}",
+        for part in (_builder_digest(), f"signed {signed_weights()}", f"onnx {_version('onnx')}",
                      f"onnxruntime {onnxruntime.__version__}",
                      str(path.resolve()), _file_id(path), json.dumps(config, sort_keys=True)):
             digest.update(part.encode() + b"\0")
@@ -588,7 +441,7 @@ class Encoder:
     def _build(cls, weights: dict[str, Any], tokenizer: Tokenizer) -> bytes:
         """The int8 graph: the float one run on :data:`CALIBRATION` gives each dense layer's
         input range per channel."""
-        float_model, probes = _build_graph(weights, None)
+        float_model, probes = build_graph(weights, None)
         session = _session(float_model)
         ranges: dict[str, np.ndarray] = {}
         for text in CALIBRATION:
@@ -596,7 +449,7 @@ class Encoder:
             for name, value in zip(probes, session.run(probes, feed), strict=True):
                 seen = np.abs(value).reshape(-1, value.shape[-1]).max(axis=0)
                 ranges[name] = np.maximum(ranges[name], seen) if name in ranges else seen
-        model, _ = _build_graph(weights, ranges)
+        model, _ = build_graph(weights, ranges)
         return model
 
     @property

@@ -266,23 +266,23 @@ def test_without_vnni_the_weights_are_uint8_and_as_close(model_dir: Path, tmp_pa
                                                           reference_vectors) -> None:
     """On x86 without VNNI, int8 x uint8 products saturate in ONNX Runtime's AVX2 kernel: the
     graph holds the same weights as uint8 around 128 instead (another graph, the same values)."""
-    from bot import encoder as engine
+    from bot import encoder_graph as engine
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setenv("FAQBOT_CPU_FLAGS", "fpu sse2 avx2 fma")
     monkeypatch.setattr(engine.platform, "machine", lambda: "x86_64")
-    engine._signed_weights.cache_clear()
+    engine.signed_weights.cache_clear()
     try:
-        assert not engine._signed_weights()
+        assert not engine.signed_weights()
         unsigned = Encoder.load(model_dir)
     finally:
-        engine._signed_weights.cache_clear()
+        engine.signed_weights.cache_clear()
     ours, _ = reference_vectors
     theirs = unsigned.encode([c["text"] for c in CASES])
     assert (ours * theirs).sum(axis=1).min() > 0.9999
     monkeypatch.setenv("FAQBOT_CPU_FLAGS", "fpu avx2 avx512_vnni")
-    assert engine._signed_weights()
-    engine._signed_weights.cache_clear()
+    assert engine.signed_weights()
+    engine.signed_weights.cache_clear()
 
 
 def test_a_graph_the_runtime_cannot_run_is_a_model_error(model_dir: Path, tmp_path: Path,
