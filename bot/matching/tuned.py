@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bot.matching.index import _asks_for_human
+from bot.matching.index import Analysis, Index, _asks_for_human
 from bot.matching.lexicon import quantity_asks
 from bot.matching.result import Action, Candidate, Decision
 from bot.matching.scoring import (
@@ -101,26 +101,14 @@ def decide_tuned(question: str, kb: KnowledgeBase, *, explain: bool = False,
     details: dict[str, Any] = {}
     if explain:
         details = {
-            "reading": reading,
-            "known": {t: round(c, 2) for t, c in analysis.credit.items()},
-            "weights": {t: round(index.weight[t], 2) for t in analysis.credit},
-            "corrected": analysis.corrected,
-            "common": analysis.common,
-            "unknown": analysis.unknown,
+            **_reading(index, analysis, reading),
             "confidence": round(top_score, 1),
             **({"semantic": model.explain(kb, lexical)} if model else {}),
             "answer_at": answer_at,
             **({"asks": unasked} if unasked else {}),
             **({"not_covered": beyond} if beyond else {}),
             "share": round(share, 3),
-            "ranked": [
-                {
-                    "entry": index.entry_ids[s.entry],
-                    "score": round(s.score, 1),
-                    **{k: round(v, 3) if isinstance(v, float) else v for k, v in s.parts.items()},
-                }
-                for s in ranked[:5]
-            ],
+            "ranked": _ranked(index, ranked[:5]),
         }
 
     def make(action: Action, entry: Entry | None, reason: str | None, cands=candidates):
@@ -147,15 +135,46 @@ def decide_tuned(question: str, kb: KnowledgeBase, *, explain: bool = False,
     close = tuple(c for c in candidates if c.score >= raw_top - CLOSE)[: th.candidates]
     if sum(1 for c in close if c.score >= th.clarify) < 2:
         return make("ticket", None, "no_match")
-    nearest = model.nearest if model else None
-    if nearest is not None and all(c.entry_id != index.entry_ids[nearest] for c in close):
-        # the entry nearest in meaning is offered too, in place of the last lexical one if the
-        # list is full: it is often the one meant when the words alone are split (semantic.md)
-        lexical_scores = {s.entry: min(s.score, 100.0) for s in ranked}
-        offer = Candidate(index.entry_ids[nearest], index.entries[nearest].question,
-                          lexical_scores.get(nearest, 0.0))
-        close = close[: th.candidates - 1] + (offer,)
+    if model is not None:
+        close = _with_nearest(close, model.nearest, index, ranked, th.candidates)
     return make("clarify", None, None, close)
+
+
+def _with_nearest(close: tuple[Candidate, ...], nearest: int, index: Index, ranked: list,
+                  limit: int) -> tuple[Candidate, ...]:
+    """The entries offered, with the entry nearest in meaning among them: in place of the last
+    lexical one if the list is full. It is often the one meant when the words alone are split
+    (semantic.md)."""
+    if any(c.entry_id == index.entry_ids[nearest] for c in close):
+        return close
+    lexical_scores = {s.entry: min(s.score, 100.0) for s in ranked}
+    offer = Candidate(index.entry_ids[nearest], index.entries[nearest].question,
+                      lexical_scores.get(nearest, 0.0))
+    return close[: limit - 1] + (offer,)
+
+
+def _ranked(index: Index, ranked: list) -> list[dict[str, Any]]:
+    """``--explain``'s list of the best entries with the parts of their scores."""
+    return [
+        {
+            "entry": index.entry_ids[s.entry],
+            "score": round(s.score, 1),
+            **{k: round(v, 3) if isinstance(v, float) else v for k, v in s.parts.items()},
+        }
+        for s in ranked
+    ]
+
+
+def _reading(index: Index, analysis: Analysis, reading: str) -> dict[str, Any]:
+    """``--explain``'s account of how the question's words were read."""
+    return {
+        "reading": reading,
+        "known": {t: round(c, 2) for t, c in analysis.credit.items()},
+        "weights": {t: round(index.weight[t], 2) for t in analysis.credit},
+        "corrected": analysis.corrected,
+        "common": analysis.common,
+        "unknown": analysis.unknown,
+    }
 
 
 @dataclass(frozen=True)
