@@ -226,26 +226,27 @@ def server_env(api_url: str, tmp: Path, **extra: str) -> dict[str, str]:
 
 
 def start_server(env: dict[str, str], folder: Path, *, run_in: Path | None = None,
-                 new_session: bool = False, timeout: float = 20.0
+                 new_session: bool = False, code: str | None = None, timeout: float = 20.0
                  ) -> tuple[subprocess.Popen[bytes], str]:
-    """``faqbot run`` in a subprocess (``python -m bot run``) on a free port, logging to
-    ``folder/server-PORT.log``; waits for /healthz. If another test process (pytest-xdist runs
-    several) binds the port first, the server is started again on a new one."""
+    """``faqbot run`` in a subprocess (``python -m bot run``, or ``python -c code``) on a free
+    port, logging to ``folder/server-PORT.log``; waits for /healthz. If another test process
+    (pytest-xdist runs several) binds the port first, the server is started again on a new one."""
+    args = [sys.executable, "-c", code] if code else [sys.executable, "-m", "bot", "run"]
     for attempt in range(3):
         try:
-            return _start_server(env, folder, run_in or folder, new_session, timeout)
+            return _start_server(args, env, folder, run_in or folder, new_session, timeout)
         except RuntimeError as exc:
             if "Address already in use" not in str(exc) or attempt == 2:
                 raise
     raise AssertionError("unreachable")
 
 
-def _start_server(env: dict[str, str], folder: Path, run_in: Path, new_session: bool,
-                  timeout: float) -> tuple[subprocess.Popen[bytes], str]:
+def _start_server(args: list[str], env: dict[str, str], folder: Path, run_in: Path,
+                  new_session: bool, timeout: float) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     log_path = folder / f"server-{port}.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], env={**env, "PORT": str(port)},
+        proc = subprocess.Popen(args, env={**env, "PORT": str(port)},
                                 cwd=run_in, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=new_session)
     base = f"http://127.0.0.1:{port}"

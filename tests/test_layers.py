@@ -9,8 +9,9 @@ import pytest
 
 from tests.conftest import ROOT
 
-CORE = ["bot.knowledge", "bot.normalize", "bot.matching", "bot.evaluation", "bot.importer",
-        "bot.smalltalk", "bot.maintain", "bot.gaps", "bot.stats", "bot.yamlcheck", "bot.reload", "bot.gcpause"]
+CORE = ["bot.knowledge", "bot.yamlcheck", "bot.normalize", "bot.matching", "bot.evaluation",
+        "bot.importer", "bot.smalltalk", "bot.maintain", "bot.gaps", "bot.stats", "bot.reload",
+        "bot.gcpause"]
 EDGES = ("slack_bolt", "slack_sdk", "sqlalchemy", "psycopg", "gunicorn")
 
 
