@@ -56,6 +56,7 @@ from bot.tickets.statements import (
     GET_TICKET,
     INSERT_EVENT,
     INSERT_QUESTION,
+    INSERT_TICKET,
     INSERT_TICKET_IF_ABSENT,
     LOCK_TICKET,
     MARK_POSTED,
@@ -489,7 +490,12 @@ class SqlTicketStore:
 
     def _open_once(self, conn: sa.Connection, new: NewTicket) -> tuple[Ticket, bool]:
         now = self._clock()
-        number = self._exec(conn, INSERT_TICKET_IF_ABSENT, ticket_params(new, now)).scalar()
+        if self._db.sqlite:  # one writer at a time: look, then insert
+            number = None
+            if self._open_lookup(conn, new) == (None, None):
+                number = self._exec(conn, INSERT_TICKET, ticket_params(new, now)).scalar()
+        else:  # concurrent writers: look and insert in one statement
+            number = self._exec(conn, INSERT_TICKET_IF_ABSENT, ticket_params(new, now)).scalar()
         if number is not None:
             # A new row already carries updated_at = now: the history line is all _append
             # adds. Everything is known: build the ticket rather than read it back.
