@@ -223,10 +223,11 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
 
 
 def run_scenario(name: str, fake: Fake, tmp: Path, database_url: str, *, events: int,
-                 retries: float = 0.0, servers: int = 1, timeout: float = 180.0) -> Outcome:
+                 retries: float = 0.0, servers: int = 1, timeout: float = 180.0,
+                 semantic: str = "auto") -> Outcome:
     outcome = Outcome(name)
     fake.control("reset", latency=0.0)
-    env = h.server_env(fake.api_url, tmp, DATABASE_URL=database_url)
+    env = h.server_env(fake.api_url, tmp, DATABASE_URL=database_url, FAQBOT_SEMANTIC=semantic)
     procs = [start_server(env, tmp) for _ in range(servers)]
     ports = [port for _, port in procs]
     pids = [proc.pid for proc, _ in procs]
@@ -411,6 +412,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="SQLite plain load only")
     parser.add_argument("--only", metavar="TEXT",
                         help="run only the scenarios whose name contains TEXT (e.g. '2 apps')")
+    parser.add_argument("--semantic", choices=("auto", "off"), default="auto",
+                        help="FAQBOT_SEMANTIC for the servers: the model when installed "
+                             "(default, as `faqbot run`), or the lexical matcher alone")
     args = parser.parse_args()
     if args.database_url and sa.make_url(args.database_url).host not in ("127.0.0.1",
                                                                          "localhost"):
@@ -442,7 +446,8 @@ def main() -> int:
                     url = f"sqlite:///{tmp / 'tickets.sqlite3'}"
                 try:
                     outcomes.append(run_scenario(name, fake, tmp, url, events=args.events,
-                                                 timeout=args.timeout, **options))
+                                                 timeout=args.timeout, semantic=args.semantic,
+                                                 **options))
                 finally:
                     if drop:
                         drop()
@@ -450,7 +455,7 @@ def main() -> int:
         fake.stop()
 
     print(f"\n{SENDERS} senders; requests: mentions, DMs, /faq, clicks in turn, a third open "
-          f"tickets; {os.cpu_count()} CPUs\n")
+          f"tickets; FAQBOT_SEMANTIC={args.semantic}; {os.cpu_count()} CPUs\n")
     print("| scenario | requests | retries | events/s | p50 ms | p99 ms | max ms | "
           "RSS 1k MB | RSS 3k MB | RSS end MB | exactly once |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
