@@ -269,6 +269,9 @@ def server(env: dict[str, str], cwd: Path) -> Iterator[tuple[subprocess.Popen[by
     proc, base, log = run_server(env, cwd)
     try:
         yield proc, base, log
+    except BaseException as exc:  # a failing test shows what the server said
+        exc.add_note("the server's log ends:\n" + log.read_text(errors="replace")[-4000:])
+        raise
     finally:
         if proc.poll() is None:
             kill_group(proc, signal.SIGTERM)

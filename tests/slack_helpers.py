@@ -11,9 +11,11 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -198,10 +200,33 @@ def buttons(blocks: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             for e in b["elements"]}
 
 
+def _ports() -> Iterator[int]:
+    """Ports for servers this test process starts: a block of its own per pytest-xdist
+    worker, below the kernel's ephemeral range (32768 and up), each handed out once. A port
+    the kernel picks (bind to 0, close, pass it on) may be picked again by another worker
+    before the server binds it, and two servers on one port answer each other's tests."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    first = 20000 + (index % 6) * 2000
+    while True:
+        yield from range(first, first + 2000)
+
+
+_PORTS = _ports()
+_PORTS_LOCK = threading.Lock()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port on 127.0.0.1 that is free now and that no other test process will choose."""
+    with _PORTS_LOCK:
+        for port in _PORTS:
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    raise AssertionError("unreachable")
 
 
 def server_env(api_url: str, tmp: Path, **extra: str) -> dict[str, str]:
@@ -229,8 +254,8 @@ def start_server(env: dict[str, str], folder: Path, *, run_in: Path | None = Non
                  new_session: bool = False, code: str | None = None, timeout: float = 20.0
                  ) -> tuple[subprocess.Popen[bytes], str]:
     """``faqbot run`` in a subprocess (``python -m bot run``, or ``python -c code``) on a free
-    port, logging to ``folder/server-PORT.log``; waits for /healthz. If another test process
-    (pytest-xdist runs several) binds the port first, the server is started again on a new one."""
+    port (:func:`free_port`), logging to ``folder/server-PORT.log``; waits for /healthz. If
+    something binds the port first, the server is started again on another."""
     args = [sys.executable, "-c", code] if code else [sys.executable, "-m", "bot", "run"]
     for attempt in range(3):
         try:
