@@ -120,6 +120,15 @@ class StaffServer(h.SignedRequests):
         """Wait until the app has gone quiet (see FakeSlack.wait_quiet)."""
         self.fake.wait_quiet(seconds)
 
+    def only(self, find: Any, timeout: float = 10.0) -> Any:
+        """The one call ``find()`` returns, counted once it returns any and the app has gone
+        quiet (a late duplicate makes it two, and the check fails)."""
+        self.wait(find, timeout)
+        self.quiet()
+        found = find()
+        assert len(found) == 1, found
+        return found[0]
+
     # ------------------------------------------------------------------ scenarios
 
     def open_ticket(self, question: str = h.UNANSWERABLE, *, user: str = REQUESTER,

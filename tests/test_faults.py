@@ -228,7 +228,9 @@ class TestStoreFaults:
         try:
             lock = _hold_exclusive(tmp_path / "tickets.sqlite3")
             _ticket_flow(bot)
-            (told,) = wait_until(lambda: bot.replies(), 15, "the apology")
+            wait_until(lambda: bot.replies(), 15, "the apology")
+            bot.fake.wait_quiet()  # then count: a late duplicate would be seen
+            (told,) = bot.replies()
             plain = store_failed_message(bot.holder.current.support)["text"]
             assert told.params["text"] == plain
             lock.execute("COMMIT")
@@ -250,7 +252,9 @@ class TestStoreFaults:
             writable = bot.store.current
             bot.store.current = read_only
             body = _ticket_flow(bot)
-            (told,) = wait_until(lambda: bot.replies(), 10, "the apology")
+            wait_until(lambda: bot.replies(), 10, "the apology")
+            bot.fake.wait_quiet()  # then count: a late duplicate would be seen
+            (told,) = bot.replies()
             assert "couldn't" in told.params["text"].lower() or "could not" in \
                 told.params["text"].lower()
             assert bot.tickets() == []

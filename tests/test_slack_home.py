@@ -122,7 +122,7 @@ class TestHome:
         body["user"]["id"] = REQUESTER
         body["actions"][0].update(action_id=sb.ACTION_TAKE, value=str(ticket.number))
         srv.action(body)
-        (refusal,) = srv.wait(lambda: srv.posts(REQUESTER))
+        refusal = srv.only(lambda: srv.posts(REQUESTER))
         assert "Only support staff" in refusal.params["text"]
         srv.quiet(0.3)
         assert srv.ticket(ticket.number).status == "open"

@@ -266,7 +266,7 @@ class TestRelay:
         ticket, _, _ = srv.open_ticket()
         srv.event(thread_reply("Try again <!channel> &lt;@U123&gt; <@U123> & see",
                                channel=SUPPORT, thread_ts=ticket.triage_ts, user=STAFF))
-        (relay,) = srv.wait(lambda: srv.posts("C111", ticket.thread_ts))
+        relay = srv.only(lambda: srv.posts("C111", ticket.thread_ts))
         assert relay.params["text"] == (
             f"<@{STAFF}> (support): Try again @channel &lt;@U123&gt; &lt;@U123&gt; &amp; see")
         for raw in ("<!channel>", "<@U123>"):
@@ -281,7 +281,7 @@ class TestRelay:
         ticket, _, _ = srv.open_ticket()
         srv.event(thread_reply(h.ANSWERABLE + " <@U123>", channel="C111",
                                thread_ts=ticket.thread_ts, user=REQUESTER))
-        (relay,) = srv.wait(lambda: srv.posts(SUPPORT, ticket.triage_ts))
+        relay = srv.only(lambda: srv.posts(SUPPORT, ticket.triage_ts))
         assert f"<@{REQUESTER}> (requester)" in relay.params["text"]
         assert "how long is the review &lt;@U123&gt;" in relay.params["text"]
         srv.quiet()
@@ -300,7 +300,7 @@ class TestRelay:
         same["event"].update(ts=mention["event"]["ts"], event_ts=mention["event"]["ts"])
         srv.event(same)
         srv.event(thread_reply("any news?", channel="C111", thread_ts=thread, user=REQUESTER))
-        (relay,) = srv.wait(lambda: srv.posts(SUPPORT, ticket.triage_ts))
+        relay = srv.only(lambda: srv.posts(SUPPORT, ticket.triage_ts))
         srv.quiet(0.3)
         assert "any news?" in relay.params["text"] and len(srv.posts()) == 1
 
@@ -367,7 +367,7 @@ class TestRelay:
         body = h.direct_message(h.UNANSWERABLE, user=REQUESTER)
         dm, ts = body["event"]["channel"], body["event"]["ts"]
         srv.event(body)
-        (notice,) = srv.wait(lambda: srv.posts(dm))
+        notice = srv.only(lambda: srv.posts(dm))
         assert notice.params.get("thread_ts") is None  # a DM is answered in place
         assert "support will reply in a thread on your message" in notice.params["text"]
         ticket = srv.wait(lambda: srv._posted(dm, ts))
@@ -376,12 +376,12 @@ class TestRelay:
 
         srv.event(thread_reply("Which app id is it?", channel=SUPPORT,
                                thread_ts=ticket.triage_ts, user=STAFF))
-        (relay,) = srv.wait(lambda: srv.posts(dm, ts))
+        relay = srv.only(lambda: srv.posts(dm, ts))
         assert "Which app id is it?" in relay.params["text"]
 
         srv.event(thread_reply("it is app 42", channel=dm, thread_ts=ts, user=REQUESTER,
                                channel_type="im"))
-        (back,) = srv.wait(lambda: srv.posts(SUPPORT, ticket.triage_ts))
+        back = srv.only(lambda: srv.posts(SUPPORT, ticket.triage_ts))
         assert "it is app 42" in back.params["text"]
         srv.quiet()
         assert len(srv.store.list()) == len({t.number for t in srv.store.list()})
@@ -400,7 +400,7 @@ class TestRelay:
         srv.fake.reset()
         srv.event(thread_reply("Looking into it", channel=SUPPORT,
                                thread_ts=ticket.triage_ts, user=STAFF))
-        (relay,) = srv.wait(lambda: srv.posts(REQUESTER))
+        relay = srv.only(lambda: srv.posts(REQUESTER))
         assert relay.params.get("thread_ts") is None and "Looking into it" in relay.params["text"]
         _click(srv, ticket, sb.ACTION_RESOLVE, STAFF)
         srv.wait(lambda: len(srv.posts(REQUESTER)) == 2)
