@@ -280,6 +280,11 @@ def _question_cte() -> sa.CTE:
     )
 
 
+#: A new ticket's empty ``details``, written in the SQL (a bound ``{}`` would be serialised to
+#: JSON again for every ticket).
+_NO_DETAILS = sa.literal_column("'{}'", sa.JSON)
+
+
 def _insert_ticket_if_absent() -> sa.Insert:
     requester = _param("t_requester", sa.String)
     reason = _param("t_reason", sa.String)
@@ -295,7 +300,7 @@ def _insert_ticket_if_absent() -> sa.Insert:
         _param("t_message", sa.String), _param("t_question", sa.Text),
         _param("t_candidates", sa.JSON), _param("t_entry", sa.String), reason,
         sa.literal("open", sa.String), _param("t_source", sa.String),
-        sa.literal({}, sa.JSON), dedupe, at, at,
+        _NO_DETAILS, dedupe, at, at,
     ).where(
         ~sa.exists().where(tickets.c.dedupe_key == dedupe),
         ~sa.exists().where(ticket_events.c.dedupe_key == dedupe),
@@ -318,7 +323,7 @@ def _insert_ticket() -> sa.Insert:
         message_ts=_param("t_message", sa.String), question=_param("t_question", sa.Text),
         candidates=_param("t_candidates", sa.JSON), entry=_param("t_entry", sa.String),
         reason=_param("t_reason", sa.String), status=sa.literal("open", sa.String),
-        source=_param("t_source", sa.String), details=sa.literal({}, sa.JSON),
+        source=_param("t_source", sa.String), details=_NO_DETAILS,
         dedupe_key=_param("t_dedupe", sa.String), created_at=at, updated_at=at,
     ).returning(tickets.c.number)
 
