@@ -128,6 +128,15 @@ class TestMentions:
         assert "several days" in reply.params["text"]
         assert {"faq_solved", "faq_not_helpful"} <= set(h.buttons(reply.blocks))
 
+    def test_replies_go_over_kept_alive_connections(self, slack: Server) -> None:
+        """The reply is sent by the app's own Web API client, which keeps its connections
+        open (bot/slack/webclient.py), not by a client opened for the request, whose urllib
+        asks the server to close the connection after each call."""
+        slack.event(h.mention(h.ANSWERABLE))
+        (reply,) = slack.fake.wait_for("chat.postMessage", 1)
+        assert reply.headers.get("connection", "").lower() != "close", reply.headers
+        assert reply.headers["authorization"] == f"Bearer {h.BOT_TOKEN}"
+
     def test_mention_inside_thread_replies_in_that_thread(self, slack: Server) -> None:
         """A mention in an existing thread is answered in that thread."""
         slack.event(h.mention(h.ANSWERABLE, thread_ts="1500000000.000100"))

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltContext
 from slack_bolt.middleware.authorization import SingleTeamAuthorization
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
@@ -177,6 +177,16 @@ def build_app(
         logger=_bolt_logger,
         name="faqbot",
     )
+
+    @app.middleware
+    def kept_alive_client(context: BoltContext, next: Callable[[], None]) -> None:
+        # Bolt hands each request a new WebClient with the app client's token and settings,
+        # which opens a new connection for every call; listeners get the app's own client
+        # instead, whose connections stay open (bot/slack/webclient.py). Safe here: one
+        # workspace, one token, and no listener changes the client.
+        context["client"] = client
+        next()
+
     if auth_test is not None:
         # Bolt calls auth.test on the first request when it has no result yet; hand it ours.
         for middleware in app._middleware_list:  # noqa: SLF001 - no public setter exists
