@@ -21,7 +21,10 @@ What ``lint`` looks for:
   entry of ``not_covered`` questions scores at least as high as every real entry, so users
   asking like that get a ticket (the lexical matcher's rule).
 * **The same phrasing in two entries** once normalised (``duplicate-phrasing``, a warning).
-* **Entries with fewer than 5 phrasings** (``few-phrasings``): the matcher relies on them.
+* **Entries with fewer than 5 phrasings** (``few-phrasings``) in knowledge with ``thresholds:``:
+  the tuned matcher relies on them (an entry with fewer than 3 is matched by its question and
+  answer meanwhile). Knowledge without ``thresholds:`` (what ``kb import`` writes) is decided
+  from each entry's question and answer, so its entries are not asked for phrasings.
 * **Answers without a link** (no ``<http`` in the answer and no ``links:``; ``no-link``).
 * **Long answers**: over 1,500 characters is hard to read in Slack (``long-answer``); over
   3,000 does not fit one Slack section block and is split (``answer-too-long``, a warning).
@@ -43,7 +46,7 @@ import yaml
 
 from bot.importer import slugify
 from bot.knowledge import Entry, KnowledgeBase
-from bot.matching import decide, decide_tuned, rank
+from bot.matching import THIN_PHRASINGS, decide, decide_tuned, rank
 from bot.normalize import normalize, strip_slack_markup
 
 __all__ = [
@@ -285,8 +288,9 @@ def lint(
     findings += _confusion_findings(kb, pairs, margin)
     findings += _held_back_findings(held_back)
     findings += _duplicates(kb, lines)
+    wanted = min_phrasings if kb.thresholds.tuned else 0  # the blend reads answers instead
     for entry in kb:
-        findings += _entry_checks(entry, min_phrasings, long_answer, max_answer)
+        findings += _entry_checks(entry, wanted, long_answer, max_answer)
     order = {"warning": 0, "suggestion": 1}
     findings.sort(key=lambda f: (order[f.severity], _CODES.index(f.code), f.line))
     return LintReport(
@@ -526,8 +530,10 @@ def _entry_checks(
         findings.append(
             Finding(
                 "few-phrasings", "suggestion", entry.id, entry.line,
-                f"{entry.id} has {n} phrasing{'s' if n != 1 else ''}; the matcher needs "
-                f"{min_phrasings} or more ways people ask this",
+                f"{entry.id} has {n} phrasing{'s' if n != 1 else ''}; the tuned matcher needs "
+                f"{min_phrasings} or more ways people ask this"
+                + (f" (until it has {THIN_PHRASINGS}, it is matched by its question and answer)"
+                   if n < THIN_PHRASINGS else ""),
                 suggestion=entry_yaml(
                     {"id": entry.id, "phrasings": [f"TODO another way to ask: {entry.question}"]},
                     comment=f"Add to the phrasings of {entry.id} (line {entry.line}); "

@@ -160,6 +160,21 @@ class TestLintEntries:
         assert [f.entry for f in found] == ["shipping"]
         assert "2 phrasings" in found[0].message
 
+    def test_few_phrasings_only_where_thresholds_are_tuned(self):
+        """Knowledge without thresholds (what kb import writes) is decided from each entry's
+        question and answer: no entry is asked for phrasings. With thresholds, one with fewer
+        than 3 says it is matched by its question and answer meanwhile."""
+        untuned = SHOP.replace("thresholds: {answer: 60, clarify: 40, margin: 6}\n", "")
+        assert lint(parse_knowledge(untuned, "kb.yaml")).of("few-phrasings") == []
+        bare = with_entry("""\
+  - id: gift-cards
+    question: Do you sell gift cards?
+    answer: "Yes, see <https://shop.example/gift|gift cards>."
+""")
+        (found,) = [f for f in lint(parse_knowledge(bare, "kb.yaml")).of("few-phrasings")
+                    if f.entry == "gift-cards"]
+        assert "0 phrasings" in found.message and "matched by its question and answer" in found.message
+
     def test_answer_without_link(self):
         """An answer without <http…> and without links: is flagged; a links: list counts."""
         text = with_entry("""\

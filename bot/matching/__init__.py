@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.matching.blend import decide_blend
-from bot.matching.index import Analysis, Index
+from bot.matching.index import THIN_PHRASINGS, Analysis, Index
 from bot.matching.lexicon import COMMON_WORDS, Vocabulary, analyze_text, quantity_asks
 from bot.matching.result import Action, Candidate, Decision
 from bot.matching.scoring import SHARE_WINDOW, rank
@@ -34,8 +34,9 @@ from bot.matching.tuned import decide_tuned
 if TYPE_CHECKING:
     from bot.knowledge import KnowledgeBase
 
-__all__ = ["COMMON_WORDS", "Action", "Analysis", "Candidate", "Decision", "Index", "Vocabulary",
-           "analyze_text", "decide", "decide_blend", "decide_tuned", "quantity_asks", "rank"]
+__all__ = ["COMMON_WORDS", "THIN_PHRASINGS", "Action", "Analysis", "Candidate", "Decision", "Index",
+           "Vocabulary", "analyze_text", "decide", "decide_blend", "decide_tuned", "quantity_asks",
+           "rank"]
 
 
 def decide(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decision:
