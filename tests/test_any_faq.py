@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from bot.importer import faq_to_yaml
-from bot.knowledge import parse_knowledge
+from bot.knowledge import KnowledgeBase, parse_knowledge
 from bot.matching import decide
 from bot.semantic import attach, encoder_for
 
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.skipif(
     not os.environ.get(FAQ_SETS_ENV), reason=f"needs {FAQ_SETS_ENV} (the shared FAQ sets)")
 
 
-def score(folder: Path, *, model: bool) -> tuple[float, float, float]:
+def imported(folder: Path, *, model: bool) -> KnowledgeBase:
     faq = next(folder.glob("FAQ.*"))
     kb = parse_knowledge(faq_to_yaml(faq.read_text(encoding="utf-8"), filename=faq.name),
                          f"{folder.name}.yaml")
@@ -37,6 +37,11 @@ def score(folder: Path, *, model: bool) -> tuple[float, float, float]:
         encoder = encoder_for("auto")
         assert encoder is not None, "the semantic model is not installed (scripts/_venv.sh)"
         kb = attach(kb, encoder)
+    return kb
+
+
+def score(folder: Path, *, model: bool) -> tuple[float, float, float]:
+    kb = imported(folder, model=model)
     keys = yaml.safe_load((folder / "keys.yaml").read_text(encoding="utf-8"))
     cases = yaml.safe_load((folder / "questions.yaml").read_text(encoding="utf-8"))
 
@@ -71,3 +76,14 @@ def test_an_imported_faq_answers_well_with_no_edits(name, mode):
     low_right, low_withheld, high_wrong = FLOORS[mode]
     figures = f"{name} ({mode}): right {right:.1f}, withheld {withheld:.1f}, wrong {wrong:.1f}"
     assert right >= low_right and withheld >= low_withheld and wrong <= high_wrong, figures
+
+
+@pytest.mark.parametrize("mode", ["model", "lexical"])
+@pytest.mark.parametrize("name", FAQS)
+def test_each_entry_answers_its_own_question(name, mode):
+    """The FAQ's own question, pasted as it is, gets that entry's answer ("What is
+    Syncthing?" against an FAQ whose every entry is about Syncthing)."""
+    kb = imported(Path(os.environ[FAQ_SETS_ENV]) / name, model=mode == "model")
+    missed = {e.id: (d.action, d.entry and d.entry.id) for e in kb
+              if (d := decide(e.question, kb)).action != "answer" or d.entry is not e}
+    assert missed == {}

@@ -658,6 +658,48 @@ class TestNotCoveredWithoutTheModel:
         assert kb.get(NOT_COVERED_ID) is None and len(kb) == 4
 
 
+class TestVerbatim:
+    """A question that is exactly one of an entry's phrasings (its question included), once
+    normalised, is that entry's; exactly a `not_covered` question, a ticket."""
+
+    GENERIC = """\
+version: 1
+title: Widget FAQ
+entries:
+  - id: what-is
+    question: What is Widget?
+    answer: Widget is a tool that syncs files between devices.
+  - id: name
+    question: Is it Widget or widget?
+    answer: Widget is written with a capital W; widget is fine in commands.
+  - id: devices
+    question: Which devices does Widget run on?
+    answer: Widget runs on Linux, macOS and Windows.
+"""
+
+    def test_an_entrys_own_question_is_answered_with_it(self):
+        from bot.knowledge import parse_knowledge
+
+        kb = parse_knowledge(self.GENERIC, "widget.yaml")
+        for entry in kb:
+            for asked in (entry.question, entry.question.upper().rstrip("?"), f"  {entry.question}  "):
+                d = decide(asked, kb, explain=True)
+                assert (d.action, d.entry) == ("answer", entry), asked
+                assert d.candidates[0].entry_id == entry.id and d.score == 100.0
+        assert decide("what is widget, and is it free?", kb).entry is not kb.entry("name")
+
+    def test_a_cap_phrasing_files_its_request_and_not_covered_is_a_ticket(self):
+        kb = TestNotCoveredWithoutTheModel._kb()
+        cap = decide("Raise the user limit!", kb)
+        assert (cap.action, cap.entry.id, cap.reason) == ("ticket", "cap", "cap_increase")
+        d = decide("Is there a Flutter SDK?", kb, explain=True)
+        assert (d.action, d.entry, d.reason) == ("ticket", None, "no_match")
+
+    def test_handoff_stays_a_request(self):
+        kb = TestNotCoveredWithoutTheModel._kb()
+        assert decide("talk to a human", kb).reason == "requested"
+
+
 class TestSemanticBlend:
     """With a semantic model attached and `semantic:` set, the confidence blends in the
     question's cosine with its top entry's phrasings. An encoder with fixed vectors stands in
@@ -707,7 +749,7 @@ class TestSemanticBlend:
     def test_a_distant_meaning_holds_back_a_lexically_confident_answer(self):
         from bot.semantic import attach
 
-        question = "how long does the app review process take"  # not the entry's own text
+        question = "how long does the app review process take these days"  # not the entry's own text
         lexical = decide(question, self._kb(None))
         assert (lexical.action, lexical.entry.id) == ("answer", "review-time")
         encoder = self.Encoder(far=(question,))

@@ -34,6 +34,10 @@ def print_decision(decision, *, explain: bool, batch: bool) -> None:
         print("candidates:")
         for c in decision.candidates:
             print(f"  {c.score:5.1f}  {c.entry_id:<20} {one_line(c.question)}")
+    if explain and decision.explain.get("verbatim"):
+        which = (f"one of {decision.entry.id}'s phrasings (its question included)"
+                 if decision.entry else "one of the not_covered questions")
+        print(f"\nasked exactly as {which}: decided by that alone; the scores follow")
     if explain and "blend" in decision.explain:
         print_blend(decision.explain)
     elif explain:

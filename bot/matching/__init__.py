@@ -25,11 +25,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.matching.blend import decide_blend
-from bot.matching.index import THIN_PHRASINGS, Analysis, Index
+from bot.matching.index import NOT_COVERED, THIN_PHRASINGS, Analysis, Index
 from bot.matching.lexicon import COMMON_WORDS, Vocabulary, analyze_text, quantity_asks
 from bot.matching.result import Action, Candidate, Decision
 from bot.matching.scoring import SHARE_WINDOW, rank
 from bot.matching.tuned import decide_tuned
+from bot.normalize import normalize
 
 if TYPE_CHECKING:
     from bot.knowledge import KnowledgeBase
@@ -41,6 +42,35 @@ __all__ = ["COMMON_WORDS", "THIN_PHRASINGS", "Action", "Analysis", "Candidate", 
 
 def decide(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decision:
     """What the bot does with ``question``: answer, clarify or open a ticket (see module doc)."""
+    return _verbatim(question, kb, _decide(question, kb, explain=explain), explain)
+
+
+def _verbatim(question: str, kb: KnowledgeBase, decision: Decision, explain: bool) -> Decision:
+    """A question that is, once normalised, exactly one of an entry's phrasings (its question
+    included) is that entry's, whatever the scores say: someone who pasted the FAQ's own
+    question is answered. One that is exactly a ``not_covered`` question is a ticket."""
+    if decision.reason == "requested":
+        return decision
+    found = kb.index.verbatim.get(normalize(question))
+    if found is None:
+        return decision
+    details = {**decision.explain, "verbatim": True} if explain else {}
+    if found == NOT_COVERED:
+        if decision.action == "ticket":
+            return decision
+        return Decision(question, "ticket", None, decision.score, decision.candidates, "no_match",
+                        details)
+    entry = kb.index.entries[found]
+    if decision.entry is entry and decision.action != "clarify":
+        return decision
+    candidates = (Candidate(entry.id, entry.question, 100.0),) + tuple(
+        c for c in decision.candidates if c.entry_id != entry.id)
+    if entry.ticket:  # an entry that files a request (the cap) does so
+        return Decision(question, "ticket", entry, 100.0, candidates, entry.ticket, details)
+    return Decision(question, "answer", entry, 100.0, candidates, None, details)
+
+
+def _decide(question: str, kb: KnowledgeBase, *, explain: bool) -> Decision:
     if not kb.thresholds.tuned:
         return decide_blend(question, kb, explain=explain)
     if not kb.index.thin:

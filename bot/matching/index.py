@@ -38,6 +38,7 @@ ANSWER_ONLY = 0.6  # a word found only in an entry's answer counts this much
 # An everyday word the knowledge happens to use (one phrasing's "is it ok if…") weighs at most
 # this, as if 3 of 15 entries used it: rare in the knowledge, it is still not distinctive.
 COMMON_WEIGHT_MAX = 0.7
+NOT_COVERED = -1  # Index.verbatim's mark of a `not_covered` question
 THIN_PHRASINGS = 3  # an entry with fewer phrasings is judged by the blend in tuned files too
 BM25_K1 = 1.2  # Okapi BM25's usual term-frequency saturation and length normalisation
 BM25_B = 0.75
@@ -103,6 +104,9 @@ class Index:
         self.question_bm25 = 0.0
         # ids of the entries with fewer than THIN_PHRASINGS phrasings: judged by the blend too
         self.thin: frozenset[str] = frozenset()
+        # a phrasing (question included) as normalised -> its entry; a `not_covered` question
+        # -> NOT_COVERED: a question asked exactly so is theirs (matching.decide)
+        self.verbatim: dict[str, int] = {}
 
     @classmethod
     def build(cls, kb: KnowledgeBase) -> Index:
@@ -142,6 +146,10 @@ class Index:
         index.thin = frozenset(e.id for e in kb.entries if len(e.phrasings) < THIN_PHRASINGS)
         index._build_spelling(kb, texts)
         index.handoff = [tuple(normalize(h).split()) for h in kb.handoff if normalize(h)]
+        for text, entry in zip(texts, phrasing_entry, strict=True):
+            index.verbatim.setdefault(text, entry)
+        for text in kb.not_covered:
+            index.verbatim.setdefault(normalize(text), NOT_COVERED)
         return index
 
     def _build_weights(self, entry_terms: list[set[str]], answer_terms: list[frozenset[str]]) -> None:
