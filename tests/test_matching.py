@@ -682,7 +682,8 @@ entries:
 
         kb = parse_knowledge(self.GENERIC, "widget.yaml")
         for entry in kb:
-            for asked in (entry.question, entry.question.upper().rstrip("?"), f"  {entry.question}  "):
+            for asked in (entry.question, entry.question.upper().rstrip("?"), f"  {entry.question}  ",
+                          f"Hi team, {entry.question} Thanks!", f"<@U0BOT> {entry.question}"):
                 d = decide(asked, kb, explain=True)
                 assert (d.action, d.entry) == ("answer", entry), asked
                 assert d.candidates[0].entry_id == entry.id and d.score == 100.0

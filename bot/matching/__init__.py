@@ -26,7 +26,13 @@ from typing import TYPE_CHECKING
 
 from bot.matching.blend import decide_blend
 from bot.matching.index import NOT_COVERED, THIN_PHRASINGS, Analysis, Index
-from bot.matching.lexicon import COMMON_WORDS, Vocabulary, analyze_text, quantity_asks
+from bot.matching.lexicon import (
+    _GREETING_EDGES,
+    COMMON_WORDS,
+    Vocabulary,
+    analyze_text,
+    quantity_asks,
+)
 from bot.matching.result import Action, Candidate, Decision
 from bot.matching.scoring import SHARE_WINDOW, rank
 from bot.matching.tuned import decide_tuned
@@ -46,12 +52,16 @@ def decide(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decisi
 
 
 def _verbatim(question: str, kb: KnowledgeBase, decision: Decision, explain: bool) -> Decision:
-    """A question that is, once normalised, exactly one of an entry's phrasings (its question
-    included) is that entry's, whatever the scores say: someone who pasted the FAQ's own
-    question is answered. One that is exactly a ``not_covered`` question is a ticket."""
+    """A question that is, once normalised (and greetings and sign-offs at either end cut),
+    exactly one of an entry's phrasings (its question included) is that entry's, whatever the
+    scores say: someone who pasted the FAQ's own question is answered. One that is exactly a
+    ``not_covered`` question is a ticket."""
     if decision.reason == "requested":
         return decision
-    found = kb.index.verbatim.get(normalize(question))
+    text = normalize(question)
+    found = kb.index.verbatim.get(text)
+    if found is None:  # "hi team, what is X? thanks"
+        found = kb.index.verbatim.get(_GREETING_EDGES.sub("", text).strip())
     if found is None:
         return decision
     details = {**decision.explain, "verbatim": True} if explain else {}
