@@ -46,6 +46,11 @@ __all__ = ["COMMON_WORDS", "THIN_PHRASINGS", "Action", "Analysis", "Candidate", 
            "rank"]
 
 
+#: A longer message is never one of the knowledge's phrasings asked verbatim (and is not read
+#: again to find out).
+VERBATIM_CHARS = 1000
+
+
 def decide(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decision:
     """What the bot does with ``question``: answer, clarify or open a ticket (see module doc)."""
     return _verbatim(question, kb, _decide(question, kb, explain=explain), explain)
@@ -56,7 +61,7 @@ def _verbatim(question: str, kb: KnowledgeBase, decision: Decision, explain: boo
     exactly one of an entry's phrasings (its question included) is that entry's, whatever the
     scores say: someone who pasted the FAQ's own question is answered. One that is exactly a
     ``not_covered`` question is a ticket."""
-    if decision.reason == "requested":
+    if decision.reason == "requested" or len(question) > VERBATIM_CHARS:
         return decision
     text = normalize(question)
     found = kb.index.verbatim.get(text)
