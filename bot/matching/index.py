@@ -147,9 +147,10 @@ class Index:
         index._build_spelling(kb, texts)
         index.handoff = [tuple(normalize(h).split()) for h in kb.handoff if normalize(h)]
         for text, entry in zip(texts, phrasing_entry, strict=True):
-            index.verbatim.setdefault(text, entry)
-        for text in kb.not_covered:
-            index.verbatim.setdefault(normalize(text), NOT_COVERED)
+            if text:  # a phrasing of punctuation alone reads as nothing
+                index.verbatim.setdefault(text, entry)
+        for text in filter(None, map(normalize, kb.not_covered)):
+            index.verbatim.setdefault(text, NOT_COVERED)
         return index
 
     def _build_weights(self, entry_terms: list[set[str]], answer_terms: list[frozenset[str]]) -> None:
