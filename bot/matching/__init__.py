@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING
 from bot.matching.blend import decide_blend
 from bot.matching.index import NOT_COVERED, THIN_PHRASINGS, Analysis, Index
 from bot.matching.lexicon import (
-    _GREETING_EDGES,
     COMMON_WORDS,
     Vocabulary,
     analyze_text,
     quantity_asks,
+    without_greetings,
 )
 from bot.matching.result import Action, Candidate, Decision
 from bot.matching.scoring import SHARE_WINDOW, rank
@@ -66,7 +66,7 @@ def _verbatim(question: str, kb: KnowledgeBase, decision: Decision, explain: boo
     text = normalize(question)
     found = kb.index.verbatim.get(text)
     if found is None:  # "hi team, what is X? thanks"
-        found = kb.index.verbatim.get(_GREETING_EDGES.sub("", text).strip())
+        found = kb.index.verbatim.get(without_greetings(text))
     if found is None:
         return decision
     details = {**decision.explain, "verbatim": True} if explain else {}

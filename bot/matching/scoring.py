@@ -9,7 +9,7 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 from bot.matching.index import Analysis, Index, _token_sort, _word_pairs
-from bot.matching.lexicon import _COMMON_STEMS, _GREETING_EDGES, _MAX_TERMS, _SENTENCE
+from bot.matching.lexicon import _COMMON_STEMS, _MAX_TERMS, _SENTENCE, without_greetings
 from bot.normalize import MAX_INPUT_CHARS, normalize, strip_slack_markup
 
 if TYPE_CHECKING:
@@ -164,11 +164,11 @@ def _unknown_mass(n_unknown: int, *, topical: bool = True) -> float:
 def _readings(question: str) -> list[str]:
     """The whole message, and for long ones also each sentence (the question is often one)."""
     cleaned = strip_slack_markup(question[:MAX_INPUT_CHARS])
-    whole = _GREETING_EDGES.sub("", normalize(cleaned)).strip()
+    whole = without_greetings(normalize(cleaned))
     readings = [whole]
     if len(whole.split()) > 12:
         # each sentence with whether it asks ("?"), before the short ones are left out
-        marked = [(_GREETING_EDGES.sub("", normalize(raw)).strip(), raw.rstrip().endswith("?"))
+        marked = [(without_greetings(normalize(raw)), raw.rstrip().endswith("?"))
                   for raw in _SENTENCE.split(cleaned)]
         marked = [(s, asks) for s, asks in marked if len(s.split()) >= 2]
         if len(marked) > 1:
