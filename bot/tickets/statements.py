@@ -285,29 +285,30 @@ def _question_cte() -> sa.CTE:
 _NO_DETAILS = sa.literal_column("'{}'", sa.JSON)
 
 
-def _insert_ticket_if_absent() -> sa.Insert:
-    requester = _param("t_requester", sa.String)
-    reason = _param("t_reason", sa.String)
+def _new_ticket() -> dict[str, Any]:
+    """A new ticket's columns and their values (parameters ``t_*``), in the table's order."""
     at = _param("t_at", when())
-    dedupe = _param("t_dedupe", sa.String)
-    channel = _param("t_channel", sa.String)
-    thread = _param("t_thread", sa.String)
-    columns = ["requester", "team", "channel", "thread_ts", "message_ts", "question",
-               "candidates", "entry", "reason", "status", "source", "details", "dedupe_key",
-               "created_at", "updated_at"]
-    values = sa.select(
-        requester, _param("t_team", sa.String), channel, thread,
-        _param("t_message", sa.String), _param("t_question", sa.Text),
-        _param("t_candidates", sa.JSON), _param("t_entry", sa.String), reason,
-        sa.literal("open", sa.String), _param("t_source", sa.String),
-        _NO_DETAILS, dedupe, at, at,
-    ).where(
+    return {
+        "requester": _param("t_requester", sa.String), "team": _param("t_team", sa.String),
+        "channel": _param("t_channel", sa.String), "thread_ts": _param("t_thread", sa.String),
+        "message_ts": _param("t_message", sa.String), "question": _param("t_question", sa.Text),
+        "candidates": _param("t_candidates", sa.JSON), "entry": _param("t_entry", sa.String),
+        "reason": _param("t_reason", sa.String), "status": sa.literal("open", sa.String),
+        "source": _param("t_source", sa.String), "details": _NO_DETAILS,
+        "dedupe_key": _param("t_dedupe", sa.String), "created_at": at, "updated_at": at,
+    }
+
+
+def _insert_ticket_if_absent() -> sa.Insert:
+    row = _new_ticket()
+    dedupe, channel, thread = row["dedupe_key"], row["channel"], row["thread_ts"]
+    values = sa.select(*row.values()).where(
         ~sa.exists().where(tickets.c.dedupe_key == dedupe),
         ~sa.exists().where(ticket_events.c.dedupe_key == dedupe),
         ~sa.exists().where(tickets.c.channel == channel, tickets.c.thread_ts == thread,
                            tickets.c.status != "resolved"),
     )
-    return sa.insert(tickets).from_select(columns, values).returning(tickets.c.number)
+    return sa.insert(tickets).from_select(list(row), values).returning(tickets.c.number)
 
 
 #: A new ticket (parameters ``t_*``), inserted only when what :func:`open_lookup` looks for
@@ -316,16 +317,7 @@ INSERT_TICKET_IF_ABSENT = _insert_ticket_if_absent()
 
 
 def _insert_ticket() -> sa.Insert:
-    at = _param("t_at", when())
-    return sa.insert(tickets).values(
-        requester=_param("t_requester", sa.String), team=_param("t_team", sa.String),
-        channel=_param("t_channel", sa.String), thread_ts=_param("t_thread", sa.String),
-        message_ts=_param("t_message", sa.String), question=_param("t_question", sa.Text),
-        candidates=_param("t_candidates", sa.JSON), entry=_param("t_entry", sa.String),
-        reason=_param("t_reason", sa.String), status=sa.literal("open", sa.String),
-        source=_param("t_source", sa.String), details=_NO_DETAILS,
-        dedupe_key=_param("t_dedupe", sa.String), created_at=at, updated_at=at,
-    ).returning(tickets.c.number)
+    return sa.insert(tickets).values(**_new_ticket()).returning(tickets.c.number)
 
 
 #: A new ticket (parameters ``t_*``), unconditionally: its number. For SQLite, whose one writer
