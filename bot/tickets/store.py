@@ -490,9 +490,11 @@ class SqlTicketStore:
 
     def _open_once(self, conn: sa.Connection, new: NewTicket) -> tuple[Ticket, bool]:
         now = self._clock()
+        found = None
         if self._db.sqlite:  # one writer at a time: look, then insert
+            found = self._open_lookup(conn, new)
             number = None
-            if self._open_lookup(conn, new) == (None, None):
+            if found == (None, None):
                 number = self._exec(conn, INSERT_TICKET, ticket_params(new, now)).scalar()
         else:  # concurrent writers: look and insert in one statement
             number = self._exec(conn, INSERT_TICKET_IF_ABSENT, ticket_params(new, now)).scalar()
@@ -501,13 +503,14 @@ class SqlTicketStore:
             # adds. Everything is known: build the ticket rather than read it back.
             self._insert_event(conn, number, "opened", new.requester, new.reason, now)
             return Ticket.opened(number, new, now), True
-        return self._open_existing(conn, new, now)
+        return self._open_existing(conn, new, now, found)
 
-    def _open_existing(self, conn: sa.Connection, new: NewTicket,
-                       now: datetime) -> tuple[Ticket, bool]:
+    def _open_existing(self, conn: sa.Connection, new: NewTicket, now: datetime,
+                       found: tuple[int | None, int | None] | None = None) -> tuple[Ticket, bool]:
         """``new`` was not inserted: its dedupe key's ticket, or a follow-up on its thread's
-        unresolved ticket."""
-        deduped, existing = self._open_lookup(conn, new)
+        unresolved ticket (``found``: what :meth:`_open_lookup` returned, if it has run in
+        this transaction)."""
+        deduped, existing = found if found is not None else self._open_lookup(conn, new)
         if deduped is not None:
             return self._require(conn, deduped), False
         if existing is None:
