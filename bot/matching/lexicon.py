@@ -158,12 +158,6 @@ _SIGN_OFF = (
     r"|thanks in advance|tia)(?: (?:team|all|everyone|folks|guys|a lot|so much|again))?"
 )
 _GREETING_EDGES = re.compile(rf"^(?:{_SALUTATION} )*{_SALUTATION}\b|\b{_SIGN_OFF}$")
-
-
-def without_greetings(text: str) -> str:
-    """Normalised ``text`` without the salutations and sign-offs at either end."""
-    return _GREETING_EDGES.sub("", text).strip()
-
 _MAX_TERMS = 60  # a question longer than this is reduced to its sentences
 # "how many requests per minute", "how much does it cost": a question that asks for a number
 # (a count, an amount) is answered only by an entry one of whose phrasings asks for one too;
@@ -173,6 +167,11 @@ _DURATION_WORDS = frozenset(
     "second seconds sec secs minute minutes min mins hour hours hr hrs day days week weeks "
     "month months year years time longer business working".split()
 )
+
+
+def without_greetings(text: str) -> str:
+    """Normalised ``text`` without the salutations and sign-offs at either end."""
+    return _GREETING_EDGES.sub("", text).strip()
 
 
 def quantity_asks(text: str, *, normalized: bool = False) -> frozenset[str]:
