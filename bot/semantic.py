@@ -19,6 +19,7 @@ import copy
 import functools
 import hashlib
 import logging
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -62,6 +63,8 @@ class Closeness:
     passages: np.ndarray  # with each entry's answer passage (see answer_passage)
     not_covered: int | None  # the nearest of the knowledge's ``not_covered`` questions, if any
     not_covered_cosine: float  # its cosine (-1.0 without any)
+    # with each entry's nearest answer sentence, where they are encoded (EntryVectors); else -1
+    sentences: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,10 @@ class EntryVectors:
     # the mean cosine of each entry's question with its own answer passage: how near this
     # FAQ words its answers to its questions (the blend's scale, matching.blend)
     question_to_answer: float = 1.0
+    # the sentences of the answers of entries with few phrasings (see answer_sentences), and
+    # the entry each belongs to; only where the knowledge has ``not_covered`` questions
+    sentences: np.ndarray | None = None
+    sentence_owners: np.ndarray | None = None
     # the latest questions' closeness: a Slack retry, `kb eval --sweep` deciding each question
     # once per threshold, a button press on a question just asked
     _recent: OrderedDict[str, Closeness] = field(default_factory=OrderedDict, repr=False)
@@ -109,9 +116,14 @@ class EntryVectors:
             against = self.not_covered @ vector
             nearest = int(np.argmax(against))
             cosine = float(against[nearest])
-        for array in (entries, phrasings, passages):
-            array.setflags(write=False)  # shared by every caller that asks the same
-        result = Closeness(entries, phrasings, passages, nearest, cosine)
+        sentences = None
+        if self.sentences is not None and self.sentence_owners is not None:
+            sentences = np.full(len(entries), -1.0, dtype=np.float32)
+            np.maximum.at(sentences, self.sentence_owners, self.sentences @ vector)
+        for array in (entries, phrasings, passages, sentences):
+            if array is not None:
+                array.setflags(write=False)  # shared by every caller that asks the same
+        result = Closeness(entries, phrasings, passages, nearest, cosine, sentences)
         with self._lock:
             self._recent[text] = result
             while len(self._recent) > RECENT_QUESTIONS:
@@ -128,6 +140,37 @@ PASSAGE_CHARS = 300
 def answer_passage(question: str, answer: str) -> str:
     """The text that stands for an entry's answer in the model's space."""
     return " ".join(f"{question} {' '.join(plain_text(answer).split())[:PASSAGE_CHARS]}".split())
+
+
+# An answer's sentences end at ".", "?" or "!", at a blank line, or where a list item starts (its
+# marker dropped); a single line break inside a sentence (text wrapped by hand) does not end it.
+_ANSWER_SENTENCE = re.compile(r"\n\s*(?:[-*•]|\d+[.)])\s+|(?<=[.?!])\s+|\n\s*\n")
+
+
+def answer_sentences(answer: str) -> list[str]:
+    """The sentences of an answer that say something (three words or more), as plain text."""
+    sentences = (" ".join(s.split()) for s in _ANSWER_SENTENCE.split(plain_text(answer)))
+    return [s for s in sentences if len(s.split()) >= 3]
+
+
+def _sentences_to_weigh(kb: KnowledgeBase) -> tuple[list[str], list[int]]:
+    """The answer sentences of the entries with few phrasings, and each one's entry.
+
+    A question about what an entry's answer says can sit nearer one of the knowledge's
+    ``not_covered`` questions than the entry's question or answer passage (a short question
+    reads nearer a short question), and be held back. An entry with many phrasings has one
+    near such a question; for one with few (just added), its answer's sentences stand in.
+    Without ``not_covered`` questions they are never weighed, and not encoded."""
+    if not kb.not_covered:
+        return [], []
+    texts: list[str] = []
+    owners: list[int] = []
+    for n, entry in enumerate(kb.entries):
+        if entry.id in kb.index.thin:
+            found = answer_sentences(entry.answer)
+            texts.extend(found)
+            owners.extend([n] * len(found))
+    return texts, owners
 
 
 def with_model(kb: KnowledgeBase, setting: str) -> KnowledgeBase:
@@ -149,6 +192,7 @@ def attach(kb: KnowledgeBase, encoder: Any) -> KnowledgeBase:
             owners.append(n)
     passages = [answer_passage(entry.question, entry.answer) for entry in kb.entries]
     beyond = [" ".join(q.split()) for q in kb.not_covered]
+    sentences, sentence_owners = _sentences_to_weigh(kb)
     # Encoding every phrasing and passage takes seconds: the result is cached beside the
     # compiled knowledge, keyed by the model's files, this code and the texts encoded.
     fingerprint = getattr(encoder, "fingerprint", None)
@@ -162,13 +206,16 @@ def attach(kb: KnowledgeBase, encoder: Any) -> KnowledgeBase:
             digest.update(f"+\0{text}\0".encode())
         for text in beyond:
             digest.update(f"-\0{text}\0".encode())
+        for n, text in zip(sentence_owners, sentences, strict=True):
+            digest.update(f".{n}\0{text}\0".encode())
         key = "vectors-" + digest.hexdigest()
-    # one matrix on disk: the entries' centroids, the phrasings, the passages, `not_covered`
+    # one matrix on disk: the entries' centroids, the phrasings, the passages, `not_covered`,
+    # the answer sentences
     entries = len(kb.entries)
-    rows = entries + len(texts) + len(passages) + len(beyond)
+    rows = entries + len(texts) + len(passages) + len(beyond) + len(sentences)
     stored = kbcache.load_vectors(key) if key else None
     if stored is None or stored.shape[0] != rows:
-        vectors = np.asarray(encoder.encode(texts + passages + beyond), dtype=np.float32)
+        vectors = np.asarray(encoder.encode(texts + passages + beyond + sentences), dtype=np.float32)
         phrasings = vectors[: len(texts)]
         sums = np.zeros((entries, vectors.shape[1]), dtype=np.float64)
         np.add.at(sums, np.asarray(owners, dtype=np.intp), phrasings)
@@ -178,17 +225,20 @@ def attach(kb: KnowledgeBase, encoder: Any) -> KnowledgeBase:
         if key:
             kbcache.store_vectors(key, stored)
     at = entries + len(texts)
+    after = at + len(passages) + len(beyond)  # the first answer sentence
     clone = copy.copy(kb)
     object.__setattr__(clone, "vectors", EntryVectors(
         encoder,
         centroids=stored[:entries],
         phrasings=stored[entries:at],
         starts=kb.index.entry_start,  # the index lists the phrasings in the same order
-        not_covered=stored[at + len(passages):] if beyond else None,
+        not_covered=stored[at + len(passages): after] if beyond else None,
         passages=stored[at: at + len(passages)],
         question_to_answer=float(np.mean(np.einsum(
             "ij,ij->i", stored[entries:at][kb.index.entry_start],
             stored[at: at + len(passages)]))) if entries else 1.0,
+        sentences=stored[after:] if sentences else None,
+        sentence_owners=np.asarray(sentence_owners, dtype=np.intp) if sentences else None,
     ))
     return clone
 

@@ -195,6 +195,90 @@ class TestWithTheModel:
         assert len(passage) <= len("Q? ") + PASSAGE_CHARS
 
 
+class TestNotCoveredAgainstAThinEntry:
+    """A ``not_covered`` question holds a question back when it is nearer than the top entry's
+    nearest text. For an entry with few phrasings, its answer's sentences count as its texts."""
+
+    BEYOND = "does my home insurance pay for water damage"
+    SENTENCE = ("Water damage and cracked screens are not covered; repairs outside the warranty "
+                "are quoted before any work starts.")
+    ASKED = "is water damage covered"
+    INSURANCE = "will home insurance pay for my water damage"
+
+    class Encoder:
+        """Fixed directions for the texts named; every other text at right angles to them."""
+
+        def __init__(self, vectors: dict[str, tuple[float, ...]]) -> None:
+            self.vectors = vectors
+            self.seen: list[str] = []
+
+        def encode(self, texts, batch_size: int = 32):
+            self.seen.extend(texts)
+            rows = np.array([self.vectors.get(t, (0.0, 0.0, 0.0, 1.0)) for t in texts],
+                            dtype=np.float32)
+            return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+    def _kb(self, text: str):
+        kb = parse_knowledge(text, "gadgets.yaml")
+        warranty = kb.entry("warranty")
+        encoder = self.Encoder({
+            self.ASKED: (1.0, 0.0, 0.0, 0.0),
+            self.BEYOND: (0.8, 0.6, 0.0, 0.0),  # cosine 0.8 with the question asked
+            self.INSURANCE: (0.6, 0.8, 0.0, 0.0),  # 0.96 with BEYOND, 0.54 with the sentence
+            warranty.question: (0.5, 0.0, 0.866, 0.0),  # 0.5
+            answer_passage(warranty.question, warranty.answer): (0.6, 0.0, 0.8, 0.0),  # 0.6
+            self.SENTENCE: (0.9, 0.0, 0.436, 0.0),  # 0.9
+        })
+        return attach(kb, encoder), encoder
+
+    def test_a_sentence_of_the_answer_nearer_than_the_not_covered_question_answers(self):
+        kb, encoder = self._kb(GADGETS + f"not_covered: [{self.BEYOND}]\n")
+        assert self.SENTENCE in encoder.seen
+        d = decide(self.ASKED, kb, explain=True)
+        assert (d.action, d.entry.id) == ("answer", "warranty")
+        assert "not_covered" not in d.explain
+
+    def test_a_question_nearer_the_not_covered_one_is_still_held_back(self):
+        kb, _ = self._kb(GADGETS + f"not_covered: [{self.BEYOND}]\n")
+        d = decide(self.INSURANCE, kb, explain=True)
+        assert (d.action, d.reason) == ("ticket", "no_match")
+        assert d.explain["not_covered"] == {"question": self.BEYOND, "cosine": 0.96,
+                                            "entry_cosine": 0.54}
+
+    def test_without_the_sentences_the_question_asked_was_held_back(self, monkeypatch):
+        from bot import semantic
+
+        monkeypatch.setattr(semantic, "_sentences_to_weigh", lambda kb: ([], []))
+        kb, encoder = self._kb(GADGETS + f"not_covered: [{self.BEYOND}]\n")
+        assert self.SENTENCE not in encoder.seen
+        d = decide(self.ASKED, kb, explain=True)
+        assert (d.action, d.reason) == ("ticket", "no_match")
+        assert d.explain["not_covered"] == {"question": self.BEYOND, "cosine": 0.8,
+                                            "entry_cosine": 0.6}
+
+    def test_sentences_are_encoded_only_when_they_can_be_weighed(self):
+        _, encoder = self._kb(GADGETS)  # no not_covered questions
+        assert self.SENTENCE not in encoder.seen
+        rich = GADGETS.replace("    question: What does the warranty cover?\n",
+                               "    question: What does the warranty cover?\n"
+                               "    phrasings: [is my gadget under warranty, warranty length,\n"
+                               "                what is covered by the guarantee]\n")
+        kb, encoder = self._kb(rich + f"not_covered: [{self.BEYOND}]\n")
+        assert "warranty" not in kb.index.thin
+        assert self.SENTENCE not in encoder.seen  # an entry with phrasings has its own texts
+        assert any("firmware" in t.lower() and t.startswith("Open the companion app")
+                   for t in encoder.seen)  # a thin entry's sentences are there
+
+    def test_an_answer_splits_into_sentences_that_say_something(self):
+        from bot.semantic import answer_sentences
+
+        answer = ("Two years. Water damage and cracked screens are not\ncovered; ask us.\n\n"
+                  "Steps:\n1. Open the **app** first.\n- Then tap [Install](https://x.io) now!")
+        assert answer_sentences(answer) == [
+            "Water damage and cracked screens are not covered; ask us.",
+            "Open the app first.", "Then tap Install now!"]
+
+
 class TestThinEntries:
     """In tuned knowledge, an entry with few phrasings (one just added) is judged by the blend:
     the tuned matcher has too little to go on."""

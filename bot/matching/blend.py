@@ -76,8 +76,10 @@ def decide_blend(question: str, kb: KnowledgeBase, *, explain: bool,
         for n in order[: max(kb.thresholds.candidates, 3)])
     beyond = None
     if near is not None and top is not None and near.not_covered is not None:
-        # the top entry's nearest text: a phrasing, or its answer passage
-        entry_cosine = max(float(near.phrasings[top]), float(near.passages[top]))
+        # the top entry's nearest text: a phrasing, its answer passage, or (for an entry with
+        # few phrasings) one of its answer's sentences
+        entry_cosine = max(float(near.phrasings[top]), float(near.passages[top]),
+                           float(near.sentences[top]) if near.sentences is not None else -1.0)
         if near.not_covered_cosine >= entry_cosine:
             beyond = {"question": kb.not_covered[near.not_covered],
                       "cosine": round(near.not_covered_cosine, 3),
