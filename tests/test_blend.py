@@ -298,6 +298,40 @@ class TestThinEntries:
         assert (d.action, d.entry.id) == ("answer", "returns")
         assert d.explain["thin"] == "returns"
 
+    # the same, with firmware and warranty known by their phrasings too: only returns and
+    # bulk are thin
+    KNOWN = TUNED.replace("    question: How do I update the firmware?\n",
+                          "    question: How do I update the firmware?\n"
+                          "    phrasings: [new firmware version, upgrade the software,\n"
+                          "                install an update, firmware update fails]\n") \
+        .replace("    question: What does the warranty cover?\n",
+                 "    question: What does the warranty cover?\n"
+                 "    phrasings: [is it under warranty, warranty length,\n"
+                 "                what is covered by the guarantee, broken screen repair]\n")
+
+    def test_a_thin_entry_offered_ahead_of_known_ones_is_the_answer(self):
+        """The blend would only offer returns; the entries behind it are known to the tuned
+        matcher by their phrasings, and it answered with none of them."""
+        kb = parse_knowledge(self.KNOWN, "tuned.yaml")
+        assert kb.index.thin == {"returns", "bulk"}
+        question = "post office parcel"
+        offered, runner_up = blend.blend_ranked(question, kb, explain=False)
+        assert (offered.action, [c.entry_id for c in offered.candidates]) == ("clarify", ["returns"])
+        assert runner_up == "shipping" and decide_tuned(question, kb).action == "ticket"
+        d = decide(question, kb, explain=True)
+        assert (d.action, d.entry.id) == ("answer", "returns")
+        assert d.explain["thin"] == "returns"
+
+    def test_behind_another_thin_entry_the_tuned_decision_stands(self):
+        """Shipping without its phrasings: nothing tells returns and it apart."""
+        kb = parse_knowledge(self.KNOWN.replace(
+            "    phrasings: [when will my order arrive, delivery time, shipping eta,\n"
+            "                how many days to ship]\n", ""), "tuned.yaml")
+        assert {"returns", "shipping"} <= kb.index.thin
+        question = "post office parcel"
+        assert blend.blend_ranked(question, kb, explain=False)[1] == "shipping"
+        assert decide(question, kb) == decide_tuned(question, kb)
+
     def test_an_entry_with_phrasings_is_left_to_the_tuned_matcher(self):
         kb = parse_knowledge(self.TUNED, "tuned.yaml")
         question = "tracking number by email"  # the blend would answer with shipping

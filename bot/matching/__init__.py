@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.matching.blend import decide_blend
+from bot.matching.blend import blend_ranked, decide_blend
 from bot.matching.index import NOT_COVERED, THIN_PHRASINGS, Analysis, Index
 from bot.matching.lexicon import (
     COMMON_WORDS,
@@ -96,14 +96,28 @@ def _decide(question: str, kb: KnowledgeBase, *, explain: bool) -> Decision:
         return decision
     # An entry with few phrasings gives the tuned matcher little to go on: when the blend,
     # which reads every entry's question and answer alike, puts such an entry first and would
-    # answer with it (or offer it while the tuned matcher answers with another), it answers.
-    blend = decide_blend(question, kb, explain=explain, ranking=ranking)
+    # answer with it, it answers. When the blend would only offer it, it answers too if the
+    # tuned matcher answers with another entry, or if the entries behind it in the blend (the
+    # next one, and any offered beside it) are ones the tuned matcher knows by their
+    # phrasings: that it answered with none of them says the question is not theirs. Where
+    # an entry behind it has few phrasings too, nothing tells the two apart: the tuned
+    # matcher decides.
+    blend, runner_up = blend_ranked(question, kb, explain=explain, ranking=ranking)
     lead = kb.entry(blend.candidates[0].entry_id) if blend.candidates else None
-    if lead is None or lead.id not in kb.index.thin:
+    thin = kb.index.thin
+    if lead is None or lead.id not in thin:
         return decision
     if decision.action == "answer" and decision.entry is not None and decision.entry.id == lead.id:
         return decision
-    if blend.action == "answer" or (blend.action == "clarify" and decision.action == "answer"):
+    # the tuned matcher's number check holds for it too (an entry that never gives a count)
+    index = kb.index
+    asks = quantity_asks(normalize(question), normalized=True)
+    if asks - index.entry_quantities[index.entry_ids.index(lead.id)]:
+        return decision
+    behind_known = runner_up is not None and runner_up not in thin and all(
+        c.entry_id not in thin for c in blend.candidates[1:])
+    if blend.action == "answer" or (blend.action == "clarify" and (
+            decision.action == "answer" or behind_known)):
         details = {**blend.explain, "thin": lead.id} if explain else {}
         return Decision(question, "answer", lead, blend.score, blend.candidates, None, details)
     return decision

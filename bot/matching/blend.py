@@ -14,6 +14,7 @@ from bot.normalize import normalize
 
 if TYPE_CHECKING:
     from bot.knowledge import Entry, KnowledgeBase
+    from bot.semantic import Closeness
 
 # Knowledge whose maintainer has not set ``thresholds:`` (an imported FAQ, a new file) is
 # decided by one blend, fitted once across several FAQs rather than tuned on any one file:
@@ -44,6 +45,13 @@ BLEND_SCALE = 70.0  # the reported score (0-100) of a question exactly at `answe
 def decide_blend(question: str, kb: KnowledgeBase, *, explain: bool,
                  ranking: Ranking | None = None) -> Decision:
     """:func:`decide` for knowledge without tuned thresholds (see BLEND_BM25 above)."""
+    return blend_ranked(question, kb, explain=explain, ranking=ranking)[0]
+
+
+def blend_ranked(question: str, kb: KnowledgeBase, *, explain: bool,
+                 ranking: Ranking | None = None) -> tuple[Decision, str | None]:
+    """:func:`decide_blend`'s decision, and the id of the entry it ranks second (None with
+    fewer than two entries)."""
     index = kb.index
     normalized = normalize(question)
     plain, text = index.model_reading(question)
@@ -74,16 +82,7 @@ def decide_blend(question: str, kb: KnowledgeBase, *, explain: bool,
     candidates = tuple(
         Candidate(index.entry_ids[n], index.entries[n].question, scaled(float(score[n])))
         for n in order[: max(kb.thresholds.candidates, 3)])
-    beyond = None
-    if near is not None and top is not None and near.not_covered is not None:
-        # the top entry's nearest text: a phrasing, its answer passage, or (for an entry with
-        # few phrasings) one of its answer's sentences
-        entry_cosine = max(float(near.phrasings[top]), float(near.passages[top]),
-                           float(near.sentences[top]) if near.sentences is not None else -1.0)
-        if near.not_covered_cosine >= entry_cosine:
-            beyond = {"question": kb.not_covered[near.not_covered],
-                      "cosine": round(near.not_covered_cosine, 3),
-                      "entry_cosine": round(entry_cosine, 3)}
+    beyond = _beyond(kb, near, top) if near is not None and top is not None else None
     details: dict[str, Any] = {}
     if explain:
         details = {
@@ -103,8 +102,10 @@ def decide_blend(question: str, kb: KnowledgeBase, *, explain: bool,
             ],
         }
 
+    runner_up = index.entry_ids[int(order[1])] if len(order) > 1 else None
+
     def make(action: Action, entry: Entry | None, reason: str | None, cands=candidates):
-        return Decision(question, action, entry, scaled(best), cands, reason, details)
+        return Decision(question, action, entry, scaled(best), cands, reason, details), runner_up
 
     if _asks_for_human(index, normalized.split()):
         return make("ticket", None, "requested")
@@ -122,3 +123,15 @@ def decide_blend(question: str, kb: KnowledgeBase, *, explain: bool,
     return make("clarify", None, None, close)
 
 
+def _beyond(kb: KnowledgeBase, near: Closeness, top: int) -> dict[str, Any] | None:
+    """The ``not_covered`` question nearer the question than the top entry's nearest text (a
+    phrasing, its answer passage, or for an entry with few phrasings one of its answer's
+    sentences), with both cosines; None if there is none."""
+    if near.not_covered is None:
+        return None
+    entry_cosine = max(float(near.phrasings[top]), float(near.passages[top]),
+                       float(near.sentences[top]) if near.sentences is not None else -1.0)
+    if near.not_covered_cosine < entry_cosine:
+        return None
+    return {"question": kb.not_covered[near.not_covered],
+            "cosine": round(near.not_covered_cosine, 3), "entry_cosine": round(entry_cosine, 3)}
