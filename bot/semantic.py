@@ -83,8 +83,8 @@ class EntryVectors:
     # the mean cosine of each entry's question with its own answer passage: how near this
     # FAQ words its answers to its questions (the blend's scale, matching.blend)
     question_to_answer: float = 1.0
-    # the sentences of the answers of entries with few phrasings (see answer_sentences), and
-    # the entry each belongs to; only where the knowledge has ``not_covered`` questions
+    # the sentences of the entries' answers (see answer_sentences), and the entry each belongs
+    # to; only where the blend may decide (_sentences_to_weigh)
     sentences: np.ndarray | None = None
     sentence_owners: np.ndarray | None = None
     # the latest questions' closeness: a Slack retry, `kb eval --sweep` deciding each question
@@ -154,22 +154,23 @@ def answer_sentences(answer: str) -> list[str]:
 
 
 def _sentences_to_weigh(kb: KnowledgeBase) -> tuple[list[str], list[int]]:
-    """The answer sentences of the entries with few phrasings, and each one's entry.
+    """The sentences of every entry's answer, and each one's entry, where the calibrated blend
+    may decide (knowledge without ``thresholds:``, or with entries with few phrasings); else
+    none, and nothing is encoded.
 
-    A question about what an entry's answer says can sit nearer one of the knowledge's
-    ``not_covered`` questions than the entry's question or answer passage (a short question
-    reads nearer a short question), and be held back. An entry with many phrasings has one
-    near such a question; for one with few (just added), its answer's sentences stand in.
-    Without ``not_covered`` questions they are never weighed, and not encoded."""
-    if not kb.not_covered:
+    The blend reads an entry's answer through its passage (the opening), and a question about
+    one point of a long answer through the sentence that makes it (matching.blend). Against
+    the knowledge's ``not_covered`` questions an entry with few phrasings is as near as its
+    nearest sentence too: a short question reads nearer another short question than a
+    passage."""
+    if kb.thresholds.tuned and not kb.index.thin:
         return [], []
     texts: list[str] = []
     owners: list[int] = []
     for n, entry in enumerate(kb.entries):
-        if entry.id in kb.index.thin:
-            found = answer_sentences(entry.answer)
-            texts.extend(found)
-            owners.extend([n] * len(found))
+        found = answer_sentences(entry.answer)
+        texts.extend(found)
+        owners.extend([n] * len(found))
     return texts, owners
 
 

@@ -4,6 +4,7 @@ its word on entries with few phrasings in tuned knowledge (docs/matching.md)."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -256,18 +257,38 @@ class TestNotCoveredAgainstAThinEntry:
         assert d.explain["not_covered"] == {"question": self.BEYOND, "cosine": 0.8,
                                             "entry_cosine": 0.6}
 
-    def test_sentences_are_encoded_only_when_they_can_be_weighed(self):
-        _, encoder = self._kb(GADGETS)  # no not_covered questions
-        assert self.SENTENCE not in encoder.seen
-        rich = GADGETS.replace("    question: What does the warranty cover?\n",
-                               "    question: What does the warranty cover?\n"
-                               "    phrasings: [is my gadget under warranty, warranty length,\n"
-                               "                what is covered by the guarantee]\n")
-        kb, encoder = self._kb(rich + f"not_covered: [{self.BEYOND}]\n")
-        assert "warranty" not in kb.index.thin
-        assert self.SENTENCE not in encoder.seen  # an entry with phrasings has its own texts
-        assert any("firmware" in t.lower() and t.startswith("Open the companion app")
-                   for t in encoder.seen)  # a thin entry's sentences are there
+    def test_answers_are_read_sentence_by_sentence_where_the_blend_may_decide(self):
+        _, encoder = self._kb(GADGETS)  # no thresholds: the blend decides every question
+        assert self.SENTENCE in encoder.seen
+        tuned = GADGETS.replace("handoff:", "thresholds: {answer: 60, clarify: 40}\nhandoff:")
+        _, encoder = self._kb(re.sub(r"- id: (\w+)\n", r"- id: \1\n    phrasings: [\1 one, \1 two, "
+                                     r"\1 three]\n", tuned))
+        assert encoder.seen and self.SENTENCE not in encoder.seen  # no entry is thin
+        kb, encoder = self._kb(TestThinEntries.KNOWN + f"not_covered: [{self.BEYOND}]\n")
+        assert "warranty" not in kb.index.thin and "returns" in kb.index.thin
+        assert self.SENTENCE in encoder.seen  # for the blend's ranking, every entry's
+        # ... but against not_covered, only a thin entry's sentences count
+        d = blend.decide_blend(self.ASKED, kb, explain=True)
+        assert d.action == "ticket" and d.explain["not_covered"]["entry_cosine"] == 0.6
+
+    def test_a_sentence_nearer_than_the_passage_adds_a_quarter_of_the_difference(
+            self, gadgets, monkeypatch):
+        firmware, warranty = gadgets.entry("firmware"), gadgets.entry("warranty")
+        question = "what about power during the process"  # no word of any answer
+        charged = "Keep the gadget charged above 50% and near your phone until it restarts."
+        vectors = {question: (1.0, 0.0, 0.0, 0.0), charged: (0.8, 0.6, 0.0, 0.0),
+                   answer_passage(warranty.question, warranty.answer): (0.15, 0.0, 0.9887, 0.0)}
+        d = decide(question, attach(gadgets, self.Encoder(vectors)), explain=True)
+        ranked = {r["entry"]: r["cosine"] for r in d.explain["ranked"]}
+        assert d.explain["ranked"][0]["entry"] == "firmware"
+        assert ranked["firmware"] == pytest.approx(blend.BLEND_SENTENCE * 0.8, abs=1e-3)
+        assert ranked["warranty"] == pytest.approx(0.15, abs=1e-3)  # its sentences are further
+        from bot import semantic
+
+        monkeypatch.setattr(semantic, "_sentences_to_weigh", lambda kb: ([], []))
+        d = decide(question, attach(gadgets, self.Encoder(vectors)), explain=True)
+        assert d.explain["ranked"][0]["entry"] == "warranty"
+        assert firmware.id != d.explain["ranked"][0]["entry"]
 
     def test_an_answer_splits_into_sentences_that_say_something(self):
         from bot.semantic import answer_sentences

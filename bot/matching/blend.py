@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 # Knowledge whose maintainer has not set ``thresholds:`` (an imported FAQ, a new file) is
 # decided by one blend, fitted once across several FAQs rather than tuned on any one file:
 #   score = cosine(question, the entry's answer passage)           with the semantic model
+#         + BLEND_SENTENCE x how much nearer its answer's nearest sentence is, if it is
 #         + BLEND_BM25 x BM25(question, the entry's question and answer)
 #         + BLEND_LEXICAL x the lexical score / 100                 without the model
 # Answer when the top score reaches `answer` and leads the next entry by `margin`; else offer
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 BLEND_BM25 = 0.1
 BLEND_LEXICAL = 0.2
 BLEND_CLOSE = 0.12  # a clarification offers the entries within this x `answer` of the top
+BLEND_SENTENCE = 0.25  # of how much nearer the answer's nearest sentence is than its passage
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ def blend_ranked(question: str, kb: KnowledgeBase, *, explain: bool,
     if kb.vectors is not None:
         near = kb.vectors.closeness(text)
         cosine = near.passages
+        if near.sentences is not None:  # a sentence of the answer nearer than its opening
+            cosine = cosine + BLEND_SENTENCE * np.maximum(near.sentences - cosine, 0.0)
         # in units of how well this FAQ's own questions match their own entries: a file
         # whose answers are worded far from its questions scores every question lower
         level = kb.vectors.question_to_answer + BLEND_BM25 * index.question_bm25
@@ -129,8 +133,9 @@ def _beyond(kb: KnowledgeBase, near: Closeness, top: int) -> dict[str, Any] | No
     sentences), with both cosines; None if there is none."""
     if near.not_covered is None:
         return None
-    entry_cosine = max(float(near.phrasings[top]), float(near.passages[top]),
-                       float(near.sentences[top]) if near.sentences is not None else -1.0)
+    thin = kb.index.entry_ids[top] in kb.index.thin
+    sentence = float(near.sentences[top]) if near.sentences is not None and thin else -1.0
+    entry_cosine = max(float(near.phrasings[top]), float(near.passages[top]), sentence)
     if near.not_covered_cosine < entry_cosine:
         return None
     return {"question": kb.not_covered[near.not_covered],
