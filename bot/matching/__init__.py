@@ -104,13 +104,13 @@ def _decide(question: str, kb: KnowledgeBase, *, explain: bool) -> Decision:
     # matcher decides.
     blend, runner_up = blend_ranked(question, kb, explain=explain, ranking=ranking)
     lead = kb.entry(blend.candidates[0].entry_id) if blend.candidates else None
-    thin = kb.index.thin
+    index = kb.index
+    thin = index.thin
     if lead is None or lead.id not in thin:
         return decision
     if decision.action == "answer" and decision.entry is not None and decision.entry.id == lead.id:
         return decision
     # the tuned matcher's number check holds for it too (an entry that never gives a count)
-    index = kb.index
     asks = quantity_asks(normalize(question), normalized=True)
     if asks - index.entry_quantities[index.entry_ids.index(lead.id)]:
         return decision
