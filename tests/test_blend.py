@@ -283,6 +283,9 @@ class TestNotCoveredAgainstAThinEntry:
         assert d.explain["ranked"][0]["entry"] == "firmware"
         assert ranked["firmware"] == pytest.approx(blend.BLEND_SENTENCE * 0.8, abs=1e-3)
         assert ranked["warranty"] == pytest.approx(0.15, abs=1e-3)  # its sentences are further
+        sentence = {r["entry"]: r["sentence"] for r in d.explain["ranked"]}
+        assert sentence["firmware"] == pytest.approx(0.8, abs=1e-3)
+        assert d.explain["blend"]["sentence_weight"] == blend.BLEND_SENTENCE
         from bot import semantic
 
         monkeypatch.setattr(semantic, "_sentences_to_weigh", lambda kb: ([], []))

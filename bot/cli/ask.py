@@ -95,6 +95,9 @@ def print_blend(ex: dict) -> None:
     if blend["model"]:
         print(f"  score = (cosine(question, question + answer) + {blend['bm25_weight']:g} × BM25)"
               f" / {blend['level']:g}, this FAQ's own level (its questions against their answers)")
+        if "sentence_weight" in blend:
+            print(f"  cosine: with the answer's opening, + {blend['sentence_weight']:g} × how much "
+                  "nearer its nearest sentence is")
     else:
         print(f"  score = {blend['bm25_weight']:g} × BM25{rest}")
     print(f"  shown so that {blend['answer_at']:g} answers (with a lead of {blend['margin']:g}); "
@@ -106,7 +109,8 @@ def print_blend(ex: dict) -> None:
         print(f"  not answered: nearer to not_covered {nc['question']!r} (cosine {nc['cosine']}) "
               f"than to the top entry ({nc['entry_cosine']})")
     for row in ex.get("ranked", []):
-        parts = "".join(f"  {k} {row[k]}" for k in ("cosine", "bm25", "lexical") if k in row)
+        parts = "".join(f"  {k} {row[k]}" for k in ("cosine", "sentence", "bm25", "lexical")
+                        if k in row)
         print(f"  {row['score']:5.1f} {row['entry']:<18} blend {row['blend']}{parts}")
 
 

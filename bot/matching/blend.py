@@ -58,12 +58,12 @@ def blend_ranked(question: str, kb: KnowledgeBase, *, explain: bool,
     normalized = normalize(question)
     plain, text = index.model_reading(question)
     words = index.bm25(index.vocabulary.terms(text))
-    lexical = cosine = near = level = None
+    lexical = cosine = sentences = near = level = None
     if kb.vectors is not None:
         near = kb.vectors.closeness(text)
-        cosine = near.passages
-        if near.sentences is not None:  # a sentence of the answer nearer than its opening
-            cosine = cosine + BLEND_SENTENCE * np.maximum(near.sentences - cosine, 0.0)
+        cosine, sentences = near.passages, near.sentences
+        if sentences is not None:  # a sentence of the answer nearer than its opening
+            cosine = cosine + BLEND_SENTENCE * np.maximum(sentences - cosine, 0.0)
         # in units of how well this FAQ's own questions match their own entries: a file
         # whose answers are worded far from its questions scores every question lower
         level = kb.vectors.question_to_answer + BLEND_BM25 * index.question_bm25
@@ -95,12 +95,14 @@ def blend_ranked(question: str, kb: KnowledgeBase, *, explain: bool,
                       "bm25_weight": BLEND_BM25, "lexical_weight": BLEND_LEXICAL,
                       "clarify_at": round(scaled(th.clarify), 1), "model": cosine is not None,
                       "corrected": text != plain,
-                      **({"level": round(level, 3)} if level is not None else {})},
+                      **({"level": round(level, 3)} if level is not None else {}),
+                      **({"sentence_weight": BLEND_SENTENCE} if sentences is not None else {})},
             **({"not_covered": beyond} if beyond else {}),
             "ranked": [
                 {"entry": index.entry_ids[n], "score": round(scaled(float(score[n])), 1),
                  "blend": round(float(score[n]), 3), "bm25": round(float(words[n]), 3),
                  **({"cosine": round(float(cosine[n]), 3)} if cosine is not None else {}),
+                 **({"sentence": round(float(sentences[n]), 3)} if sentences is not None else {}),
                  **({"lexical": round(float(lexical[n]), 1)} if lexical is not None else {})}
                 for n in order[:5]
             ],
