@@ -111,8 +111,7 @@ def _decide(question: str, kb: KnowledgeBase, *, explain: bool) -> Decision:
     if decision.action == "answer" and decision.entry is not None and decision.entry.id == lead.id:
         return decision
     # the tuned matcher's number check holds for it too (an entry that never gives a count)
-    asks = quantity_asks(normalize(question), normalized=True)
-    if asks - index.entry_quantities[index.entry_ids.index(lead.id)]:
+    if index.unasked(normalize(question), index.entry_ids.index(lead.id)):
         return decision
     behind_known = runner_up is not None and runner_up not in thin and all(
         c.entry_id not in thin for c in blend.candidates[1:])

@@ -317,6 +317,12 @@ class Index:
             self._typos[term] = found
         return found
 
+    def unasked(self, normalized: str, entry: int) -> list[str]:
+        """The number questions (``how many``, ``how much``) the normalised question asks that
+        no phrasing of entry ``entry`` asks: a count that entry never gives."""
+        asks = quantity_asks(normalized, normalized=True)
+        return sorted(asks - self.entry_quantities[entry]) if asks else []
+
     def everyday_typo(self, term: str) -> bool:
         """Whether ``term`` is one edit from an everyday word ("hw" how, "tak" take): neutral."""
         return _everyday_typo(term)

@@ -48,7 +48,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bot.matching.index import Analysis, Index, _asks_for_human
-from bot.matching.lexicon import quantity_asks
 from bot.matching.result import Action, Candidate, Decision
 from bot.matching.scoring import (
     CLOSE,
@@ -96,8 +95,7 @@ def decide_tuned(question: str, kb: KnowledgeBase, *, explain: bool = False,
         beyond = _beyond_lexically(question, kb)
     normalized = normalize(question)  # for the number check and the handoff phrases
     # a question that asks for a number the top entry never gives is about something else
-    asks = quantity_asks(normalized, normalized=True) if top is not None else frozenset()
-    unasked = sorted(asks - index.entry_quantities[top.entry]) if asks else []
+    unasked = index.unasked(normalized, top.entry) if top is not None else []
     details: dict[str, Any] = {}
     if explain:
         details = {
