@@ -362,6 +362,40 @@ class TestInFaqbot:
         shorthand = decide("wat scopes r there b4 review", kb, explain=True)
         assert shorthand.explain["semantic"]["read_as"] == "what scopes are there before review"
 
+    def test_the_model_is_asked_only_where_it_can_change_the_decision(
+            self, encoder: Encoder, monkeypatch: pytest.MonkeyPatch):
+        """A question that no cosine could lift to an answer, and whose top entry is too weak
+        to offer, is a ticket without a look at the model; every other question is read by
+        it. Decisions are those the model gives (``explain`` always asks it) on every
+        question of two written sets."""
+        import yaml
+
+        from bot.knowledge import load_knowledge
+        from bot.matching import decide
+        from tests.conftest import BUNDLED_KNOWLEDGE
+
+        kb = semantic.attach(load_knowledge(BUNDLED_KNOWLEDGE), encoder)
+        read: list[str] = []
+        closeness = semantic.EntryVectors.closeness
+        monkeypatch.setattr(semantic.EntryVectors, "closeness",
+                            lambda self, text: read.append(text) or closeness(self, text))
+        skipped = 0
+        for name in ("written-a.yaml", "written-b.yaml"):
+            for case in yaml.safe_load((Path(__file__).parent / "data" / name).read_text(
+                    encoding="utf-8")):
+                read.clear()
+                quick = decide(case["q"], kb)
+                model = decide(case["q"], kb, explain=True)
+                assert (quick.action, quick.entry, quick.reason, quick.candidates) == (
+                    model.action, model.entry, model.reason, model.candidates), case["q"]
+                if len(read) == 1:  # only explain's decide asked the model
+                    skipped += 1
+                    assert quick.action == "ticket" and quick.reason == "no_match"
+        assert skipped > 10
+        read.clear()
+        assert decide("what is the weather like on mars today", kb).action == "ticket"
+        assert read == []
+
     def test_each_reloaded_version_gets_the_model(self, tmp_path):
         from bot.reload import KnowledgeHolder
         from tests.conftest import BUNDLED_KNOWLEDGE, SMALL_KB

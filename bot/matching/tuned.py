@@ -87,10 +87,10 @@ def decide_tuned(question: str, kb: KnowledgeBase, *, explain: bool = False,
     model: _ModelView | None = None
     beyond: dict[str, Any] | None = None  # the `not_covered` question the question is nearer
     if top is not None and kb.semantic is not None and kb.vectors is not None:
-        model = _model_view(question, kb, top.entry)
-        top_score = (1 - kb.semantic.weight) * lexical + kb.semantic.weight * 100 * max(model.cosine, 0.0)
         answer_at = kb.semantic.answer if analysis.unknown else kb.semantic.familiar
-        beyond = model.beyond
+        top_score, model = _blended(question, kb, top.entry, lexical, answer_at,
+                                    may_offer=explain or raw_top >= th.clarify)
+        beyond = model.beyond if model else None
     elif kb.beyond is not None and (explain or (top is not None and top_score >= answer_at)):
         beyond = _beyond_lexically(question, kb)
     normalized = normalize(question)  # for the number check and the handoff phrases
@@ -189,6 +189,23 @@ class _ModelView:
         return {"lexical": round(lexical, 1), "cosine": round(self.cosine, 3),
                 "weight": kb.semantic.weight, "nearest": kb.index.entry_ids[self.nearest],
                 **({"read_as": self.read_as} if self.read_as else {})}
+
+
+def _blended(question: str, kb: KnowledgeBase, top: int, lexical: float, answer_at: float,
+             *, may_offer: bool) -> tuple[float, _ModelView | None]:
+    """The confidence with the model's word, and what the model says (None: not asked).
+
+    The model is asked only where it can change the decision: a question that no cosine (at
+    most 1) lifts to ``answer_at``, and whose top entry is too weak to offer (not
+    ``may_offer``), is a ticket whatever it says; it is then scored on its words alone. The
+    encoder is most of a question's cost."""
+    assert kb.semantic is not None
+    weight = kb.semantic.weight
+    score = (1 - weight) * lexical
+    if not may_offer and score + weight * 100 < answer_at:
+        return score, None
+    model = _model_view(question, kb, top)
+    return score + weight * 100 * max(model.cosine, 0.0), model
 
 
 def _model_view(question: str, kb: KnowledgeBase, top: int) -> _ModelView:
