@@ -32,9 +32,17 @@ def _ours(value: str | None) -> bool:
     return bool(value) and MALLOC_TUNABLES.startswith(value)
 
 
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _name(pid: int) -> str:
+    return Path(f"/proc/{pid}/comm").read_text().strip()
+
+
 def _workers(pid: int) -> list[int]:
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [int(c) for c in children]
+    """The master's gunicorn workers (not the ticket store process beside them)."""
+    return [c for c in _children(pid) if _name(c) != "faqbot-store"]
 
 
 def _threads(pid: int) -> int:
@@ -68,10 +76,12 @@ def _wait_for_workers(pid: int, timeout: float = 20.0) -> list[int]:
 
 def test_malloc_settings_and_threads_up_front(fake: FakeSlack, tmp_path: Path) -> None:
     """The master re-executes itself once with GLIBC_TUNABLES (same PID); the workers inherit
-    it, and each has its request, listener and background threads running before load."""
+    it, and each has its request, listener and background threads running before load. One
+    more child, the ticket store process, writes the workers' SQLite file."""
     proc, _ = _serve(fake, tmp_path)
     try:
         assert _ours(_environ(proc.pid).get("GLIBC_TUNABLES"))
+        assert [_name(c) for c in _children(proc.pid)].count("faqbot-store") == 1
         at_least = DEFAULT_THREADS + LISTENER_THREADS + BACKGROUND_THREADS
         for worker in _wait_for_workers(proc.pid):
             assert _ours(_environ(worker).get("GLIBC_TUNABLES"))

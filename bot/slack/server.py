@@ -37,6 +37,7 @@ from bot.slack.guard import RequestGuard
 from bot.slack.staff_blocks import triage_builder
 from bot.slack.triage import Triage
 from bot.tickets import TicketStore, open_store
+from bot.tickets.host import StoreHost, hostable
 
 __all__ = ["GunicornServer", "HealthzWrapper", "WorkerSetup", "run"]
 
@@ -98,8 +99,9 @@ class WorkerSetup:
     connections, the Bolt app with its thread pools, and the triage retry thread."""
 
     def __init__(self, settings: Settings, kb: KnowledgeBase, auth_test: SlackResponse | None,
-                 *, kb_digest: str | None = None) -> None:
+                 *, kb_digest: str | None = None, store_host: StoreHost | None = None) -> None:
         self.settings = settings
+        self.store_host = store_host  # the workers' SQLite file is written by its process
         self.kb = kb
         self.kb_digest = kb_digest  # of the file bytes ``kb`` was loaded from
         self.auth_test = auth_test
@@ -115,7 +117,8 @@ class WorkerSetup:
     def build(self) -> App:
         settings = self.settings
         client = self.client = make_client(settings)
-        self.store = open_store(settings.database_url)
+        self.store = (self.store_host.client() if self.store_host is not None
+                      else open_store(settings.database_url))
         self._forget_old_deliveries()
         self.triage = Triage(client, self.store, settings.support_channel_id,
                              message_builder=triage_builder(self.kb_provider))
@@ -350,7 +353,15 @@ def run(settings: Settings, *, workers: int = DEFAULT_WORKERS,
             setup.close()
         return 0
 
+    if workers > 1 and hostable(settings.database_url):
+        # Several workers share the SQLite file: one process writes it for all of them.
+        setup.store_host = StoreHost(settings.database_url)
+        setup.store_host.start()
     log.info("serving HTTP on %s:%d (POST /slack/events, GET /healthz)",
              settings.host, settings.port)
-    return GunicornServer(settings, setup.wsgi, workers=workers, worker_class=worker_class,
-                          threads=threads, on_worker_exit=setup.close).run()
+    try:
+        return GunicornServer(settings, setup.wsgi, workers=workers, worker_class=worker_class,
+                              threads=threads, on_worker_exit=setup.close).run()
+    finally:
+        if setup.store_host is not None:
+            setup.store_host.stop()

@@ -224,6 +224,9 @@ class UnknownTicketError(LookupError):
         self.number = number
         super().__init__(f"no ticket {format_ticket_id(number)}")
 
+    def __reduce__(self) -> tuple[type, tuple[int]]:  # raised again in a worker (host.py)
+        return UnknownTicketError, (self.number,)
+
 
 class TicketStore(Protocol):
     """Durable tickets plus the bookkeeping that makes Slack deliveries idempotent."""
