@@ -61,6 +61,22 @@ def _update(srv: StaffServer, ticket):
     return update
 
 
+def test_a_mention_is_matched_against_three_listeners(
+        srv: StaffServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bolt tries its listeners in order and runs the first that matches: events, most of the
+    requests, are registered first (the relay and App Home, then mentions), not behind every
+    button and command. Counted on a real mention, which is answered all the same."""
+    from slack_bolt.listener.listener import Listener
+
+    tried: list[Listener] = []
+    matches = Listener.matches
+    monkeypatch.setattr(Listener, "matches",
+                        lambda self, **kw: tried.append(self) or matches(self, **kw))
+    assert srv.event(h.mention(h.ANSWERABLE)).status == 200
+    assert len(tried) == 3
+    srv.fake.wait_for("chat.postMessage", 1, timeout=10)
+
+
 class TestTriagePost:
     def test_carries_everything_and_buttons(self, srv: StaffServer) -> None:
         """The triage post keeps id, requester, escaped question, reason and permalink, and

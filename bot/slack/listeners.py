@@ -27,7 +27,7 @@ from bot.slack import events
 from bot.slack import formatting as fmt
 from bot.slack import staff_blocks as sb
 from bot.slack.context import Faqbot
-from bot.slack.staff import register_staff
+from bot.slack.staff import register_staff, register_staff_interactions
 from bot.tickets import Origin, Ticket
 
 __all__ = ["register"]
@@ -48,8 +48,16 @@ _NOT_IN_CHANNEL = frozenset({"channel_not_found", "not_in_channel", "user_not_in
 
 
 def register(app: App, bot: Faqbot) -> None:
-    """Attach every faqbot listener to ``app``."""
-    register_staff(app, bot)  # first: its relay and /faq reload listeners must win
+    """Attach every faqbot listener to ``app``.
+
+    Bolt tries the listeners in the order they were added and runs the first that matches.
+    Events, most of the requests, come first, so that a mention is matched against three
+    listeners rather than all of them; commands, buttons and the modal follow. Listeners of
+    different kinds never match the same request, so only the order within a kind matters:
+    there the staff's specific ones come first (the relay before ``message``, ``/faq reload``
+    before ``/faq``), and the catch-all event listener last.
+    """
+    staff = register_staff(app, bot)  # its relay must win over the message listener below
     handlers = Handlers(bot)
 
     def listen(matcher: Any, handler: Any) -> None:
@@ -57,15 +65,15 @@ def register(app: App, bot: Faqbot) -> None:
 
     listen(app.event("app_mention"), handlers.hand_over_message)
     listen(app.event("message"), handlers.hand_over_message)
+    # Acknowledge any other event (e.g. member_joined_channel) instead of Bolt's 404: Slack
+    # retries failed deliveries and eventually disables the subscription.
+    app.event(re.compile(".*"))(_ignore)
+    register_staff_interactions(app, staff)  # its /faq reload must win over /faq below
     app.command("/faq")(handlers.on_faq_command)  # acks itself, at once (see there)
     listen(app.action(fmt.ACTION_SOLVED), handlers.on_solved)
     listen(app.action(fmt.ACTION_NOT_HELPFUL), handlers.on_not_helpful)
     listen(app.action(re.compile(rf"^{fmt.ACTION_PICK}_\d+$")), handlers.on_pick)
     listen(app.action(fmt.ACTION_POST), handlers.on_post)
-    # Acknowledge any other event (e.g. app_home_opened) instead of Bolt's 404: Slack retries
-    # failed deliveries and eventually disables the subscription. Registered last: Bolt runs
-    # the first listener that matches.
-    app.event(re.compile(".*"))(_ignore)
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any], response: BoltResponse | None) -> None:

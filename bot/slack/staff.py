@@ -13,7 +13,8 @@ cached for a minute) plus ``SUPPORT_USER_IDS``. The actor is always the request'
 ``user.id``; the ticket number in a button's value is only *which* ticket, never *who*. Anyone
 else gets an ephemeral refusal, a warning is logged, and nothing changes::
 
-    register_staff(app, bot)        # before the other listeners: see register_staff
+    staff = register_staff(app, bot)          # before the answering listeners (see there)
+    register_staff_interactions(app, staff)
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ __all__ = [
     "StaffHandlers",
     "draft_faq",
     "register_staff",
+    "register_staff_interactions",
 ]
 
 log = logging.getLogger(__name__)
@@ -561,11 +563,12 @@ def _last_text(ticket: Ticket, kind: str) -> str | None:
 
 
 def register_staff(app: App, bot: Faqbot) -> StaffHandlers:
-    """Attach the staff-side listeners and middleware to ``app``.
+    """Attach the staff-side middleware and event listeners to ``app``; then
+    :func:`register_staff_interactions` adds its commands, buttons and modal.
 
-    Call it *before* the answering listeners: Bolt runs only the first listener that matches a
-    request, and the relay listener (``message`` events that are thread replies) and
-    ``/faq reload`` must win over the general ``message`` and ``/faq`` listeners.
+    Call each *before* the answering listeners of its kind: Bolt runs only the first listener
+    that matches a request, and the relay listener (``message`` events that are thread
+    replies) and ``/faq reload`` must win over the general ``message`` and ``/faq`` listeners.
     """
     client = app.client
     directory = StaffDirectory(client, bot.settings.support_channel_id,
@@ -576,13 +579,21 @@ def register_staff(app: App, bot: Faqbot) -> StaffHandlers:
         matcher(handler)  # Bolt acks events itself; actions ack first thing in the handler
 
     app.middleware(handlers.record_feedback)
-    app.command("/faq", matchers=[handlers.is_reload])(handlers.on_reload)
     listen(app.event("message", matchers=[handlers.is_relay]), handlers.on_thread_reply)
     listen(app.event("app_home_opened"), handlers.on_home_opened)
+    return handlers
+
+
+def register_staff_interactions(app: App, handlers: StaffHandlers) -> None:
+    """``/faq reload``, the staff's and requesters' buttons, and the cap-increase modal."""
+
+    def listen(matcher: Any, handler: Any) -> None:
+        matcher(handler)  # actions ack first thing in the handler
+
+    app.command("/faq", matchers=[handlers.is_reload])(handlers.on_reload)
     for action_id in (sb.ACTION_TAKE, sb.ACTION_RESOLVE, sb.ACTION_REOPEN, sb.ACTION_ADD_TO_FAQ):
         listen(app.action(action_id), handlers.on_staff_button)
     listen(app.action(sb.ACTION_ANSWER), handlers.on_answer)
     listen(app.action(sb.ACTION_CLOSE), handlers.on_close)
     listen(app.action(sb.ACTION_DETAILS), handlers.on_details)
     app.view(cap_form.CALLBACK_ID)(handlers.on_cap_submit)
-    return handlers
