@@ -149,3 +149,30 @@ def test_stop_ends_the_process_and_removes_its_socket(url: str) -> None:
     assert started.start() and started.alive and os.path.exists(started.address)
     started.stop()
     assert not started.alive and not os.path.exists(started.address)
+
+
+def test_a_host_that_cannot_listen_is_not_waited_for(url: str, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """A socket path the system refuses (too long) ends the process at once, and start says
+    so without waiting out its timeout; without a folder for the socket there is no host.
+    Either way the workers write the file themselves."""
+    import time
+
+    from bot.tickets import host as hosting
+
+    refused = StoreHost(url)
+    refused.address = str(tmp_path / ("x" * 200))
+    began = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="bot.tickets.host"):
+        assert refused.start(timeout=30) is False
+    assert time.monotonic() - began < 10
+    assert "did not start" in caplog.text
+    refused.stop()
+
+    def no_folder(prefix: str) -> str:
+        raise PermissionError("read-only /tmp")
+
+    monkeypatch.setattr(hosting.tempfile, "mkdtemp", no_folder)
+    assert hosting.start_store_host(url) is None
+    assert "no ticket store process (read-only /tmp)" in caplog.text

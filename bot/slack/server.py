@@ -37,7 +37,7 @@ from bot.slack.guard import RequestGuard
 from bot.slack.staff_blocks import triage_builder
 from bot.slack.triage import Triage
 from bot.tickets import TicketStore, open_store
-from bot.tickets.host import StoreHost, hostable
+from bot.tickets.host import StoreHost, hostable, start_store_host
 
 __all__ = ["GunicornServer", "HealthzWrapper", "WorkerSetup", "run"]
 
@@ -355,8 +355,7 @@ def run(settings: Settings, *, workers: int = DEFAULT_WORKERS,
 
     if workers > 1 and hostable(settings.database_url):
         # Several workers share the SQLite file: one process writes it for all of them.
-        setup.store_host = StoreHost(settings.database_url)
-        setup.store_host.start()
+        setup.store_host = start_store_host(settings.database_url)
     log.info("serving HTTP on %s:%d (POST /slack/events, GET /healthz)",
              settings.host, settings.port)
     try:

@@ -38,7 +38,7 @@ from bot.tickets.engine import display_url
 from bot.tickets.model import TicketStore
 from bot.tickets.store import SqlTicketStore
 
-__all__ = ["HostedStore", "StoreHost", "hostable"]
+__all__ = ["HostedStore", "StoreHost", "hostable", "start_store_host"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,21 @@ def hostable(url: str) -> bool:
     database = parsed.database or ""
     return (parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:")
             and not database.startswith("file:"))
+
+
+def start_store_host(url: str) -> StoreHost | None:
+    """A started :class:`StoreHost` for ``url``, or None (logged) when it cannot start: the
+    workers then write the file themselves."""
+    try:
+        host = StoreHost(url)
+    except OSError as exc:  # no private folder for its socket
+        log.warning("no ticket store process (%s); each worker writes %s itself", exc,
+                    display_url(url))
+        return None
+    if host.start():
+        return host
+    host.stop()
+    return None
 
 
 class StoreHost:
@@ -95,7 +110,7 @@ class StoreHost:
             ready = select.select([read_end], [], [], timeout)[0] and os.read(read_end, 1)
         finally:
             os.close(read_end)
-        if not ready:
+        if not ready:  # it exited (its end of the pipe closed) or did not answer in time
             log.warning("the ticket store process did not start; each worker writes %s itself",
                         display_url(self.url))
             return False
