@@ -135,7 +135,7 @@ def test_a_call_the_host_received_but_did_not_answer_is_not_run_again(
     server = threading.Thread(target=die_after_reading)
     server.start()
     client = HostedStore(url, address, key)
-    with pytest.raises(StoreError, match="stopped during open_ticket; it may have been recorded"):
+    with pytest.raises(StoreError, match="did not answer during open_ticket; it may have been"):
         client.open_ticket(new("lost answer", "1.0"))
     server.join(5)
     listener.close()
@@ -176,3 +176,34 @@ def test_a_host_that_cannot_listen_is_not_waited_for(url: str, tmp_path: Path,
     monkeypatch.setattr(hosting.tempfile, "mkdtemp", no_folder)
     assert hosting.start_store_host(url) is None
     assert "no ticket store process (read-only /tmp)" in caplog.text
+
+
+def test_a_host_that_does_not_answer_in_time_is_a_store_error(tmp_path: Path, url: str) -> None:
+    """A host that reads a call and never answers: the worker gives up after its timeout with
+    StoreError, and its next call goes on a new connection (not reading the late answer)."""
+    address, key = str(tmp_path / "store.sock"), b"k" * 32
+    listener = Listener(address, family="AF_UNIX", authkey=key)
+    late: list[BaseException] = []
+    done = threading.Event()
+
+    def hang() -> None:
+        conn = listener.accept()
+        conn.recv()
+        done.wait(10)
+        try:
+            conn.send(("ok", "late"))
+        except OSError as exc:  # too late: the worker closed that connection
+            late.append(exc)
+
+    server = threading.Thread(target=hang)
+    server.start()
+    client = HostedStore(url, address, key)
+    client.answer_timeout = 0.2
+    with pytest.raises(StoreError, match="did not answer during get"):
+        client.get(1)
+    done.set()
+    server.join(5)
+    listener.close()
+    assert late and isinstance(late[0], BrokenPipeError)
+    assert client.get(1) is None  # the host is gone now: answered by the worker's own store
+    client.close()

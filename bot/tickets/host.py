@@ -10,9 +10,10 @@ key, in a folder only this user can open).
 
 Where the host cannot be reached (stopped, or dead), a worker runs its calls on a store of
 its own on the same file, as without a host; SQLite's locks keep the two safe together. A
-call the host received but did not answer (it died meanwhile) may have been recorded: it is
-raised as :class:`~bot.errors.StoreError`, as a call on a lost database connection is, and
-never run again.
+call the host received but did not answer (it died meanwhile, or took longer than
+:data:`ANSWER_TIMEOUT_SECONDS`) may have been recorded: it is raised as
+:class:`~bot.errors.StoreError`, as a call on a lost database connection is, and never run
+again.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ log = logging.getLogger(__name__)
 CALLS = frozenset(name for name in dir(TicketStore) if not name.startswith("_")) - {"close"}
 #: How often the host checks that the process that started it is still there.
 _PARENT_CHECK_SECONDS = 1.0
+#: How long a worker waits for the host's answer: well past the store's own wait for the
+#: SQLite write lock (its busy timeout, 15 s), after which the store raises StoreError itself.
+ANSWER_TIMEOUT_SECONDS = 30.0
 
 
 def hostable(url: str) -> bool:
@@ -211,6 +215,7 @@ class HostedStore:
         self._lock = threading.Lock()
         self._connections: list[Connection] = []
         self._own: SqlTicketStore | None = None
+        self.answer_timeout = ANSWER_TIMEOUT_SECONDS
 
     def __getattr__(self, name: str) -> Any:
         if name not in CALLS:
@@ -231,11 +236,13 @@ class HostedStore:
                 self._forget(conn)
             else:
                 try:
+                    if not conn.poll(self.answer_timeout):
+                        raise TimeoutError
                     kind, value = conn.recv()
-                except (EOFError, OSError):
-                    self._forget(conn)
-                    raise StoreError(f"{self.url}: the ticket store process stopped during "
-                                     f"{name}; it may have been recorded") from None
+                except (EOFError, OSError):  # TimeoutError included
+                    self._forget(conn)  # a late answer must not be read as the next call's
+                    raise StoreError(f"{self.url}: the ticket store process stopped or did not "
+                                     f"answer during {name}; it may have been recorded") from None
                 if kind == "error":
                     raise value
                 return value
