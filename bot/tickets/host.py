@@ -101,7 +101,14 @@ class StoreHost:
         workers forked afterwards then never find it missing."""
         read_end, write_end = os.pipe()
         parent = os.getpid()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as exc:  # out of processes or memory
+            os.close(read_end)
+            os.close(write_end)
+            log.warning("cannot start the ticket store process (%s); each worker writes %s "
+                        "itself", exc, display_url(self.url))
+            return False
         if pid == 0:  # the host
             os.close(read_end)
             try:
