@@ -207,3 +207,20 @@ def test_a_host_that_does_not_answer_in_time_is_a_store_error(tmp_path: Path, ur
     assert late and isinstance(late[0], BrokenPipeError)
     assert client.get(1) is None  # the host is gone now: answered by the worker's own store
     client.close()
+
+
+def test_a_connection_that_breaks_off_does_not_stop_the_others(host: StoreHost) -> None:
+    """The one thread that answers every connection drops a connection that closes or sends
+    something that is not a call, and goes on answering the rest."""
+    from multiprocessing.connection import Client
+
+    client = host.client()
+    client.open_ticket(new("first", "1.0"))
+    for send in (None, "not a call", ("get",)):
+        raw = Client(host.address, family="AF_UNIX", authkey=host.authkey)
+        if send is not None:
+            raw.send(send)
+        raw.close()
+    ticket, created = client.open_ticket(new("second", "2.0"))
+    assert created and ticket.number == 2 and host.alive
+    client.close()
