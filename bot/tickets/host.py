@@ -113,6 +113,8 @@ class StoreHost:
             os.close(read_end)
             try:
                 _serve(self.url, self.address, self.authkey, parent, write_end)
+            except BaseException:
+                log.exception("the ticket store process stopped")
             finally:
                 os._exit(0)
         os.close(write_end)
@@ -141,12 +143,15 @@ class StoreHost:
             return False
 
     def stop(self) -> None:
-        if self.pid is not None:
+        # Killed only while it is still this process's unreaped child: once reaped (by
+        # gunicorn's master, say), its pid may belong to another process.
+        if self.alive:
+            assert self.pid is not None
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)  # it ignores SIGTERM (see the class)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(self.pid, 0)
-            self.pid = None
+        self.pid = None
         shutil.rmtree(self._folder, ignore_errors=True)
 
 
