@@ -28,7 +28,8 @@ except ImportError:  # pragma: no cover - Windows: writers queue on SQLite's bus
 
 from bot.errors import StoreError
 
-__all__ = ["FRESH", "Database", "WriterQueue", "connect", "describe", "display_url", "table_of"]
+__all__ = ["FRESH", "Database", "WriterQueue", "connect", "describe", "display_url",
+           "shared_sqlite_file", "table_of"]
 
 _BUSY_TIMEOUT_SECONDS = 15
 _CONNECT_TIMEOUT_SECONDS = 10
@@ -59,6 +60,21 @@ def _engine_url(url: str) -> sa.URL:
             f"unsupported database {display_url(url)}; use sqlite:///PATH or postgresql://…"
         )
     return parsed
+
+
+def shared_sqlite_file(url: str) -> bool:
+    """Whether ``url`` names a SQLite file that several processes may write: not memory (one
+    process's), not a ``file:`` URI (e.g. ``mode=ro``, left as it is), not PostgreSQL."""
+    try:
+        return _shared_file(_engine_url(url))
+    except StoreError:
+        return False
+
+
+def _shared_file(parsed: sa.URL) -> bool:
+    database = parsed.database or ""
+    return (parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:")
+            and not database.startswith("file:"))
 
 
 def display_url(url: str) -> str:
@@ -273,7 +289,7 @@ def connect(url: str) -> Database:
         if parsed.database in (None, "", ":memory:"):
             options["poolclass"] = sa.pool.StaticPool
             serial = threading.Lock()
-        elif not parsed.database.startswith("file:"):  # a URI (e.g. mode=ro): left alone
+        elif _shared_file(parsed):  # not a URI (e.g. mode=ro), which is left alone
             writers = WriterQueue(os.path.abspath(parsed.database + _WRITER_LOCK_SUFFIX))
     else:
         if "connect_timeout" not in parsed.query:

@@ -32,10 +32,8 @@ import time
 from multiprocessing.connection import AuthenticationError, Client, Connection, Listener, wait
 from typing import Any
 
-import sqlalchemy as sa
-
 from bot.errors import StoreError
-from bot.tickets.engine import display_url
+from bot.tickets.engine import display_url, shared_sqlite_file
 from bot.tickets.model import TicketStore
 from bot.tickets.store import SqlTicketStore
 
@@ -54,15 +52,9 @@ ANSWER_TIMEOUT_SECONDS = 30.0
 
 
 def hostable(url: str) -> bool:
-    """Whether ``url`` is a SQLite file that several processes write (a host helps), not
-    memory (one process's) or PostgreSQL (which has writers of its own)."""
-    try:
-        parsed = sa.make_url(url)
-    except sa.exc.ArgumentError:
-        return False
-    database = parsed.database or ""
-    return (parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:")
-            and not database.startswith("file:"))
+    """Whether ``url`` is a SQLite file that several processes write, where a host helps
+    (:func:`~bot.tickets.engine.shared_sqlite_file`; PostgreSQL has writers of its own)."""
+    return shared_sqlite_file(url)
 
 
 def start_store_host(url: str) -> StoreHost | None:
@@ -215,15 +207,15 @@ def _answer_one(store: SqlTicketStore, conn: Connection) -> bool:
     except Exception as exc:  # the caller's to handle, as if it had run there
         reply = ("error", exc)
     try:
-        try:
-            conn.send(reply)
-        except (OSError, ValueError):
-            raise
-        except Exception as exc:  # a result or error that does not pickle
-            conn.send(("error", StoreError(f"the ticket store process could not send "
-                                           f"the result of {name}: {exc}")))
+        conn.send(reply)
     except (OSError, ValueError):
         return False
+    except Exception as exc:  # a result or error that does not pickle
+        try:
+            conn.send(("error", StoreError(f"the ticket store process could not send the "
+                                           f"result of {name}: {exc}")))
+        except (OSError, ValueError):
+            return False
     return True
 
 
