@@ -15,7 +15,15 @@ from dataclasses import dataclass, replace
 from bot.errors import StoreError
 from bot.knowledge import Entry, KnowledgeBase
 from bot.matching import Decision, decide
-from bot.tickets import LoggedQuestion, NewTicket, Origin, Ticket, TicketStore, workflow
+from bot.tickets import (
+    LoggedQuestion,
+    NewTicket,
+    Origin,
+    PostingLease,
+    Ticket,
+    TicketStore,
+    workflow,
+)
 
 __all__ = ["Reply", "answer_delivery", "answer_question", "log_question", "logged_question",
            "new_ticket_for", "request_ticket"]
@@ -32,6 +40,7 @@ class Reply:
     ticket_created: bool = False
     store_failed: bool = False  # a ticket was needed but could not be recorded
     question_id: int | None = None  # the question log's row (``record=True``), for feedback
+    leased: bool = False  # the new ticket holds the caller's triage posting lease
 
 
 def new_ticket_for(
@@ -40,8 +49,10 @@ def new_ticket_for(
     *,
     reason: str | None = None,
     dedupe_key: str | None = None,
+    lease: PostingLease | None = None,
 ) -> NewTicket:
-    """The ticket ``decision`` opens for ``origin`` (its candidates and entry recorded)."""
+    """The ticket ``decision`` opens for ``origin`` (its candidates and entry recorded),
+    holding ``lease`` when it is created."""
     return NewTicket.of(
         origin,
         question=decision.question,
@@ -52,6 +63,7 @@ def new_ticket_for(
         ),
         entry=decision.entry.id if decision.entry else None,
         dedupe_key=dedupe_key,
+        lease=lease,
     )
 
 
@@ -86,6 +98,7 @@ def answer_question(
     open_tickets: bool = True,
     record: bool = False,
     decision: Decision | None = None,
+    lease: PostingLease | None = None,
 ) -> Reply:
     """Decide what to do with ``question`` from ``origin``; when it is a ticket, store it
     (idempotently).
@@ -98,6 +111,8 @@ def answer_question(
             maintainers; with ``open_tickets`` False only answers are logged (the bot stays
             silent on the rest). A store failure here is logged, never raised.
         decision: ``decide(question, kb)`` when the caller already made it.
+        lease: the triage posting lease a new ticket is opened holding (the caller posts it
+            right after, without claiming it: ``Triage.post(ticket, leased=True)``).
     """
     if decision is None:
         decision = decide(question, kb)
@@ -106,13 +121,14 @@ def answer_question(
         qid = log_question(store, decision, origin)
     if decision.action != "ticket" or store is None or not open_tickets:
         return Reply(decision, question_id=qid)
-    new = new_ticket_for(decision, origin, dedupe_key=dedupe_key)
+    new = new_ticket_for(decision, origin, dedupe_key=dedupe_key, lease=lease)
     try:
         ticket, created = store.open_ticket(new)
     except StoreError:
         log.exception("could not record a %s ticket", new.reason)
         return Reply(decision, store_failed=True, question_id=qid)
-    return Reply(decision, ticket=ticket, ticket_created=created, question_id=qid)
+    return Reply(decision, ticket=ticket, ticket_created=created, question_id=qid,
+                 leased=created and lease is not None)
 
 
 def answer_delivery(
@@ -125,6 +141,7 @@ def answer_delivery(
     dedupe_key: str | None = None,
     open_tickets: bool = True,
     decision: Decision | None = None,
+    lease: PostingLease | None = None,
 ) -> Reply | None:
     """:func:`answer_question` with ``record=True`` for one Slack delivery, whose ``keys`` are
     claimed in the same store transaction as the question log and the ticket
@@ -141,17 +158,19 @@ def answer_delivery(
         logged = logged_question(decision, origin)
     new = None
     if decision.action == "ticket" and open_tickets:
-        new = new_ticket_for(decision, origin, dedupe_key=dedupe_key)
+        new = new_ticket_for(decision, origin, dedupe_key=dedupe_key, lease=lease)
     try:
         intake = store.take_delivery(keys, question=logged, ticket=new)
     except StoreError:
         log.exception("could not record delivery %s; answering anyway", list(keys))
         return answer_question(question, kb, store, origin, dedupe_key=dedupe_key,
-                               open_tickets=open_tickets, record=True, decision=decision)
+                               open_tickets=open_tickets, record=True, decision=decision,
+                               lease=lease)
     if not intake.claimed:
         return None
     return Reply(decision, ticket=intake.ticket, ticket_created=intake.ticket_created,
-                 question_id=intake.question_id)
+                 question_id=intake.question_id,
+                 leased=intake.ticket_created and lease is not None)
 
 
 def logged_question(decision: Decision, origin: Origin) -> LoggedQuestion:

@@ -11,10 +11,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.config import Settings
+from bot.knowledge import parse_knowledge
+from bot.service import answer_delivery
 from bot.slack.app import make_client
 from bot.slack.triage import Triage
-from bot.tickets import NewTicket, SqlTicketStore
+from bot.tickets import NewTicket, Origin, SqlTicketStore
+from tests import slack_helpers as h
 from tests.fake_slack import FakeSlack
+
+KB = parse_knowledge(h.SLACK_KB)
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +111,69 @@ class TestTriage:
         finally:
             triage.stop()
 
+    def test_opened_holding_the_lease_it_is_posted_without_a_claim(
+        self, slack: FakeSlack, make_store
+    ) -> None:
+        """A ticket opened holding the poster's lease is posted by it without a second write
+        to claim it, and no other worker posts it meanwhile."""
+        store = make_store()
+        claims: list[str] = []
+        claim = store.claim_posting
+        store.claim_posting = lambda number, worker, *a: claims.append(worker) or claim(
+            number, worker, *a)
+        poster, other = (Triage(_client(slack), store, "CSUP") for _ in range(2))
+        reply = answer_delivery(["event:Ev1"], h.UNANSWERABLE, KB, store, Origin("W1"),
+                                lease=poster.lease())
+        assert reply is not None and reply.ticket is not None and reply.leased
+        assert other.post(reply.ticket) is False  # the lease is the poster's
+        assert other.retry_pending() == 0
+        assert poster.retry_pending() == 0  # nor its own retry loop's, while it replies
+        assert poster.post(reply.ticket, leased=reply.leased)
+        assert claims == [other.worker, other.worker, poster.worker]
+        assert len(slack.calls("chat.postMessage")) == 1 and store.pending() == []
+
+    def test_a_poster_that_died_leaves_its_ticket_to_the_retry(
+        self, slack: FakeSlack, make_store, clock: Clock
+    ) -> None:
+        """The lease a ticket was opened with runs out like a claimed one: a process that
+        died before posting leaves the ticket to another's retry loop."""
+        store = make_store()
+        gone, other = (Triage(_client(slack), store, "CSUP", lease_seconds=30) for _ in range(2))
+        reply = answer_delivery(["event:Ev2"], h.UNANSWERABLE, KB, store, Origin("W1"),
+                                lease=gone.lease())
+        assert reply is not None and reply.leased
+        assert other.retry_pending() == 0
+        clock.advance(31)
+        assert other.retry_pending() == 1
+        assert len(slack.calls("chat.postMessage")) == 1 and store.pending() == []
+        assert Triage(_client(slack), store, None).lease() is None  # no channel: no lease
+
+    def test_a_lease_past_half_its_time_is_claimed_again(
+        self, slack: FakeSlack, make_store, clock: Clock
+    ) -> None:
+        """A reply slow enough that the opening lease may have run out: the opener claims
+        the ticket again before posting, and does not post it if another worker did."""
+        store = make_store()
+        slow, other = (Triage(_client(slack), store, "CSUP", lease_seconds=120) for _ in range(2))
+        clock.advance(-200)  # opened 200 s ago: its lease ran out 80 s ago
+        reply = answer_delivery(["event:Ev3"], h.UNANSWERABLE, KB, store, Origin("W1"),
+                                lease=slow.lease())
+        clock.advance(200)
+        assert reply is not None and reply.leased
+        assert other.retry_pending() == 1
+        assert slow.post(reply.ticket, leased=True) is False
+        assert len(slack.calls("chat.postMessage")) == 1
+        clock.advance(-200)
+        late = answer_delivery(["event:Ev4"], h.UNANSWERABLE + " again", KB, store,
+                               Origin("W2"), lease=slow.lease())
+        # the store's time: 60 s into its lease, still the opener's; the real time, by which
+        # the opener judges it: 200 s, so it claims the ticket again before posting
+        clock.advance(60)
+        assert late is not None and late.leased
+        assert other.retry_pending() == 0
+        assert slow.post(late.ticket, leased=True)
+        assert len(slack.calls("chat.postMessage")) == 2 and store.pending() == []
+
     def test_without_support_channel_nothing_is_posted(self, slack: FakeSlack, make_store) -> None:
         """Without SUPPORT_CHANNEL_ID tickets stay pending and nothing is posted."""
         store = make_store()
@@ -164,6 +232,25 @@ class TestLostResponse:
                                                                              posts[0]["ts"])
         assert len(slack.calls("chat.postMessage")) == 1  # no second post, not even a retry
         assert store.pending() == []
+
+    def test_a_lost_response_under_the_opening_lease_is_retried_by_its_process(
+        self, slack, make_store
+    ) -> None:
+        """A ticket opened holding the lease, whose post's response was lost: this process's
+        retry loop looks for it under that lease (no wait for the lease to run out) and
+        records it; another worker's loop keeps out until it does."""
+        store = make_store()
+        triage, other = _lookup_triage(slack, store), _lookup_triage(slack, store)
+        triage.lease_seconds = other.lease_seconds = 120
+        reply = answer_delivery(["event:Ev5"], h.UNANSWERABLE, KB, store, Origin("W1"),
+                                lease=triage.lease())
+        assert reply is not None and reply.leased
+        slack.fail("lost", times=1, methods={"chat.postMessage"})
+        assert triage.post(reply.ticket, leased=True) is False
+        assert other.retry_pending() == 0  # the opener's lease still holds it
+        assert triage.retry_pending() == 1
+        assert len(_triage_posts(slack, reply.ticket.id)) == 1
+        assert len(slack.calls("chat.postMessage")) == 1 and store.pending() == []
 
     def test_a_post_that_never_landed_is_posted_by_the_retry(self, slack, make_store, clock):
         store = make_store()

@@ -26,7 +26,9 @@ from bot.tickets import (
     Intake,
     LoggedQuestion,
     NewTicket,
+    PostingLease,
     SqlTicketStore,
+    Ticket,
     TicketStore,
     UnknownTicketError,
     format_ticket_id,
@@ -427,6 +429,35 @@ class TestPosting:
             now[0] += timedelta(seconds=1)
             assert store.claim_posting(ticket.number, "w2")
             assert not store.claim_posting(ticket.number, "w1")
+        finally:
+            store.close()
+
+    @pytest.mark.parametrize("how", ["open_ticket", "take_delivery"])
+    def test_opened_holding_the_lease(self, store_url: str, how: str) -> None:
+        """A new ticket opened with a lease is its owner's until the lease runs out, as if
+        claimed in the same write; a ticket that already existed gets no lease from it."""
+        now = [datetime(2024, 1, 1, tzinfo=UTC)]
+        store = SqlTicketStore(store_url, clock=lambda: now[0])
+
+        def open_(key: str, **fields: Any) -> tuple[Ticket, bool]:
+            ticket = new(dedupe_key=key, **fields)
+            if how == "open_ticket":
+                return store.open_ticket(ticket)
+            intake = store.take_delivery([f"event:{key}"], ticket=ticket)
+            return intake.ticket, intake.ticket_created
+
+        try:
+            ticket, created = open_("m1", lease=PostingLease("w1", 30))
+            assert created
+            assert not store.claim_posting(ticket.number, "w2")
+            assert store.claim_posting(ticket.number, "w1")
+            now[0] += timedelta(seconds=30)
+            assert store.claim_posting(ticket.number, "w2")  # w1 died: w2 may post it
+            plain, _ = open_("m2")
+            assert store.claim_posting(plain.number, "w2")  # no lease: anyone may
+            again, created = store.open_ticket(new(dedupe_key="m2", lease=PostingLease("w3", 30)))
+            assert (again.number, created) == (plain.number, False)
+            assert not store.claim_posting(plain.number, "w3")  # still w2's
         finally:
             store.close()
 

@@ -189,7 +189,8 @@ class Handlers:
             message_ts=ts,
         )
         reply = answer_delivery(keys, question, kb, self.bot.store, origin,
-                                dedupe_key=f"msg:{channel}:{ts}", open_tickets=kind != "channel")
+                                dedupe_key=f"msg:{channel}:{ts}", open_tickets=kind != "channel",
+                                lease=self.bot.triage.lease())
         return None if reply is None else _Taken(question, chat, reply, kb)
 
     def _answer_event(self, event: dict[str, Any], intake: _Taken, client: WebClient) -> None:
@@ -208,7 +209,7 @@ class Handlers:
         ref = fmt.Ref(None, question, channel, thread_ts, ts, qid=_qid(reply))
         self._post(client, channel, thread_ts, self._reply_message(reply, ref))
         if reply.ticket is not None:
-            self.bot.triage.post(reply.ticket)
+            self.bot.triage.post(reply.ticket, leased=reply.leased)
 
     def _reply_message(self, reply: Reply, ref: fmt.Ref, *, ephemeral: bool = False
                        ) -> dict[str, Any]:
@@ -291,6 +292,7 @@ class Handlers:
                 Origin(user, team=command.get("team_id"), channel=channel),
                 dedupe_key=f"cmd:{trigger}" if trigger else None,
                 decision=decision,
+                lease=self.bot.triage.lease(),
             )
             assert reply is not None  # nothing to claim: never a redelivery
             message = self._reply_message(
@@ -301,7 +303,7 @@ class Handlers:
             message = fmt.store_failed_message(kb.support)
         self._tell_asker(client, channel, user, message, respond)
         if reply is not None and reply.ticket is not None:
-            self.bot.triage.post(reply.ticket)
+            self.bot.triage.post(reply.ticket, leased=reply.leased)
 
     @staticmethod
     def _tell_asker(client: WebClient, channel: str | None, user: str, message: dict[str, Any],

@@ -1,9 +1,11 @@
 """Posting tickets to the support channel, exactly once, even across processes and outages.
 
 A ticket is stored first (``TicketStore.open_ticket``) and posted second. Posting takes a lease
-(``claim_posting``), posts the message, then records it (``mark_posted``); a post that fails
-leaves the ticket ``pending`` and a background thread retries every pending ticket, at start
-and then every ``interval`` seconds (sooner, with backoff, right after a failure).
+(``claim_posting``), posts the message, then records it (``mark_posted``); a ticket opened
+holding this process's lease (:meth:`Triage.lease`, ``NewTicket.lease``) skips the claim. A
+post that fails leaves the ticket ``pending`` and a background thread retries every pending
+ticket, at start and then every ``interval`` seconds (sooner, with backoff, right after a
+failure).
 
 A post whose response was lost (a timeout, a dropped connection, a process killed before
 ``mark_posted``) may have landed. So the post itself is never retried on a connection error,
@@ -27,6 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.error import URLError
 
@@ -36,7 +39,7 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 
 from bot.errors import StoreError
 from bot.slack.formatting import triage_message
-from bot.tickets import Ticket, TicketStore
+from bot.tickets import PostingLease, Ticket, TicketStore
 
 __all__ = ["Triage", "build_permalink"]
 
@@ -84,6 +87,10 @@ class Triage:
         self.interval = interval
         self.lease_seconds = lease_seconds
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # The owner of the leases tickets are opened with (lease()): not this worker's own id,
+        # so that this process's retry loop cannot claim a ticket whose opener is still
+        # about to post it.
+        self.opener = self.worker + ":opener"
         # (ticket, permalink) -> message: the app's has the staff buttons
         # (bot.slack.staff_blocks.triage_builder)
         self.message_builder = message_builder
@@ -94,10 +101,17 @@ class Triage:
         self._lock = threading.Lock()
         self._due = 0.0
         self._inflight: set[int] = set()
+        self._held: set[int] = set()  # opened holding self.opener's lease; posting failed
 
-    def post(self, ticket: Ticket, *, look_first: bool = False) -> bool:
+    def lease(self) -> PostingLease | None:
+        """The posting lease a ticket this process is about to post may be opened holding
+        (None without a channel: nothing is posted)."""
+        return PostingLease(self.opener, self.lease_seconds) if self.channel else None
+
+    def post(self, ticket: Ticket, *, look_first: bool = False, leased: bool = False) -> bool:
         """Post ``ticket`` unless it is posted or being posted; True when this call posted it
-        (or, with ``look_first``, found it already posted and recorded it)."""
+        (or, with ``look_first``, found it already posted and recorded it). ``leased``: the
+        ticket was opened holding :meth:`lease`, so it is not claimed again."""
         if self.channel is None or ticket.posted:
             return False
         # The store's lease keeps other processes out; threads of this process share one
@@ -106,15 +120,25 @@ class Triage:
             if ticket.number in self._inflight:
                 return False
             self._inflight.add(ticket.number)
+            # an opening lease this process kept after a lost response: retried under it
+            owner = self.opener if leased or ticket.number in self._held else self.worker
         try:
-            return self._post(ticket, look_first=look_first)
+            return self._post(ticket, look_first=look_first, leased=leased, owner=owner)
         finally:
             with self._lock:
                 self._inflight.discard(ticket.number)
 
-    def _post(self, ticket: Ticket, *, look_first: bool = False) -> bool:
+    def _post(self, ticket: Ticket, *, look_first: bool = False, leased: bool = False,
+              owner: str | None = None) -> bool:
+        owner = owner or self.worker
+        # A lease taken at opening is trusted while well within its time; past half of it
+        # (a slow reply before this post), it is claimed again, as the opener: that fails if
+        # it ran out and another worker posted the ticket meanwhile.
+        fresh = leased and datetime.now(UTC) - ticket.created_at < timedelta(
+            seconds=self.lease_seconds / 2)
         try:
-            if not self.store.claim_posting(ticket.number, self.worker, self.lease_seconds):
+            if not fresh and not self.store.claim_posting(ticket.number, owner,
+                                                          self.lease_seconds):
                 return False
         except StoreError:
             log.exception("could not claim %s for triage", ticket.id)
@@ -133,7 +157,10 @@ class Triage:
         except Exception as exc:  # the Web API is down or refused: retry later
             log.exception("could not post %s to triage; will retry", ticket.id)
             if isinstance(exc, SlackApiError | URLError):
-                self._release(ticket)
+                self._release(ticket, owner)
+            elif owner == self.opener:  # the lease runs its course: this process retries
+                with self._lock:
+                    self._held.add(ticket.number)
             self._failed()
             return False
         log.info("posted %s to triage", ticket.id)
@@ -141,6 +168,8 @@ class Triage:
 
     def _record(self, ticket: Ticket, ts: str) -> bool:
         assert self.channel is not None
+        with self._lock:
+            self._held.discard(ticket.number)
         try:
             if not self.store.mark_posted(ticket.number, self.channel, ts):
                 log.warning("%s was already posted by another worker", ticket.id)
@@ -171,13 +200,15 @@ class Triage:
                         "posted; posting it", ticket.id, exc_info=True)
         return None
 
-    def _release(self, ticket: Ticket) -> None:
+    def _release(self, ticket: Ticket, owner: str) -> None:
         """Give the lease back at once (a zero-second lease) after Slack refused the post or
         could not be reached: it did not land, so any worker, a restarted one included, may
         post it now. After a timeout or a broken response the post may have landed, so the
         lease runs its course instead."""
+        with self._lock:
+            self._held.discard(ticket.number)
         try:
-            self.store.claim_posting(ticket.number, self.worker, 0)
+            self.store.claim_posting(ticket.number, owner, 0)
         except StoreError:
             log.warning("could not release the triage lease of %s", ticket.id)
 
@@ -191,6 +222,8 @@ class Triage:
             log.exception("could not list pending tickets")
             self._failed()
             return 0
+        with self._lock:  # a held ticket no longer pending was posted by another worker
+            self._held.intersection_update(ticket.number for ticket in pending)
         posted = 0
         for ticket in pending:
             if self._stop.is_set():

@@ -82,6 +82,15 @@ class Origin:
 
 
 @dataclass(frozen=True)
+class PostingLease:
+    """The triage posting lease a new ticket is opened holding (``TicketStore.claim_posting``'s,
+    taken in the same write): whoever opens it posts it without claiming it first."""
+
+    owner: str  # the poster's worker id (``Triage.worker``)
+    seconds: float  # after this long another worker may post it (the poster died)
+
+
+@dataclass(frozen=True)
 class NewTicket:
     """What is known when a ticket is opened."""
 
@@ -96,10 +105,12 @@ class NewTicket:
     entry: str | None = None  # the entry answered with, when any (cap_increase)
     source: str = "slack"  # "slack" | "cli"
     dedupe_key: str | None = None  # e.g. the Slack event id: opening twice yields one ticket
+    lease: PostingLease | None = None  # held from the start when the ticket is created
 
     @classmethod
     def of(cls, origin: Origin, *, question: str, reason: str, **fields: Any) -> NewTicket:
-        """A new ticket asked from ``origin`` (``fields``: candidates, entry, dedupe_key)."""
+        """A new ticket asked from ``origin`` (``fields``: candidates, entry, dedupe_key,
+        lease)."""
         return cls(requester=origin.requester, question=question, reason=reason,
                    team=origin.team, channel=origin.channel, thread_ts=origin.thread_ts,
                    message_ts=origin.message_ts, source=origin.source, **fields)

@@ -12,7 +12,7 @@ They are built from the same tables, and run the same way as every other stateme
 from __future__ import annotations
 
 import functools
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -296,6 +296,8 @@ def _new_ticket() -> dict[str, Any]:
         "reason": _param("t_reason", sa.String), "status": sa.literal("open", sa.String),
         "source": _param("t_source", sa.String), "details": _NO_DETAILS,
         "dedupe_key": _param("t_dedupe", sa.String), "created_at": at, "updated_at": at,
+        "post_lease_owner": _param("t_lease_owner", sa.String),
+        "post_lease_until": _param("t_lease_until", when()),
     }
 
 
@@ -380,5 +382,6 @@ def ticket_params(new: NewTicket, at: datetime) -> dict[str, Any]:
         "t_thread": new.thread_ts, "t_message": new.message_ts, "t_question": new.question,
         "t_candidates": [dict(c) for c in new.candidates], "t_entry": new.entry,
         "t_reason": new.reason, "t_source": new.source, "t_dedupe": new.dedupe_key,
-        "t_at": at,
+        "t_at": at, "t_lease_owner": new.lease.owner if new.lease else None,
+        "t_lease_until": at + timedelta(seconds=new.lease.seconds) if new.lease else None,
     }
