@@ -17,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from slack_bolt import App, BoltContext
+from slack_bolt import App, BoltRequest
 from slack_bolt.middleware.authorization import SingleTeamAuthorization
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
@@ -32,7 +32,7 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web import SlackResponse
 
 from bot.config import Settings
-from bot.slack.context import Faqbot, KnowledgeProvider
+from bot.slack.context import Faqbot, KnowledgeProvider, RequestMiddleware
 from bot.slack.listeners import register
 from bot.slack.staff_blocks import triage_builder
 from bot.slack.triage import Triage
@@ -178,14 +178,14 @@ def build_app(
         name="faqbot",
     )
 
-    @app.middleware
-    def kept_alive_client(context: BoltContext, next: Callable[[], None]) -> None:
+    def kept_alive_client(request: BoltRequest) -> None:
         # Bolt hands each request a new WebClient with the app client's token and settings,
         # which opens a new connection for every call; listeners get the app's own client
         # instead, whose connections stay open (bot/slack/webclient.py). Safe here: one
         # workspace, one token, and no listener changes the client.
-        context["client"] = client
-        next()
+        request.context["client"] = client
+
+    app.middleware(RequestMiddleware(kept_alive_client))
 
     if auth_test is not None:
         # Bolt calls auth.test on the first request when it has no result yet; hand it ours.

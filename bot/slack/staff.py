@@ -26,7 +26,7 @@ from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Protocol
 
-from slack_bolt import Ack, App, BoltContext
+from slack_bolt import Ack, App, BoltContext, BoltRequest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -36,7 +36,7 @@ from bot.slack import cap_form, events
 from bot.slack import formatting as fmt
 from bot.slack import relay as relays
 from bot.slack import staff_blocks as sb
-from bot.slack.context import Faqbot
+from bot.slack.context import Faqbot, RequestMiddleware
 from bot.slack.home import Home, is_home_opened
 from bot.slack.notifier import SlackNotifier, fetch_permalink
 from bot.tickets import Ticket, UnknownTicketError, format_ticket_id, workflow
@@ -405,16 +405,16 @@ class StaffHandlers:
 
     # ------------------------------------------------------------------ feedback
 
-    def record_feedback(self, body: dict[str, Any], next: Callable[[], None]) -> None:  # noqa: A002
+    def record_feedback(self, request: BoltRequest) -> None:
         """Middleware: *Solved* / *Not helpful* on an answer sets the logged question's feedback
         (in the background; the buttons' own listeners run as before)."""
+        body = request.body
         if body.get("type") == "block_actions":
             for action in body.get("actions") or ():
                 feedback = FEEDBACK.get(str(action.get("action_id")))
                 qid = getattr(fmt.Ref.decode(action.get("value")), "qid", None)
                 if feedback and qid and str(qid).isdigit():
                     self.bot.background.submit(self._set_feedback, int(qid), feedback)
-        next()
 
     def _set_feedback(self, qid: int, feedback: str) -> None:
         try:
@@ -578,7 +578,7 @@ def register_staff(app: App, bot: Faqbot) -> StaffHandlers:
     def listen(matcher: Any, handler: Any) -> None:
         matcher(handler)  # Bolt acks events itself; actions ack first thing in the handler
 
-    app.middleware(handlers.record_feedback)
+    app.middleware(RequestMiddleware(handlers.record_feedback))
     listen(app.event("message", matchers=[handlers.is_relay]), handlers.on_thread_reply)
     listen(app.event("app_home_opened"), handlers.on_home_opened)
     return handlers
