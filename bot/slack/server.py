@@ -29,6 +29,7 @@ from slack_sdk.web import SlackResponse
 
 from bot.config import Settings
 from bot.errors import FaqbotError, StoreError
+from bot.gcpause import freeze_long_lived
 from bot.knowledge import KnowledgeBase
 from bot.reload import KnowledgeHolder, ReloadResult
 from bot.slack.app import BACKGROUND_THREADS, KnowledgeProvider, build_app, make_client
@@ -128,7 +129,7 @@ class WorkerSetup:
             settings.knowledge_path, kb=self.kb, digest=self.kb_digest,
             interval=settings.reload_interval, semantic=settings.semantic,
             on_error=self.notify_broken_knowledge,
-            on_reload=lambda result: log.info("%s", result.summary),
+            on_reload=self._reloaded,
         )
         self.background = ThreadPoolExecutor(BACKGROUND_THREADS,
                                              thread_name_prefix="faqbot-background")
@@ -140,7 +141,12 @@ class WorkerSetup:
         # the 128 threads were started between the 1,000th and the 2,000th request).
         start_threads(self.background)
         start_threads(app.listener_runner.listener_executor)
+        freeze_long_lived()  # the app, its clients and pools live as long as the worker
         return app
+
+    def _reloaded(self, result: ReloadResult) -> None:
+        log.info("%s", result.summary)
+        freeze_long_lived()  # the new knowledge; the old one is freed as it was
 
     def _forget_old_deliveries(self) -> None:
         """Delivery keys only matter while Slack may retry (within the hour): keep a week."""
@@ -353,6 +359,9 @@ def run(settings: Settings, *, workers: int = DEFAULT_WORKERS,
             setup.close()
         return 0
 
+    # The knowledge and the model, before the store process and the workers fork: the
+    # collector then never writes to the pages they share with this process.
+    freeze_long_lived()
     if workers > 1 and hostable(settings.database_url):
         # Several workers share the SQLite file: one process writes it for all of them.
         setup.store_host = start_store_host(settings.database_url)
