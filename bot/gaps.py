@@ -422,8 +422,8 @@ def _suggest(
     floor = 0.7 * kb.thresholds.clarify if floor is None else floor
     texts = cluster.texts[:_DECIDED]
     decisions = [decide(t, kb, explain=True) for t in texts]
-    held = Counter(d.explain["not_covered"]["question"] for d in decisions
-                   if d.action == "ticket" and d.explain.get("not_covered"))
+    held = Counter(d.explain.not_covered.question for d in decisions
+                   if d.action == "ticket" and d.explain and d.explain.not_covered)
     if held and 3 * sum(held.values()) >= 2 * len(decisions):
         # tickets on purpose: the knowledge lists these under not_covered
         question = held.most_common(1)[0][0]

@@ -462,16 +462,16 @@ def _held_back(
     object.__setattr__(without, "beyond", None)
     for entry, phrasing in held:
         decision = _decide_held_out(phrasing, fold_kb, explain=True)
-        beyond = decision.explain.get("not_covered")
-        if not beyond or decision.action == "answer":
+        beyond = decision.explain.not_covered if decision.explain else None
+        if beyond is None or beyond.score is None or decision.action == "answer":
             continue
         plain = _decide_held_out(phrasing, without)
         if plain.action != "answer" or plain.entry is None or plain.entry.id != entry.id:
             continue  # not answered with its entry without the list either
         line = lines.get((entry.id, phrasing), entry.line)
         by_entry[entry.id].append((
-            PhrasingScore(phrasing, line, beyond["entry_score"], beyond["score"], "ticket"),
-            beyond["question"],
+            PhrasingScore(phrasing, line, beyond.entry_score or 0.0, beyond.score, "ticket"),
+            beyond.question,
         ))
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from bot.knowledge import parse_knowledge
 from bot.matching import blend, decide, decide_tuned
+from bot.matching.explain import NotCovered
 from bot.matching.index import THIN_PHRASINGS as THIN
 from bot.semantic import PASSAGE_CHARS, answer_passage, attach
 
@@ -78,8 +79,8 @@ class TestWordsOnly:
         assert not gadgets.thresholds.tuned
         d = decide("print a prepaid label for my parcel", gadgets, explain=True)
         assert (d.action, d.entry.id) == ("answer", "returns")
-        assert "blend" in d.explain and "known" not in d.explain
-        assert d.explain["blend"]["model"] is False
+        assert d.explain.blend is not None and d.explain.tuned is None
+        assert d.explain.blend.model is False
 
     @pytest.mark.parametrize(("question", "entry"), [
         ("print a prepaid label for my parcel", "returns"),  # words only its answer uses
@@ -102,7 +103,7 @@ class TestWordsOnly:
         d = decide("screen repair quote", gadgets, explain=True)
         assert d.action == "clarify"
         assert [c.entry_id for c in d.candidates] == ["warranty"]
-        assert blend.BLEND_WORDS_ONLY.clarify <= d.explain["ranked"][0]["blend"] \
+        assert blend.BLEND_WORDS_ONLY.clarify <= d.explain.blend.ranked[0].blend \
             < blend.BLEND_WORDS_ONLY.answer
 
     def test_two_close_entries_are_both_offered(self, gadgets):
@@ -164,8 +165,8 @@ class TestWithTheModel:
         assert passage.startswith("Can I send a gadget back? Yes: within 30 days")
         d = decide("when does my refund come", kb, explain=True)
         assert (d.action, d.entry.id) == ("answer", "returns")
-        assert d.explain["blend"]["model"] is True
-        assert d.explain["ranked"][0]["cosine"] > d.explain["ranked"][1]["cosine"]
+        assert d.explain.blend.model is True
+        assert d.explain.blend.ranked[0].cosine > d.explain.blend.ranked[1].cosine
 
     def test_scores_are_in_units_of_the_files_own_level(self, gadgets):
         """The file's level is how well its own questions match their own entries (cosine
@@ -180,11 +181,11 @@ class TestWithTheModel:
                for n, e in enumerate(gadgets.entries)]
         assert kb.index.question_bm25 == pytest.approx(float(np.mean(own)))
         d = decide("when does my refund come", kb, explain=True)
-        level = d.explain["blend"]["level"]
+        level = d.explain.blend.level
         assert level == pytest.approx(kb.vectors.question_to_answer
                                       + blend.BLEND_BM25 * kb.index.question_bm25, abs=1e-3)
-        top = d.explain["ranked"][0]
-        assert top["blend"] == pytest.approx((top["cosine"] + 0.1 * top["bm25"]) / level, abs=2e-3)
+        top = d.explain.blend.ranked[0]
+        assert top.blend == pytest.approx((top.cosine + 0.1 * top.bm25) / level, abs=2e-3)
 
     def test_without_the_model_the_same_question_is_not_answered(self, gadgets):
         assert decide("when does my refund come", gadgets).action != "answer"
@@ -237,14 +238,13 @@ class TestNotCoveredAgainstAThinEntry:
         assert self.SENTENCE in encoder.seen
         d = decide(self.ASKED, kb, explain=True)
         assert (d.action, d.entry.id) == ("answer", "warranty")
-        assert "not_covered" not in d.explain
+        assert d.explain.not_covered is None
 
     def test_a_question_nearer_the_not_covered_one_is_still_held_back(self):
         kb, _ = self._kb(GADGETS + f"not_covered: [{self.BEYOND}]\n")
         d = decide(self.INSURANCE, kb, explain=True)
         assert (d.action, d.reason) == ("ticket", "no_match")
-        assert d.explain["not_covered"] == {"question": self.BEYOND, "cosine": 0.96,
-                                            "entry_cosine": 0.54}
+        assert d.explain.not_covered == NotCovered(self.BEYOND, cosine=0.96, entry_cosine=0.54)
 
     def test_without_the_sentences_the_question_asked_was_held_back(self, monkeypatch):
         from bot import semantic
@@ -254,8 +254,7 @@ class TestNotCoveredAgainstAThinEntry:
         assert self.SENTENCE not in encoder.seen
         d = decide(self.ASKED, kb, explain=True)
         assert (d.action, d.reason) == ("ticket", "no_match")
-        assert d.explain["not_covered"] == {"question": self.BEYOND, "cosine": 0.8,
-                                            "entry_cosine": 0.6}
+        assert d.explain.not_covered == NotCovered(self.BEYOND, cosine=0.8, entry_cosine=0.6)
 
     def test_answers_are_read_sentence_by_sentence_where_the_blend_may_decide(self):
         _, encoder = self._kb(GADGETS)  # no thresholds: the blend decides every question
@@ -269,7 +268,7 @@ class TestNotCoveredAgainstAThinEntry:
         assert self.SENTENCE in encoder.seen  # for the blend's ranking, every entry's
         # ... but against not_covered, only a thin entry's sentences count
         d = blend.decide_blend(self.ASKED, kb, explain=True)
-        assert d.action == "ticket" and d.explain["not_covered"]["entry_cosine"] == 0.6
+        assert d.action == "ticket" and d.explain.not_covered.entry_cosine == 0.6
 
     def test_a_sentence_nearer_than_the_passage_adds_a_quarter_of_the_difference(
             self, gadgets, monkeypatch):
@@ -279,19 +278,19 @@ class TestNotCoveredAgainstAThinEntry:
         vectors = {question: (1.0, 0.0, 0.0, 0.0), charged: (0.8, 0.6, 0.0, 0.0),
                    answer_passage(warranty.question, warranty.answer): (0.15, 0.0, 0.9887, 0.0)}
         d = decide(question, attach(gadgets, self.Encoder(vectors)), explain=True)
-        ranked = {r["entry"]: r["cosine"] for r in d.explain["ranked"]}
-        assert d.explain["ranked"][0]["entry"] == "firmware"
+        ranked = {r.entry: r.cosine for r in d.explain.blend.ranked}
+        assert d.explain.blend.ranked[0].entry == "firmware"
         assert ranked["firmware"] == pytest.approx(blend.BLEND_SENTENCE * 0.8, abs=1e-3)
         assert ranked["warranty"] == pytest.approx(0.15, abs=1e-3)  # its sentences are further
-        sentence = {r["entry"]: r["sentence"] for r in d.explain["ranked"]}
+        sentence = {r.entry: r.sentence for r in d.explain.blend.ranked}
         assert sentence["firmware"] == pytest.approx(0.8, abs=1e-3)
-        assert d.explain["blend"]["sentence_weight"] == blend.BLEND_SENTENCE
+        assert d.explain.blend.sentence_weight == blend.BLEND_SENTENCE
         from bot import semantic
 
         monkeypatch.setattr(semantic, "_sentences_to_weigh", lambda kb: ([], []))
         d = decide(question, attach(gadgets, self.Encoder(vectors)), explain=True)
-        assert d.explain["ranked"][0]["entry"] == "warranty"
-        assert firmware.id != d.explain["ranked"][0]["entry"]
+        assert d.explain.blend.ranked[0].entry == "warranty"
+        assert firmware.id != d.explain.blend.ranked[0].entry
 
     def test_an_answer_splits_into_sentences_that_say_something(self):
         from bot.semantic import answer_sentences
@@ -320,7 +319,7 @@ class TestThinEntries:
         assert decide_tuned(question, kb).action != "answer"
         d = decide(question, kb, explain=True)
         assert (d.action, d.entry.id) == ("answer", "returns")
-        assert d.explain["thin"] == "returns"
+        assert d.explain.thin == "returns"
 
     # the same, with firmware and warranty known by their phrasings too: only returns and
     # bulk are thin
@@ -344,7 +343,7 @@ class TestThinEntries:
         assert runner_up == "shipping" and decide_tuned(question, kb).action == "ticket"
         d = decide(question, kb, explain=True)
         assert (d.action, d.entry.id) == ("answer", "returns")
-        assert d.explain["thin"] == "returns"
+        assert d.explain.thin == "returns"
 
     def test_behind_another_thin_entry_the_tuned_decision_stands(self):
         """Shipping without its phrasings: nothing tells returns and it apart."""
@@ -377,5 +376,5 @@ def test_a_sweep_explores_thresholds_a_maintainer_could_set():
     assert all(v.tuned for v in variants) and not kb.thresholds.tuned
     decisions = [decide("how do i install the new firmware version", with_thresholds(kb, v),
                         explain=True) for v in variants]
-    assert all("blend" not in d.explain for d in decisions)
+    assert all(d.explain.blend is None for d in decisions)
     assert decisions[0].action == "answer" and decisions[-1].action != "answer"

@@ -278,4 +278,4 @@ class TestNotCoveredLexical:
 
         d = decide("how long does the google play review take", kb, explain=True)
         assert (d.action, d.reason) == ("ticket", "no_match")
-        assert "google play" in d.explain["not_covered"]["question"].lower()
+        assert "google play" in d.explain.not_covered.question.lower()

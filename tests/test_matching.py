@@ -8,6 +8,7 @@ import pytest
 
 from bot.knowledge import NOT_COVERED_ID
 from bot.matching import Vocabulary, decide, rank
+from bot.matching.explain import ModelWord, NotCovered
 
 
 class TestBundledDecisions:
@@ -172,9 +173,9 @@ class TestQualityTechniques:
     def test_typos_of_everyday_words_are_neutral(self, bundled_kb):
         """'hw' (how) and 'tak' (take) neither help nor hurt; 'approvl' is corrected."""
         d = decide("hw long does approvl usually tak", bundled_kb, explain=True)
-        assert d.explain["unknown"] == []
-        assert {"hw", "tak"} <= set(d.explain["common"])
-        assert d.explain["corrected"].get("approvl") == "approv"
+        assert d.explain.tuned.words.unknown == []
+        assert {"hw", "tak"} <= set(d.explain.tuned.words.common)
+        assert d.explain.tuned.words.corrected.get("approvl") == "approv"
         assert (d.action, d.entry.id if d.entry else None) == ("answer", "review-time")
 
     def test_corrections_do_not_depend_on_the_hash_seed(self, bundled_kb):
@@ -217,7 +218,7 @@ class TestQualityTechniques:
         counts against the match, and the question is answered."""
         d = decide("we'd love to know how long the review takes, quick q", bundled_kb,
                    explain=True)
-        assert d.explain["unknown"] == []
+        assert d.explain.tuned.words.unknown == []
         assert (d.action, d.entry.id if d.entry else None) == ("answer", "review-time")
 
     def test_numbers_and_slack_words_are_neutral(self, bundled_kb):
@@ -225,11 +226,11 @@ class TestQualityTechniques:
         neither counts for an entry nor against it."""
         d = decide("we submitted 12 days ago, still in review, is that normal?", bundled_kb,
                    explain=True)
-        assert d.explain["unknown"] == [] and "12" in d.explain["common"]
+        assert d.explain.tuned.words.unknown == [] and "12" in d.explain.tuned.words.common
         assert (d.action, d.entry.id if d.entry else None) == ("answer", "review-time")
         d = decide("which channel do we use to get support for a bug in production", bundled_kb,
                    explain=True)
-        assert d.explain["unknown"] == []
+        assert d.explain.tuned.words.unknown == []
         assert (d.action, d.entry.id if d.entry else None) == ("answer", "prod-support")
 
     @pytest.mark.parametrize("question", [
@@ -271,7 +272,7 @@ class TestQualityTechniques:
     ])
     def test_typos_are_read_against_the_words_as_written(self, bundled_kb, question, typo, entry):
         d = decide(question, bundled_kb, explain=True)
-        assert typo in d.explain["corrected"], d.explain
+        assert typo in d.explain.tuned.words.corrected, d.explain
         assert (d.action, d.entry.id if d.entry else None) == ("answer", entry), d.explain
 
     @pytest.mark.parametrize(("question", "joined", "read_as", "entry"), [
@@ -283,7 +284,7 @@ class TestQualityTechniques:
         """Two of the knowledge's words run together (a missing space, a camelCase identifier)
         are read as both, at a typo's credit."""
         d = decide(question, bundled_kb, explain=True)
-        assert d.explain["corrected"].get(joined) == read_as, d.explain
+        assert d.explain.tuned.words.corrected.get(joined) == read_as, d.explain
         assert (d.action, d.entry.id if d.entry else None) == ("answer", entry), d.explain
 
     def test_only_unknown_words_split_into_knowledge_words(self, bundled_kb):
@@ -378,8 +379,8 @@ class TestQualityTechniques:
     def test_decision_score_is_the_calibrated_confidence(self, bundled_kb):
         """`--explain` shows the confidence and share the decision used."""
         d = decide("is react native supported", bundled_kb, explain=True)
-        assert d.score == pytest.approx(d.explain["confidence"], abs=0.05)
-        assert 0 < d.explain["share"] <= 1
+        assert d.score == pytest.approx(d.explain.tuned.confidence, abs=0.05)
+        assert 0 < d.explain.tuned.share <= 1
         assert d.score <= d.candidates[0].score + 1e-9
 
     def test_clarify_offers_only_close_candidates(self, bundled_kb):
@@ -390,10 +391,10 @@ class TestQualityTechniques:
         assert d.action == "clarify" and len(d.candidates) >= 2
         top = d.candidates[0].score
         assert all(c.score >= top - CLOSE for c in d.candidates)
-        ranked = d.explain["ranked"]
-        assert [c.entry_id for c in d.candidates] == [r["entry"] for r in ranked[: len(d.candidates)]]
+        ranked = d.explain.tuned.ranked
+        assert [c.entry_id for c in d.candidates] == [r.entry for r in ranked[: len(d.candidates)]]
         # the next entry in the ranking is further than CLOSE from the top one: not offered
-        assert ranked[len(d.candidates)]["score"] < top - CLOSE
+        assert ranked[len(d.candidates)].score < top - CLOSE
 
     def test_cap_requests_open_a_ticket_even_when_unsure(self, bundled_kb):
         """The cap entry files its request whenever it leads, even below the answer threshold."""
@@ -432,7 +433,7 @@ class TestRoundTwo:
         assert (d.action, d.entry.id) == ("answer", "review-time")
         off_topic = rank("how long does a refund take?", bundled_kb)[0][0]
         on_topic = rank("how long does the refund review take?", bundled_kb)[0][0]
-        assert off_topic.parts["entry_coverage"] < on_topic.parts["entry_coverage"]
+        assert off_topic.entry_coverage < on_topic.entry_coverage
 
     def test_limited_ranking_keeps_the_head(self, bundled_kb):
         """`rank(..., limit=n)` returns the n best entries: the head of the ranking is
@@ -473,23 +474,23 @@ class TestFamiliarThreshold:
         """Below `answer` but at `familiar`, a question of known words is answered."""
         question = "when is the review done"
         d = decide(question, small_kb, explain=True)
-        assert d.explain["unknown"] == [] and d.candidates[0].entry_id == "review-time"
+        assert d.explain.tuned.words.unknown == [] and d.candidates[0].entry_id == "review-time"
         c = d.score
         strict = decide(question, self._kb(answer=c + 1, familiar=None))
         assert strict.action != "answer"
         loose = decide(question, self._kb(answer=c + 1, familiar=c - 1), explain=True)
         assert (loose.action, loose.entry.id) == ("answer", "review-time")
-        assert loose.explain["answer_at"] == c - 1
+        assert loose.explain.tuned.answer_at == c - 1
 
     def test_an_unfamiliar_word_needs_the_answer_threshold(self, small_kb):
         """However low `familiar` is, a question with an unknown word needs `answer`."""
         question = "when is the review of my zebra done"
         d = decide(question, small_kb, explain=True)
-        assert d.explain["unknown"] == ["zebra"]
+        assert d.explain.tuned.words.unknown == ["zebra"]
         c = d.score
         kb = self._kb(answer=c + 1, familiar=0)
         got = decide(question, kb, explain=True)
-        assert got.action != "answer" and got.explain["answer_at"] == c + 1
+        assert got.action != "answer" and got.explain.tuned.answer_at == c + 1
 
 
 class TestQuantityQuestions:
@@ -527,15 +528,15 @@ class TestQuantityQuestions:
         """The entry leads on topic words (and would be answered without the check)."""
         d = decide(question, bundled_kb, explain=True)
         assert d.action != "answer", d.explain
-        assert d.explain["ranked"][0]["entry"] == entry
-        assert d.explain["asks"] == ["how many"]
-        assert d.explain["confidence"] >= d.explain["answer_at"]  # only the check held it back
+        assert d.explain.tuned.ranked[0].entry == entry
+        assert d.explain.tuned.asks == ("how many",)
+        assert d.explain.tuned.confidence >= d.explain.tuned.answer_at  # only the check held it back
 
     def test_an_entry_whose_phrasings_ask_for_a_number_still_answers(self, bundled_kb):
         """The cap entry has "how many users…" phrasings; durations are never checked."""
         cap = decide("how many users can my app have, can you raise it?", bundled_kb, explain=True)
         assert (cap.action, cap.entry.id if cap.entry else None) == ("ticket", "cap")
-        assert "asks" not in cap.explain
+        assert cap.explain.tuned.asks == ()
         days = decide("how many days does the app review take", bundled_kb, explain=True)
         assert (days.action, days.entry.id) == ("answer", "review-time")
 
@@ -546,14 +547,14 @@ class TestQuantityQuestions:
 
         question = "how many apps are rejected"
         before = decide(question, small_kb, explain=True)
-        assert before.action != "answer" and before.explain["asks"] == ["how many"]
-        assert before.explain["confidence"] >= before.explain["answer_at"]
+        assert before.action != "answer" and before.explain.tuned.asks == ("how many",)
+        assert before.explain.tuned.confidence >= before.explain.tuned.answer_at
         text = SMALL_KB.replace("phrasings: [app rejected, why was my app declined]",
                                 "phrasings: [app rejected, why was my app declined, "
                                 "how many apps get rejected]")
         after = decide(question, parse_knowledge(text, "kb.yaml"), explain=True)
         assert (after.action, after.entry.id) == ("answer", "not-approved")
-        assert "asks" not in after.explain
+        assert after.explain.tuned.asks == ()
 
 
 class TestCaches:
@@ -610,7 +611,7 @@ class TestVectorScoring:
         same, shuffled = "refresh sandbox token", "token sandbox refresh"
         kb = self._kb(same, shuffled) if order == "listed first" else self._kb(shuffled, same)
         top = rank("refresh sandbox token", kb)[0][0]
-        assert top.parts["phrasing"] == same and top.parts["pairs"] == 2
+        assert top.phrasing == same and top.pairs == 2
 
 
 class TestNotCoveredWithoutTheModel:
@@ -633,10 +634,10 @@ class TestNotCoveredWithoutTheModel:
         assert (plain.action, plain.entry.id) == ("answer", "review-time")
         d = decide(question, self._kb(), explain=True)
         assert (d.action, d.entry, d.reason) == ("ticket", None, "no_match")
-        held = d.explain["not_covered"]
-        assert held["question"] == "how long does the apple app store review take"
-        assert held["score"] >= held["entry_score"] > 0
-        assert d.score >= d.explain["answer_at"]  # confident: held back by the rule alone
+        held = d.explain.not_covered
+        assert held.question == "how long does the apple app store review take"
+        assert held.score >= held.entry_score > 0
+        assert d.score >= d.explain.tuned.answer_at  # confident: held back by the rule alone
         # the hidden entry is never a candidate, nor ever answered
         assert all(c.entry_id != NOT_COVERED_ID for c in d.candidates)
 
@@ -647,7 +648,7 @@ class TestNotCoveredWithoutTheModel:
                                 ("does login kit work with flutter", "react-native")):
             d = decide(question, kb, explain=True)
             assert (d.action, d.entry.id) == ("answer", entry), question
-            assert "not_covered" not in d.explain
+            assert d.explain.not_covered is None
 
     def test_the_hidden_entry_is_built_only_with_not_covered(self):
         assert self._kb(not_covered=False).beyond is None
@@ -743,9 +744,9 @@ class TestSemanticBlend:
         d = decide(question, kb, explain=True)
         assert (d.action, d.entry.id) == ("answer", "review-time")
         assert d.score == pytest.approx(0.5 * lexical.score + 50, abs=0.01)
-        assert d.explain["semantic"] == {"lexical": round(lexical.score, 1), "cosine": 1.0,
-                                         "weight": 0.5, "nearest": "review-time"}
-        assert d.explain["answer_at"] == 60  # 'zebra' is unknown: semantic.answer applies
+        assert d.explain.tuned.semantic == ModelWord(round(lexical.score, 1), cosine=1.0,
+                                                     weight=0.5, nearest="review-time")
+        assert d.explain.tuned.answer_at == 60  # 'zebra' is unknown: semantic.answer applies
 
     def test_a_distant_meaning_holds_back_a_lexically_confident_answer(self):
         from bot.semantic import attach
@@ -756,9 +757,9 @@ class TestSemanticBlend:
         encoder = self.Encoder(far=(question,))
         kb = attach(self._kb("{weight: 0.5, answer: 60}"), encoder)
         d = decide(question, kb, explain=True)
-        assert d.explain["semantic"]["cosine"] == 0.0
+        assert d.explain.tuned.semantic.cosine == 0.0
         assert d.action != "answer" and d.score == pytest.approx(0.5 * lexical.score, abs=0.01)
-        assert d.explain["answer_at"] == 60  # familiar defaults to semantic.answer
+        assert d.explain.tuned.answer_at == 60  # familiar defaults to semantic.answer
         assert question in encoder.seen  # the question as asked, markup stripped
 
     def test_a_clarification_also_offers_the_entry_nearest_in_meaning(self):
@@ -773,7 +774,7 @@ class TestSemanticBlend:
         assert [c.entry_id for c in lexical.candidates] == ["not-approved", "review-time"]
         meaning = (*plain.get("react-native").all_phrasings, question)
         d = decide(question, attach(plain, self.Encoder(far=meaning)), explain=True)
-        assert d.action == "clarify" and d.explain["semantic"]["nearest"] == "react-native"
+        assert d.action == "clarify" and d.explain.tuned.semantic.nearest == "react-native"
         assert [c.entry_id for c in d.candidates] == ["not-approved", "review-time",
                                                       "react-native"]
         two = self._kb("{weight: 0.5, answer: 60}", candidates=2)
@@ -821,13 +822,12 @@ class TestSemanticBlend:
 
         d = decide(other_store, attached, explain=True)
         assert (d.action, d.reason) == ("ticket", "no_match")
-        assert d.explain["not_covered"] == {"question": beyond, "cosine": 0.8,
-                                            "entry_cosine": 0.6}
-        assert d.score >= d.explain["answer_at"]  # confident: held back by the rule alone
+        assert d.explain.not_covered == NotCovered(beyond, cosine=0.8, entry_cosine=0.6)
+        assert d.score >= d.explain.tuned.answer_at  # confident: held back by the rule alone
 
         d = decide(ours, attached, explain=True)
         assert (d.action, d.entry.id) == ("answer", "review-time")
-        assert "not_covered" not in d.explain
+        assert d.explain.not_covered is None
         # without `not_covered`, the same encoder answers the other store's question too
         assert decide(other_store, attach(without, encoder)).action == "answer"
 
@@ -854,7 +854,7 @@ class TestSemanticBlend:
         assert near.entries[entry] < near.phrasings[entry]  # the centroid is further
         assert (near.not_covered, near.not_covered_cosine) == (0, pytest.approx(0.6, abs=1e-6))
         d = decide(question, kb, explain=True)
-        assert "not_covered" not in d.explain and d.entry is not None
+        assert d.explain.not_covered is None and d.entry is not None
 
     def test_the_model_serves_every_knowledge_file(self):
         from bot.semantic import attach

@@ -355,12 +355,12 @@ class TestInFaqbot:
                       explain=True)
         clean = decide("where is the documentation on how long an access token lasts", kb,
                        explain=True)
-        assert typo.explain["semantic"]["read_as"] == (
+        assert typo.explain.tuned.semantic.read_as == (
             "where is the documentation on how long an access token lasts")
-        assert typo.explain["semantic"]["cosine"] == clean.explain["semantic"]["cosine"]
-        assert "read_as" not in clean.explain["semantic"]
+        assert typo.explain.tuned.semantic.cosine == clean.explain.tuned.semantic.cosine
+        assert clean.explain.tuned.semantic.read_as == ""
         shorthand = decide("wat scopes r there b4 review", kb, explain=True)
-        assert shorthand.explain["semantic"]["read_as"] == "what scopes are there before review"
+        assert shorthand.explain.tuned.semantic.read_as == "what scopes are there before review"
 
     def test_the_model_is_asked_only_where_it_can_change_the_decision(
             self, encoder: Encoder, monkeypatch: pytest.MonkeyPatch):

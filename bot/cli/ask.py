@@ -6,9 +6,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.cli.common import add_knowledge_option, load_kb, one_line, terminal_mrkdwn
+
+if TYPE_CHECKING:
+    from bot.matching.explain import Blend, Explanation, Tuned
 
 __all__ = ["cmd_ask", "register"]
 
@@ -34,84 +37,90 @@ def print_decision(decision, *, explain: bool, batch: bool) -> None:
         print("candidates:")
         for c in decision.candidates:
             print(f"  {c.score:5.1f}  {c.entry_id:<20} {one_line(c.question)}")
-    if explain and decision.explain.get("verbatim"):
+    ex = decision.explain
+    if not explain or ex is None:
+        return
+    if ex.verbatim:
         which = (f"one of {decision.entry.id}'s phrasings (its question included)"
                  if decision.entry else "one of the not_covered questions")
         print(f"\nasked exactly as {which}: decided by that alone; the scores follow")
-    if explain and "blend" in decision.explain:
-        print_blend(decision.explain)
-    elif explain:
-        ex = decision.explain
-        print("\nwhy:")
-        print(f"  reading:   {ex.get('reading', '')!r}")
-        known = ", ".join(f"{t} (weight {ex['weights'][t]}, credit {c})"
-                          for t, c in ex.get("known", {}).items())
-        print(f"  counted:   {known or '-'}")
-        fixed = ", ".join(f"{a}→{b}" for a, b in ex.get("corrected", {}).items())
-        print(f"  typos:     {fixed or '-'}")
-        print(f"  ignored:   {', '.join(ex.get('common', [])) or '-'} (everyday words)")
-        print(f"  unknown:   {', '.join(ex.get('unknown', [])) or '-'} (count against a match)")
-        if "semantic" in ex:
-            sem = ex["semantic"]
-            which = ("an unfamiliar word: semantic.answer" if ex.get("unknown")
-                     else "all words known: semantic.familiar")
-            w = sem["weight"]
-            print(f"  confidence {ex['confidence']} = {1 - w:g} × lexical {sem['lexical']} "
-                  f"(top score × √share, share {ex['share']}) + {w:g} × 100 × cosine "
-                  f"{sem['cosine']} (semantic model); answers at ≥ {ex['answer_at']:g} ({which})")
-            if sem.get("read_as"):
-                print(f"  the model read: {sem['read_as']!r} (typos as corrected)")
-        elif "confidence" in ex:
-            which = "an unfamiliar word: answer" if ex.get("unknown") else "all words known: familiar"
-            print(f"  confidence {ex['confidence']} (top score × √share, share {ex['share']}); "
-                  f"answers at ≥ {ex['answer_at']:g} ({which})")
-        top = ex["ranked"][0]["entry"] if ex.get("ranked") else "the top entry"
-        if ex.get("asks"):
-            print(f"  not answered: asks {' / '.join(repr(a) for a in ex['asks'])}, which no "
-                  f"phrasing of {top} asks (a number it does not give)")
-        if ex.get("not_covered"):
-            nc = ex["not_covered"]
-            if "cosine" in nc:
-                print(f"  not answered: nearer to not_covered {nc['question']!r} (cosine "
-                      f"{nc['cosine']}) than to any phrasing of {top} ({nc['entry_cosine']})")
-            else:
-                print(f"  not answered: the not_covered questions score {nc['score']} (via "
-                      f"{nc['question']!r}), {top} {nc['entry_score']}")
-        for row in ex.get("ranked", []):
-            print(
-                f"  {row['score']:5.1f} {row['entry']:<18} entry-coverage {row['entry_coverage']}"
-                f"  phrasing-F {row['phrasing_f']}  chars {row['chars']}  pairs {row['pairs']}"
-                f"  via {row['phrasing']!r}"
-            )
+    if ex.blend is not None:
+        print_blend(ex, ex.blend)
+    elif ex.tuned is not None:
+        print_tuned(ex, ex.tuned)
 
 
-def print_blend(ex: dict) -> None:
+def print_tuned(ex: Explanation, tuned: Tuned) -> None:
+    """``ask --explain`` for knowledge decided by its own thresholds."""
+    words = tuned.words
+    print("\nwhy:")
+    print(f"  reading:   {ex.reading!r}")
+    known = ", ".join(f"{t} (weight {words.weights[t]}, credit {c})" for t, c in words.known.items())
+    print(f"  counted:   {known or '-'}")
+    fixed = ", ".join(f"{a}→{b}" for a, b in words.corrected.items())
+    print(f"  typos:     {fixed or '-'}")
+    print(f"  ignored:   {', '.join(words.common) or '-'} (everyday words)")
+    print(f"  unknown:   {', '.join(words.unknown) or '-'} (count against a match)")
+    sem = tuned.semantic
+    if sem is not None:
+        which = ("an unfamiliar word: semantic.answer" if words.unknown
+                 else "all words known: semantic.familiar")
+        w = sem.weight
+        print(f"  confidence {tuned.confidence} = {1 - w:g} × lexical {sem.lexical} "
+              f"(top score × √share, share {tuned.share}) + {w:g} × 100 × cosine "
+              f"{sem.cosine} (semantic model); answers at ≥ {tuned.answer_at:g} ({which})")
+        if sem.read_as:
+            print(f"  the model read: {sem.read_as!r} (typos as corrected)")
+    else:
+        which = "an unfamiliar word: answer" if words.unknown else "all words known: familiar"
+        print(f"  confidence {tuned.confidence} (top score × √share, share {tuned.share}); "
+              f"answers at ≥ {tuned.answer_at:g} ({which})")
+    top = tuned.ranked[0].entry if tuned.ranked else "the top entry"
+    if tuned.asks:
+        print(f"  not answered: asks {' / '.join(repr(a) for a in tuned.asks)}, which no "
+              f"phrasing of {top} asks (a number it does not give)")
+    nc = ex.not_covered
+    if nc is not None and nc.cosine is not None:
+        print(f"  not answered: nearer to not_covered {nc.question!r} (cosine "
+              f"{nc.cosine}) than to any phrasing of {top} ({nc.entry_cosine})")
+    elif nc is not None:
+        print(f"  not answered: the not_covered questions score {nc.score} (via "
+              f"{nc.question!r}), {top} {nc.entry_score}")
+    for row in tuned.ranked:
+        print(
+            f"  {row.score:5.1f} {row.entry:<18} entry-coverage {row.entry_coverage}"
+            f"  phrasing-F {row.phrasing_f}  chars {row.chars}  pairs {row.pairs}"
+            f"  via {row.phrasing!r}"
+        )
+
+
+def print_blend(ex: Explanation, blend: Blend) -> None:
     """``ask --explain`` for knowledge decided by the calibrated blend (no tuned thresholds)."""
-    blend = ex["blend"]
     print("\nwhy (calibrated blend: this knowledge sets no thresholds):")
-    fixed = " (typos as corrected)" if blend["corrected"] else ""
-    print(f"  reading:   {ex.get('reading', '')!r}{fixed}")
-    rest = f" + {blend['lexical_weight']:g} × lexical/100 (no semantic model)"
-    if blend["model"]:
-        print(f"  score = (cosine(question, question + answer) + {blend['bm25_weight']:g} × BM25)"
-              f" / {blend['level']:g}, this FAQ's own level (its questions against their answers)")
-        if "sentence_weight" in blend:
-            print(f"  cosine: with the answer's opening, + {blend['sentence_weight']:g} × how much "
+    fixed = " (typos as corrected)" if blend.corrected else ""
+    print(f"  reading:   {ex.reading!r}{fixed}")
+    rest = f" + {blend.lexical_weight:g} × lexical/100 (no semantic model)"
+    if blend.model:
+        print(f"  score = (cosine(question, question + answer) + {blend.bm25_weight:g} × BM25)"
+              f" / {blend.level:g}, this FAQ's own level (its questions against their answers)")
+        if blend.sentence_weight is not None:
+            print(f"  cosine: with the answer's opening, + {blend.sentence_weight:g} × how much "
                   "nearer its nearest sentence is")
     else:
-        print(f"  score = {blend['bm25_weight']:g} × BM25{rest}")
-    print(f"  shown so that {blend['answer_at']:g} answers (with a lead of {blend['margin']:g}); "
-          f"did-you-mean from {blend['clarify_at']:g}")
-    if ex.get("thin"):
-        print(f"  {ex['thin']} has few phrasings: the blend decides for it")
-    if ex.get("not_covered"):
-        nc = ex["not_covered"]
-        print(f"  not answered: nearer to not_covered {nc['question']!r} (cosine {nc['cosine']}) "
-              f"than to the top entry ({nc['entry_cosine']})")
-    for row in ex.get("ranked", []):
-        parts = "".join(f"  {k} {row[k]}" for k in ("cosine", "sentence", "bm25", "lexical")
-                        if k in row)
-        print(f"  {row['score']:5.1f} {row['entry']:<18} blend {row['blend']}{parts}")
+        print(f"  score = {blend.bm25_weight:g} × BM25{rest}")
+    print(f"  shown so that {blend.answer_at:g} answers (with a lead of {blend.margin:g}); "
+          f"did-you-mean from {blend.clarify_at:g}")
+    if ex.thin:
+        print(f"  {ex.thin} has few phrasings: the blend decides for it")
+    nc = ex.not_covered
+    if nc is not None:
+        print(f"  not answered: nearer to not_covered {nc.question!r} (cosine {nc.cosine}) "
+              f"than to the top entry ({nc.entry_cosine})")
+    for row in blend.ranked:
+        parts = "".join(f"  {k} {v}" for k, v in (("cosine", row.cosine), ("sentence", row.sentence),
+                                                   ("bm25", row.bm25), ("lexical", row.lexical))
+                        if v is not None)
+        print(f"  {row.score:5.1f} {row.entry:<18} blend {row.blend}{parts}")
 
 
 def cmd_ask(args: argparse.Namespace) -> int:

@@ -17,14 +17,17 @@ The modules, in the order a question meets them:
 * :mod:`.index`: ``Index``, built once per knowledge load: term weights, postings, the typo
   and run-together-word readings of a question (``Index.read``), BM25;
 * :mod:`.scoring`: each entry's lexical score (0-100) and the ranking (``rank``);
-* :mod:`.tuned` and :mod:`.blend`: the two deciders; :mod:`.result`: ``Decision``.
+* :mod:`.tuned` and :mod:`.blend`: the two deciders; :mod:`.result`: ``Decision``;
+  :mod:`.explain`: why it was made (``Explanation``, with ``explain=True``).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bot.matching.blend import blend_ranked, decide_blend
+from bot.matching.explain import Explanation
 from bot.matching.index import NOT_COVERED, THIN_PHRASINGS, Analysis, Index
 from bot.matching.lexicon import (
     COMMON_WORDS,
@@ -41,7 +44,8 @@ from bot.normalize import normalize
 if TYPE_CHECKING:
     from bot.knowledge import KnowledgeBase
 
-__all__ = ["COMMON_WORDS", "THIN_PHRASINGS", "Action", "Analysis", "Candidate", "Decision", "Index",
+__all__ = ["COMMON_WORDS", "THIN_PHRASINGS", "Action", "Analysis", "Candidate", "Decision",
+           "Explanation", "Index",
            "Vocabulary", "analyze_text", "decide", "decide_blend", "decide_tuned", "quantity_asks",
            "rank"]
 
@@ -69,7 +73,7 @@ def _verbatim(question: str, kb: KnowledgeBase, decision: Decision, explain: boo
         found = kb.index.verbatim.get(without_greetings(text))
     if found is None:
         return decision
-    details = {**decision.explain, "verbatim": True} if explain else {}
+    details = replace(decision.explain, verbatim=True) if decision.explain else None
     if found == NOT_COVERED:
         if decision.action == "ticket":
             return decision
@@ -117,7 +121,7 @@ def _decide(question: str, kb: KnowledgeBase, *, explain: bool) -> Decision:
         c.entry_id not in thin for c in blend.candidates[1:])
     if blend.action == "answer" or (blend.action == "clarify" and (
             decision.action == "answer" or behind_known)):
-        details = {**blend.explain, "thin": lead.id} if explain else {}
+        details = replace(blend.explain, thin=lead.id) if blend.explain else None
         return Decision(question, "answer", lead, blend.score, blend.candidates, None, details)
     return decision
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from bot.matching.explain import Blend, BlendRow, Explanation, NotCovered
 from bot.matching.index import _asks_for_human
 from bot.matching.result import Action, Candidate, Decision
 from bot.matching.scoring import SHARE_WINDOW, Ranking, rank
@@ -87,26 +88,20 @@ def blend_ranked(question: str, kb: KnowledgeBase, *, explain: bool,
         Candidate(index.entry_ids[n], index.entries[n].question, scaled(float(score[n])))
         for n in order[: max(kb.thresholds.candidates, 3)])
     beyond = _beyond(kb, near, top) if near is not None and top is not None else None
-    details: dict[str, Any] = {}
+    details = None
     if explain:
-        details = {
-            "reading": text,
-            "blend": {"answer_at": scaled(th.answer), "margin": round(th.margin, 3),
-                      "bm25_weight": BLEND_BM25, "lexical_weight": BLEND_LEXICAL,
-                      "clarify_at": round(scaled(th.clarify), 1), "model": cosine is not None,
-                      "corrected": text != plain,
-                      **({"level": round(level, 3)} if level is not None else {}),
-                      **({"sentence_weight": BLEND_SENTENCE} if sentences is not None else {})},
-            **({"not_covered": beyond} if beyond else {}),
-            "ranked": [
-                {"entry": index.entry_ids[n], "score": round(scaled(float(score[n])), 1),
-                 "blend": round(float(score[n]), 3), "bm25": round(float(words[n]), 3),
-                 **({"cosine": round(float(cosine[n]), 3)} if cosine is not None else {}),
-                 **({"sentence": round(float(sentences[n]), 3)} if sentences is not None else {}),
-                 **({"lexical": round(float(lexical[n]), 1)} if lexical is not None else {})}
-                for n in order[:5]
-            ],
-        }
+        details = Explanation(text, not_covered=beyond, blend=Blend(
+            answer_at=scaled(th.answer), margin=round(th.margin, 3),
+            clarify_at=round(scaled(th.clarify), 1), bm25_weight=BLEND_BM25,
+            lexical_weight=BLEND_LEXICAL, model=cosine is not None, corrected=text != plain,
+            level=round(level, 3) if level is not None else None,
+            sentence_weight=BLEND_SENTENCE if sentences is not None else None,
+            ranked=tuple(
+                BlendRow(index.entry_ids[n], round(scaled(float(score[n])), 1),
+                         round(float(score[n]), 3), round(float(words[n]), 3),
+                         _part(cosine, n), _part(sentences, n),
+                         round(float(lexical[n]), 1) if lexical is not None else None)
+                for n in order[:5])))
 
     runner_up = index.entry_ids[int(order[1])] if len(order) > 1 else None
 
@@ -129,7 +124,11 @@ def blend_ranked(question: str, kb: KnowledgeBase, *, explain: bool,
     return make("clarify", None, None, close)
 
 
-def _beyond(kb: KnowledgeBase, near: Closeness, top: int) -> dict[str, Any] | None:
+def _part(values: np.ndarray | None, n: int) -> float | None:
+    return round(float(values[n]), 3) if values is not None else None
+
+
+def _beyond(kb: KnowledgeBase, near: Closeness, top: int) -> NotCovered | None:
     """The ``not_covered`` question nearer the question than the top entry's nearest text (a
     phrasing, its answer passage, or for an entry with few phrasings one of its answer's
     sentences), with both cosines; None if there is none."""
@@ -140,5 +139,5 @@ def _beyond(kb: KnowledgeBase, near: Closeness, top: int) -> dict[str, Any] | No
     entry_cosine = max(float(near.phrasings[top]), float(near.passages[top]), sentence)
     if near.not_covered_cosine < entry_cosine:
         return None
-    return {"question": kb.not_covered[near.not_covered],
-            "cosine": round(near.not_covered_cosine, 3), "entry_cosine": round(entry_cosine, 3)}
+    return NotCovered(kb.not_covered[near.not_covered], cosine=round(near.not_covered_cosine, 3),
+                      entry_cosine=round(entry_cosine, 3))

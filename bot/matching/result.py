@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from bot.knowledge import Entry
+    from bot.matching.explain import Explanation
 
 Action = Literal["answer", "clarify", "ticket"]
 
@@ -28,7 +29,7 @@ class Decision:
     score: float
     candidates: tuple[Candidate, ...]
     reason: str | None = None
-    explain: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    explain: Explanation | None = field(default=None, compare=False, repr=False)  # explain=True
 
     def to_json(self) -> dict[str, Any]:
         """The contract's ``faqbot ask --json`` object."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -34,9 +34,15 @@ CLOSE = 12.0  # a clarification offers the entries within this many points of th
 
 @dataclass
 class _Scored:
+    """An entry's score, and the parts it is made of with its best phrasing."""
+
     entry: int
     score: float
-    parts: dict[str, Any]
+    phrasing: str
+    entry_coverage: float
+    phrasing_f: float
+    chars: float
+    pairs: int
 
 
 def _score_text(
@@ -96,13 +102,7 @@ def _score_text(
         fit[pids[ranked]].tolist(), chars[ranked].tolist(), pair_hits[ranked].tolist(),
         explained[owners[ranked]].tolist(), strict=True,
     ):
-        results.append(_Scored(entry_no, score, {
-            "phrasing": texts[pid],
-            "entry_coverage": covered / q_mass,
-            "phrasing_f": f,
-            "chars": c,
-            "pairs": int(hits),
-        }))
+        results.append(_Scored(entry_no, score, texts[pid], covered / q_mass, f, c, int(hits)))
     return results, analysis
 
 

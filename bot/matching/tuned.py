@@ -43,10 +43,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from bot.matching.explain import Explanation, LexicalRow, ModelWord, NotCovered, Tuned, Words
 from bot.matching.index import Analysis, Index, _asks_for_human
 from bot.matching.result import Action, Candidate, Decision
 from bot.matching.scoring import (
@@ -85,7 +86,7 @@ def decide_tuned(question: str, kb: KnowledgeBase, *, explain: bool = False,
     answer_at = th.answer if analysis.unknown else th.answer_familiar
     top_score = lexical
     model: _ModelView | None = None
-    beyond: dict[str, Any] | None = None  # the `not_covered` question the question is nearer
+    beyond: NotCovered | None = None  # the `not_covered` question the question is nearer
     if top is not None and kb.semantic is not None and kb.vectors is not None:
         answer_at = kb.semantic.answer if analysis.unknown else kb.semantic.familiar
         top_score, model = _blended(question, kb, top.entry, lexical, answer_at,
@@ -96,18 +97,12 @@ def decide_tuned(question: str, kb: KnowledgeBase, *, explain: bool = False,
     normalized = normalize(question)  # for the number check and the handoff phrases
     # a question that asks for a number the top entry never gives is about something else
     unasked = index.unasked(normalized, top.entry) if top is not None else []
-    details: dict[str, Any] = {}
+    details = None
     if explain:
-        details = {
-            **_reading(index, analysis, reading),
-            "confidence": round(top_score, 1),
-            **({"semantic": model.explain(kb, lexical)} if model else {}),
-            "answer_at": answer_at,
-            **({"asks": unasked} if unasked else {}),
-            **({"not_covered": beyond} if beyond else {}),
-            "share": round(share, 3),
-            "ranked": _ranked(index, ranked[:5]),
-        }
+        details = Explanation(reading, not_covered=beyond, tuned=Tuned(
+            _words(index, analysis), round(top_score, 1), answer_at, round(share, 3),
+            _ranked(index, ranked[:5]), model.explain(kb, lexical) if model else None,
+            tuple(unasked)))
 
     def make(action: Action, entry: Entry | None, reason: str | None, cands=candidates):
         return Decision(question, action, entry, top_score, cands, reason, details)
@@ -151,28 +146,24 @@ def _with_nearest(close: tuple[Candidate, ...], nearest: int, index: Index, rank
     return close[: limit - 1] + (offer,)
 
 
-def _ranked(index: Index, ranked: list) -> list[dict[str, Any]]:
+def _ranked(index: Index, ranked: list) -> tuple[LexicalRow, ...]:
     """``--explain``'s list of the best entries with the parts of their scores."""
-    return [
-        {
-            "entry": index.entry_ids[s.entry],
-            "score": round(s.score, 1),
-            **{k: round(v, 3) if isinstance(v, float) else v for k, v in s.parts.items()},
-        }
+    return tuple(
+        LexicalRow(index.entry_ids[s.entry], round(s.score, 1), round(s.entry_coverage, 3),
+                   round(s.phrasing_f, 3), round(s.chars, 3), s.pairs, s.phrasing)
         for s in ranked
-    ]
+    )
 
 
-def _reading(index: Index, analysis: Analysis, reading: str) -> dict[str, Any]:
+def _words(index: Index, analysis: Analysis) -> Words:
     """``--explain``'s account of how the question's words were read."""
-    return {
-        "reading": reading,
-        "known": {t: round(c, 2) for t, c in analysis.credit.items()},
-        "weights": {t: round(index.weight[t], 2) for t in analysis.credit},
-        "corrected": analysis.corrected,
-        "common": analysis.common,
-        "unknown": analysis.unknown,
-    }
+    return Words(
+        known={t: round(c, 2) for t, c in analysis.credit.items()},
+        weights={t: round(index.weight[t], 2) for t in analysis.credit},
+        corrected=analysis.corrected,
+        common=analysis.common,
+        unknown=analysis.unknown,
+    )
 
 
 @dataclass(frozen=True)
@@ -182,13 +173,12 @@ class _ModelView:
     cosine: float  # with the top entry's phrasings
     nearest: int  # the entry nearest in meaning
     read_as: str  # what the model read, when the matcher corrected words of the question
-    beyond: dict[str, Any] | None  # the `not_covered` question it is at least as near
+    beyond: NotCovered | None  # the `not_covered` question it is at least as near
 
-    def explain(self, kb: KnowledgeBase, lexical: float) -> dict[str, Any]:
+    def explain(self, kb: KnowledgeBase, lexical: float) -> ModelWord:
         assert kb.semantic is not None
-        return {"lexical": round(lexical, 1), "cosine": round(self.cosine, 3),
-                "weight": kb.semantic.weight, "nearest": kb.index.entry_ids[self.nearest],
-                **({"read_as": self.read_as} if self.read_as else {})}
+        return ModelWord(round(lexical, 1), round(self.cosine, 3), kb.semantic.weight,
+                         kb.index.entry_ids[self.nearest], self.read_as)
 
 
 def _blended(question: str, kb: KnowledgeBase, top: int, lexical: float, answer_at: float,
@@ -220,14 +210,14 @@ def _model_view(question: str, kb: KnowledgeBase, top: int) -> _ModelView:
     # phrasing of the top entry is about what the FAQ leaves out: it is not answered.
     beyond = None
     if near.not_covered is not None and near.not_covered_cosine >= float(near.phrasings[top]):
-        beyond = {"question": kb.not_covered[near.not_covered],
-                  "cosine": round(near.not_covered_cosine, 3),
-                  "entry_cosine": round(float(near.phrasings[top]), 3)}
+        beyond = NotCovered(kb.not_covered[near.not_covered],
+                            cosine=round(near.not_covered_cosine, 3),
+                            entry_cosine=round(float(near.phrasings[top]), 3))
     return _ModelView(float(near.entries[top]), int(np.argmax(near.entries)),
                       text if text != plain else "", beyond)
 
 
-def _beyond_lexically(question: str, kb: KnowledgeBase) -> dict[str, Any] | None:
+def _beyond_lexically(question: str, kb: KnowledgeBase) -> NotCovered | None:
     """Without the model, the `not_covered` questions are scored as one more entry: a question
     they explain at least as well as any entry is about what the FAQ leaves out."""
     assert kb.beyond is not None
@@ -239,10 +229,10 @@ def _beyond_lexically(question: str, kb: KnowledgeBase) -> dict[str, Any] | None
         return None
     # the not_covered question as written (the index keeps them normalised, in order)
     written = kb.beyond.index.phrasing_text[int(kb.beyond.index.entry_start[hidden]):]
-    via = held.parts.get("phrasing")
-    return {"question": kb.not_covered[written.index(via)] if via in written else via,
-            "score": round(held.score, 1),
-            "entry_score": round(other.score, 1) if other else 0.0}
+    via = held.phrasing
+    return NotCovered(kb.not_covered[written.index(via)] if via in written else via,
+                      score=round(held.score, 1),
+                      entry_score=round(other.score, 1) if other else 0.0)
 
 
 def _share(scores: list[float]) -> float:
