@@ -60,8 +60,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
 
-from bot.knowledge import KnowledgeBase, load_knowledge  # noqa: E402
-from bot.matching import Index, decide  # noqa: E402
+from bot.knowledge import load_knowledge  # noqa: E402
+from bot.matching import Index, Matcher, decide  # noqa: E402
 from bot.normalize import normalize  # noqa: E402
 
 # Targets the matcher must hit: decision p50 per size (phrasings), p99 within 3x p50,
@@ -376,8 +376,8 @@ def bench_size(
     path = folder / f"kb-{size}.yaml"
     write_yaml(document, path)
     load_s, kb = median_time(lambda: load_knowledge(path))
-    assert isinstance(kb, KnowledgeBase)
-    index_s, _ = median_time(lambda: Index.build(kb), no_gc=True)
+    assert isinstance(kb, Matcher)
+    index_s, _ = median_time(lambda: Index.build(kb.knowledge), no_gc=True)
     phrasings = sum(len(e.all_phrasings) for e in kb)
 
     asked = corpus.questions(document, n_questions + 20)
@@ -433,7 +433,7 @@ def bench_entry_file(
     path = folder / f"entries-{n_entries}-{shape}.yaml"
     write_yaml(document, path)
     load_s, kb = median_time(lambda: load_knowledge(path))  # the cache is off (see main)
-    index_s, _ = median_time(lambda: Index.build(kb), no_gc=True)
+    index_s, _ = median_time(lambda: Index.build(kb.knowledge), no_gc=True)
     if profiles is not None:
         profiles.append(
             profile(lambda: load_knowledge(path), f"load, {n_entries:,} {shape} entries")
@@ -441,7 +441,7 @@ def bench_entry_file(
     with knowledge_cache(folder / f"cache-{shape}"):
         first_s, _ = median_time(lambda: load_knowledge(path), repeat=1)  # miss: parse, store
         cached_s, cached = median_time(lambda: load_knowledge(path))
-    assert cached == kb and len(cached.index.phrasing_text) == len(kb.index.phrasing_text)
+    assert cached.knowledge == kb.knowledge and len(cached.index.phrasing_text) == len(kb.index.phrasing_text)
     return {
         "shape": shape,
         "entries": len(kb),

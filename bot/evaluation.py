@@ -10,13 +10,13 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 
 import yaml
 
 from bot.errors import KnowledgeError, Problem
-from bot.knowledge import KnowledgeBase, Thresholds
-from bot.matching import Decision, decide
+from bot.knowledge import Thresholds
+from bot.matching import Decision, Matcher, decide
 
 __all__ = ["Case", "EvalReport", "Outcome", "evaluate", "misspell", "parse_cases", "sweep",
            "with_thresholds"]
@@ -170,12 +170,12 @@ def misspell(cases: Iterable[Case], copies: int = 1, seed: int = 0) -> list[Case
     return out
 
 
-def evaluate(cases: Iterable[Case], kb: KnowledgeBase) -> EvalReport:
+def evaluate(cases: Iterable[Case], kb: Matcher) -> EvalReport:
     return EvalReport([Outcome(case, decide(case.question, kb)) for case in cases])
 
 
 def sweep(
-    cases: Sequence[Case], kb: KnowledgeBase, variants: Iterable[Thresholds]
+    cases: Sequence[Case], kb: Matcher, variants: Iterable[Thresholds]
 ) -> list[tuple[Thresholds, dict]]:
     """Figures for each of the threshold ``variants`` (the knowledge otherwise unchanged)."""
     return [(th, evaluate(cases, with_thresholds(kb, th)).figures()) for th in variants]
@@ -202,19 +202,16 @@ def familiar_steps(current: Thresholds, deltas: Iterable[float]) -> list[Thresho
             for d in deltas]
 
 
-def with_thresholds(kb: KnowledgeBase, thresholds: Thresholds) -> KnowledgeBase:
+def with_thresholds(kb: Matcher, thresholds: Thresholds) -> Matcher:
     """``kb`` deciding at ``thresholds`` (its index shared). With the semantic model attached,
     the semantic thresholds move by the same steps as ``answer`` and ``familiar``."""
-    clone = object.__new__(KnowledgeBase)
-    for f in fields(KnowledgeBase):
-        object.__setattr__(clone, f.name, getattr(kb, f.name))
-    object.__setattr__(clone, "thresholds", thresholds)
-    if kb.semantic is not None:
+    semantic = kb.semantic
+    if semantic is not None:
         old = kb.thresholds
-        object.__setattr__(clone, "semantic", replace(
-            kb.semantic,
-            answer=max(0.0, kb.semantic.answer + thresholds.answer - old.answer),
-            familiar=max(0.0, kb.semantic.familiar + thresholds.answer_familiar
+        semantic = replace(
+            semantic,
+            answer=max(0.0, semantic.answer + thresholds.answer - old.answer),
+            familiar=max(0.0, semantic.familiar + thresholds.answer_familiar
                          - old.answer_familiar),
-        ))
-    return clone
+        )
+    return replace(kb, knowledge=replace(kb.knowledge, thresholds=thresholds, semantic=semantic))

@@ -48,9 +48,8 @@ from typing import Any, Literal
 from rapidfuzz import fuzz, process
 
 from bot.gcpause import collector_paused
-from bot.knowledge import KnowledgeBase
 from bot.maintain import entry_yaml, question_text, unique_id
-from bot.matching import COMMON_WORDS, Vocabulary, decide
+from bot.matching import COMMON_WORDS, Matcher, Vocabulary, decide
 from bot.normalize import normalize
 
 __all__ = [
@@ -334,7 +333,7 @@ class GapReport:
 
 def find_gaps(
     rows: Iterable[Mapping[str, Any]],
-    kb: KnowledgeBase,
+    kb: Matcher,
     *,
     threshold: float = THRESHOLD,
     min_count: int = 2,
@@ -402,7 +401,7 @@ def find_gaps(
 
 def suggest(
     cluster: Cluster,
-    kb: KnowledgeBase,
+    kb: Matcher,
     *,
     taken: Iterable[str] = (),
     floor: float | None = None,
@@ -413,7 +412,7 @@ def suggest(
 
 def _suggest(
     cluster: Cluster,
-    kb: KnowledgeBase,
+    kb: Matcher,
     *,
     taken: Iterable[str],
     floor: float | None,
@@ -476,12 +475,12 @@ def _suggest(
                       draft["id"])
 
 
-def _known_phrasings(kb: KnowledgeBase) -> frozenset[str]:
+def _known_phrasings(kb: Matcher) -> frozenset[str]:
     """The knowledge's phrasings, normalised."""
     return frozenset(normalize(p) for e in kb for p in e.all_phrasings)
 
 
-def _new_entry(cluster: Cluster, kb: KnowledgeBase, taken: Iterable[str],
+def _new_entry(cluster: Cluster, kb: Matcher, taken: Iterable[str],
                known: frozenset[str]) -> dict[str, Any]:
     # a text the knowledge already has as a phrasing would make the file invalid when pasted
     texts = [t for t in cluster.texts if normalize(t) not in known] or list(cluster.texts)

@@ -2,8 +2,9 @@
 
 Parsing and validating a large knowledge file and building its matching index takes seconds;
 unpickling the result takes a fraction of that. Like Python's ``__pycache__``, after a
-successful load ``bot.knowledge`` stores the :class:`~bot.knowledge.KnowledgeBase` (with its
-built ``index``) here, and a later load of the same bytes takes it from here instead.
+successful load ``bot.knowledge`` stores the compiled knowledge (:class:`~bot.matching.Matcher`:
+the knowledge and its built ``index``) here, and a later load of the same bytes takes it from
+here instead.
 
 * Folder: ``$XDG_CACHE_HOME/faqbot`` (default ``~/.cache/faqbot``), created with mode 0700 and
   used only while it is the current user's and closed to others (a cache file is a pickle).
@@ -37,19 +38,21 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
 from bot.gcpause import collector_paused
 
 if TYPE_CHECKING:
-    from bot.knowledge import KnowledgeBase
+    from bot.matching import Matcher
 
 __all__ = [
     "KEEP", "cache_dir", "enabled", "key", "load", "load_bytes", "load_vectors", "store", "store_bytes",
     "store_vectors",
 ]
+
+T = TypeVar("T")
 
 logger = logging.getLogger("faqbot.kbcache")
 
@@ -141,9 +144,9 @@ def _usable_dir(create: bool) -> Path | None:
     return folder
 
 
-def load(cache_key: str, path: str, kind: type[KnowledgeBase]) -> KnowledgeBase | None:
-    """The knowledge base (a ``kind``, the caller's class: this module imports no knowledge
-    code) stored under ``cache_key``, as loaded from ``path``; None on a miss."""
+def load(cache_key: str, kind: type[T]) -> T | None:
+    """The compiled knowledge (a ``kind``, the caller's class: this module imports no
+    knowledge code) stored under ``cache_key``; None on a miss."""
     found = _read(cache_key, _SUFFIX)
     if found is None:
         return None
@@ -155,11 +158,9 @@ def load(cache_key: str, path: str, kind: type[KnowledgeBase]) -> KnowledgeBase 
         logger.debug("knowledge cache: cannot unpickle %s: %s", file, exc)
         return None
     if not isinstance(kb, kind):
-        logger.debug("knowledge cache: ignoring %s (not a knowledge base)", file)
+        logger.debug("knowledge cache: ignoring %s (not compiled knowledge)", file)
         return None
-    if kb.path != path:  # the same bytes at another path (a copy)
-        object.__setattr__(kb, "path", path)
-    logger.debug("knowledge cache: %s from %s", path, file)
+    logger.debug("knowledge cache: %s", file)
     return kb
 
 
@@ -214,7 +215,7 @@ def _read(cache_key: str, suffix: str) -> tuple[Path, memoryview] | None:
     return file, memoryview(blob)[digest_end:]
 
 
-def store(cache_key: str, kb: KnowledgeBase) -> None:
+def store(cache_key: str, kb: Matcher) -> None:
     """Keep ``kb`` (just loaded, not yet used) under ``cache_key``; failures are ignored."""
     try:
         payload = pickle.dumps(kb, protocol=pickle.HIGHEST_PROTOCOL)

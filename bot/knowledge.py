@@ -1,9 +1,11 @@
-"""The knowledge base: entries parsed from YAML, validated with line numbers, ready to match.
+"""The knowledge base: entries parsed from YAML, validated with line numbers, and compiled for
+matching (:class:`bot.matching.Matcher`, which reads like the knowledge it holds).
 
 Usage::
 
     kb = load_knowledge("knowledge/faq.yaml")     # raises KnowledgeError listing every problem
     kb.entry("review-time").answer
+    kb.knowledge                                  # the KnowledgeBase itself: plain data
 
 The schema is documented for maintainers in ``knowledge/README.md``. The YAML is read and
 checked node by node by :mod:`bot.yamlcheck` (safe subset only, no anchors or aliases).
@@ -11,9 +13,10 @@ checked node by node by :mod:`bot.yamlcheck` (safe subset only, no anchors or al
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +28,7 @@ from bot.gcpause import collector_paused
 from bot.yamlcheck import Checker, compose
 
 if TYPE_CHECKING:
-    from bot.matching import Index
+    from bot.matching import Matcher
 
 __all__ = [
     "MAX_KNOWLEDGE_BYTES",
@@ -99,12 +102,13 @@ class Entry:
         return (self.question, *self.phrasings)
 
 
-NOT_COVERED_ID = "(not covered)"  # the hidden entry of `KnowledgeBase.beyond`: no real id's shape
+NOT_COVERED_ID = "(not covered)"  # the hidden entry of `Matcher.beyond`: no real id's shape
 
 
 @dataclass(frozen=True)
 class KnowledgeBase:
-    """Immutable knowledge: entries, thresholds, synonyms, and the matching index built once."""
+    """The knowledge, as plain data: entries, thresholds, synonyms, handoff phrases, the
+    questions it leaves out. What matching builds from it is :class:`bot.matching.Matcher`."""
 
     entries: tuple[Entry, ...]
     thresholds: Thresholds = field(default_factory=Thresholds)
@@ -116,28 +120,22 @@ class KnowledgeBase:
     semantic: SemanticSettings | None = None  # used only when a semantic model is attached
     # questions near this FAQ that it does not answer (``not_covered:``; see matching.decide)
     not_covered: tuple[str, ...] = ()
-    _by_id: dict[str, Entry] = field(init=False, repr=False, compare=False)
-    index: Index = field(init=False, repr=False, compare=False)
-    # the optional semantic model's entry vectors (bot.semantic.attach); None: lexical only
-    vectors: Any = field(init=False, default=None, repr=False, compare=False)
-    # with `not_covered`: these entries and one more made of the not_covered questions, for
-    # the lexical matcher to compare a question with them (matching.decide); else None
-    beyond: KnowledgeBase | None = field(init=False, default=None, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        from bot.matching import Index
+    @functools.cached_property
+    def _by_id(self) -> dict[str, Entry]:
+        return {e.id: e for e in self.entries}
 
-        object.__setattr__(self, "_by_id", {e.id: e for e in self.entries})
-        object.__setattr__(self, "index", Index.build(self))
-        if self.not_covered:
-            # without their numbers ("HTTP 429", "error 10002"): a number in a question is no
-            # sign of a topic the FAQ leaves out ("how long is the review, we have 500 users")
-            texts = [" ".join(w for w in q.split() if not any(ch.isdigit() for ch in w)) or q
-                     for q in self.not_covered]
-            hidden = Entry(NOT_COVERED_ID, texts[0], "", tuple(texts[1:]))
-            object.__setattr__(self, "beyond", KnowledgeBase(
-                entries=(*self.entries, hidden), thresholds=self.thresholds,
-                synonyms=self.synonyms, handoff=self.handoff, path=self.path))
+    def with_not_covered_entry(self) -> KnowledgeBase:
+        """These entries and one more, hidden (id :data:`NOT_COVERED_ID`), made of the
+        ``not_covered`` questions: for the lexical matcher to score them as an entry
+        (``Matcher.beyond``). Numbers are left out of them ("HTTP 429", "error 10002"): a
+        number in a question is no sign of a topic the FAQ leaves out ("how long is the
+        review, we have 500 users")."""
+        texts = [" ".join(w for w in q.split() if not any(ch.isdigit() for ch in w)) or q
+                 for q in self.not_covered]
+        hidden = Entry(NOT_COVERED_ID, texts[0], "", tuple(texts[1:]))
+        return KnowledgeBase(entries=(*self.entries, hidden), thresholds=self.thresholds,
+                             synonyms=self.synonyms, handoff=self.handoff, path=self.path)
 
     def entry(self, entry_id: str) -> Entry:
         return self._by_id[entry_id]
@@ -174,8 +172,9 @@ _ENTRY_OPTIONAL = ("phrasings", "tags", "links", "ticket")
 _THRESHOLD_KEYS = ("answer", "familiar", "clarify", "margin", "candidates")
 
 
-def parse_knowledge(text: str, path: str = "<string>") -> KnowledgeBase:
-    """Parse and validate knowledge YAML; raise :class:`KnowledgeError` with every problem."""
+def parse_knowledge(text: str, path: str = "<string>") -> Matcher:
+    """Parse and validate knowledge YAML, and compile it for matching; raise
+    :class:`KnowledgeError` with every problem."""
     if len(text) > MAX_KNOWLEDGE_BYTES:
         raise KnowledgeError.single(
             path, 0, f"file is too large ({len(text) // 1024 // 1024} MB; the limit is "
@@ -185,7 +184,10 @@ def parse_knowledge(text: str, path: str = "<string>") -> KnowledgeBase:
         root = compose(text, path)
         if root is None:
             raise KnowledgeError.single(path, 1, "the file is empty; expected a mapping with 'entries'")
-        return _build(root, path)
+        kb = _build(root, path)
+    from bot.matching import Matcher
+
+    return Matcher.compile(kb)
 
 
 def _build(root: yaml.Node, path: str) -> KnowledgeBase:
@@ -414,7 +416,7 @@ def _entry(c: Checker, node: yaml.Node) -> Entry | None:
     )
 
 
-def load_knowledge(path: str | Path) -> KnowledgeBase:
+def load_knowledge(path: str | Path) -> Matcher:
     """Read, parse and validate the knowledge file at ``path`` (through the cache, see
     :func:`parse_knowledge_bytes`)."""
     name = str(path)
@@ -431,7 +433,7 @@ def load_knowledge(path: str | Path) -> KnowledgeBase:
     return parse_knowledge_bytes(raw, name)
 
 
-def parse_knowledge_bytes(data: bytes, path: str = "<bytes>") -> KnowledgeBase:
+def parse_knowledge_bytes(data: bytes, path: str = "<bytes>") -> Matcher:
     """:func:`parse_knowledge` of a file's bytes (UTF-8), through the compiled-knowledge cache.
 
     The same bytes loaded before (by any process of this user, with this code) come from the
@@ -440,8 +442,12 @@ def parse_knowledge_bytes(data: bytes, path: str = "<bytes>") -> KnowledgeBase:
     """
     cache_key = kbcache.key(data) if len(data) <= MAX_KNOWLEDGE_BYTES else None
     if cache_key is not None:
-        cached = kbcache.load(cache_key, path, KnowledgeBase)
+        from bot.matching import Matcher
+
+        cached = kbcache.load(cache_key, Matcher)
         if cached is not None:
+            if cached.path != path:  # the same bytes at another path (a copy)
+                return replace(cached, knowledge=replace(cached.knowledge, path=path))
             return cached
     try:
         text = data.decode("utf-8")

@@ -35,7 +35,6 @@ after review. Nothing here changes the file.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -45,8 +44,8 @@ from typing import Any, Literal
 import yaml
 
 from bot.importer import slugify
-from bot.knowledge import Entry, KnowledgeBase
-from bot.matching import THIN_PHRASINGS, decide, decide_tuned, rank
+from bot.knowledge import Entry
+from bot.matching import THIN_PHRASINGS, Matcher, decide, decide_tuned, rank
 from bot.normalize import normalize, strip_slack_markup
 
 __all__ = [
@@ -207,7 +206,7 @@ _ID_STOP = frozenset(
 
 
 def draft_from_ticket(
-    kb: KnowledgeBase,
+    kb: Matcher,
     question: str,
     staff_reply: str | None = None,
     answered_with: str | None = None,
@@ -257,7 +256,7 @@ def draft_from_ticket(
 
 
 def lint(
-    kb: KnowledgeBase,
+    kb: Matcher,
     *,
     text: str | None = None,
     min_phrasings: int = MIN_PHRASINGS,
@@ -336,7 +335,7 @@ def _phrasing_lines(text: str) -> dict[tuple[str, str], int]:
     return out
 
 
-def _held_out(kb: KnowledgeBase, folds: int) -> Iterable[tuple[KnowledgeBase, list[tuple[Entry, str]]]]:
+def _held_out(kb: Matcher, folds: int) -> Iterable[tuple[Matcher, list[tuple[Entry, str]]]]:
     """For each fold: the knowledge without that fold's phrasings, and those phrasings.
 
     Phrasing ``j`` of every entry goes to fold ``j % folds``, so each fold takes about one
@@ -356,16 +355,12 @@ def _held_out(kb: KnowledgeBase, folds: int) -> Iterable[tuple[KnowledgeBase, li
             held += [(entry, p) for p in out]
         if held:
             yield (
-                KnowledgeBase(
-                    entries=tuple(entries), thresholds=kb.thresholds, synonyms=kb.synonyms,
-                    handoff=kb.handoff, title=kb.title, support=kb.support, path=kb.path,
-                    not_covered=kb.not_covered,
-                ),
+                Matcher.compile(replace(kb.knowledge, entries=tuple(entries), semantic=None)),
                 held,
             )
 
 
-def _decide_held_out(phrasing: str, fold_kb: KnowledgeBase, *, explain: bool = False):
+def _decide_held_out(phrasing: str, fold_kb: Matcher, *, explain: bool = False):
     """The decision on a held-out phrasing: by the file's own thresholds when it has them (a
     fold holds phrasings out, which would make entries look thin to ``decide``)."""
     if fold_kb.thresholds.tuned:
@@ -374,7 +369,7 @@ def _decide_held_out(phrasing: str, fold_kb: KnowledgeBase, *, explain: bool = F
 
 
 def _confusions(
-    fold_kb: KnowledgeBase,
+    fold_kb: Matcher,
     held: list[tuple[Entry, str]],
     lines: dict[tuple[str, str], int],
     margin: float,
@@ -405,7 +400,7 @@ def _confusions(
 
 
 def _confusion_findings(
-    kb: KnowledgeBase, pairs: dict[tuple[str, str, str], list[PhrasingScore]], margin: float
+    kb: Matcher, pairs: dict[tuple[str, str, str], list[PhrasingScore]], margin: float
 ) -> list[Finding]:
     findings = []
     for (code, entry_id, other), scored in pairs.items():
@@ -450,7 +445,7 @@ def _confusion_findings(
 
 
 def _held_back(
-    fold_kb: KnowledgeBase,
+    fold_kb: Matcher,
     held: list[tuple[Entry, str]],
     lines: dict[tuple[str, str], int],
     by_entry: dict[str, list[tuple[PhrasingScore, str]]],
@@ -458,8 +453,7 @@ def _held_back(
     """Add to ``by_entry`` the held-out phrasings that the ``not_covered`` questions explain at
     least as well as any entry (``held-back``), though their entry would answer them: users
     who ask like that get a ticket instead of the entry's answer (the lexical matcher's rule)."""
-    without = copy.copy(fold_kb)  # the same index, without the not_covered entry
-    object.__setattr__(without, "beyond", None)
+    without = replace(fold_kb, beyond=None)  # the same index, without the not_covered entry
     for entry, phrasing in held:
         decision = _decide_held_out(phrasing, fold_kb, explain=True)
         beyond = decision.explain.not_covered if decision.explain else None
@@ -495,7 +489,7 @@ def _held_back_findings(by_entry: dict[str, list[tuple[PhrasingScore, str]]]) ->
     return findings
 
 
-def _duplicates(kb: KnowledgeBase, lines: dict[tuple[str, str], int]) -> list[Finding]:
+def _duplicates(kb: Matcher, lines: dict[tuple[str, str], int]) -> list[Finding]:
     owner: dict[str, tuple[str, str]] = {}
     findings = []
     for entry in kb:

@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Literal
 
 from bot.errors import KnowledgeError, Problem
-from bot.knowledge import MAX_KNOWLEDGE_BYTES, KnowledgeBase, parse_knowledge_bytes
+from bot.knowledge import MAX_KNOWLEDGE_BYTES, parse_knowledge_bytes
+from bot.matching import Matcher
 from bot.semantic import with_model
 
 __all__ = ["KnowledgeHolder", "ReloadResult"]
@@ -73,7 +74,7 @@ class ReloadResult:
     """
 
     status: Status
-    kb: KnowledgeBase
+    kb: Matcher
     path: str
     problems: tuple[Problem, ...] = ()
     digest: str | None = None
@@ -141,7 +142,7 @@ class KnowledgeHolder:
         on_error: Callback | None = None,
         on_reload: Callback | None = None,
         interval: float = 2.0,
-        kb: KnowledgeBase | None = None,
+        kb: Matcher | None = None,
         digest: str | None = None,
         settle: float = 0.05,
         confirm: float = 0.2,
@@ -178,11 +179,11 @@ class KnowledgeHolder:
     # ------------------------------------------------------------------ serving
 
     @property
-    def current(self) -> KnowledgeBase:
+    def current(self) -> Matcher:
         """The knowledge in service (read it once per question)."""
         return self._current
 
-    def __call__(self) -> KnowledgeBase:
+    def __call__(self) -> Matcher:
         """The holder is a knowledge provider: ``holder()`` is ``holder.current``."""
         return self._current
 
@@ -276,7 +277,7 @@ class KnowledgeHolder:
             new_seen, data = again, again_data
         return self._fail(problems, new_seen)
 
-    def _swap(self, kb: KnowledgeBase, seen: _Seen) -> ReloadResult:
+    def _swap(self, kb: Matcher, seen: _Seen) -> ReloadResult:
         self._current = kb  # the swap: one reference assignment, atomic for every reader
         self._seen = seen
         self._digest = seen.digest
@@ -363,7 +364,7 @@ class KnowledgeHolder:
             seen, data = again, again_data
         return seen, data
 
-    def _parse(self, data: bytes | None) -> KnowledgeBase:
+    def _parse(self, data: bytes | None) -> Matcher:
         if data is None:
             raise KnowledgeError.single(self.path, 0, "cannot read the file (missing or unreadable)")
         kb = parse_knowledge_bytes(data, self.path)  # through the compiled-knowledge cache

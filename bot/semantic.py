@@ -15,14 +15,13 @@ Usage::
 
 from __future__ import annotations
 
-import copy
 import functools
 import hashlib
 import logging
 import re
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +41,7 @@ from bot.encoder import (
 from bot.normalize import plain_text
 
 if TYPE_CHECKING:
-    from bot.knowledge import KnowledgeBase
+    from bot.matching import Matcher
 
 __all__ = [
     "ENV_VAR", "PACKAGE", "WEIGHTS_FILE", "Closeness", "Encoder", "EntryVectors", "SemanticModelError",
@@ -153,7 +152,7 @@ def answer_sentences(answer: str) -> list[str]:
     return [s for s in sentences if len(s.split()) >= 3]
 
 
-def _sentences_to_weigh(kb: KnowledgeBase) -> tuple[list[str], list[int]]:
+def _sentences_to_weigh(kb: Matcher) -> tuple[list[str], list[int]]:
     """The sentences of every entry's answer, and each one's entry, where the calibrated blend
     may decide (knowledge without ``thresholds:``, or with entries with few phrasings); else
     none, and nothing is encoded.
@@ -174,14 +173,15 @@ def _sentences_to_weigh(kb: KnowledgeBase) -> tuple[list[str], list[int]]:
     return texts, owners
 
 
-def with_model(kb: KnowledgeBase, setting: str) -> KnowledgeBase:
+def with_model(kb: Matcher, setting: str) -> Matcher:
     """``kb`` with the model ``FAQBOT_SEMANTIC`` (``setting``) names; ``kb`` itself when
     there is none (``off``, or ``auto`` with no model installed)."""
     return attach(kb, encoder_for(setting))
 
 
-def attach(kb: KnowledgeBase, encoder: Any) -> KnowledgeBase:
-    """``kb`` with its entries' vectors, for ``matching.decide`` to use (a copy; ``kb`` is
+def attach(kb: Matcher, encoder: Any) -> Matcher:
+    """``kb`` with its entries' vectors, for ``matching.decide`` to use (a copy sharing the
+    index; ``kb`` is
     unchanged). Without an encoder, ``kb`` itself."""
     if encoder is None:
         return kb
@@ -227,8 +227,7 @@ def attach(kb: KnowledgeBase, encoder: Any) -> KnowledgeBase:
             kbcache.store_vectors(key, stored)
     at = entries + len(texts)
     after = at + len(passages) + len(beyond)  # the first answer sentence
-    clone = copy.copy(kb)
-    object.__setattr__(clone, "vectors", EntryVectors(
+    return replace(kb, vectors=EntryVectors(
         encoder,
         centroids=stored[:entries],
         phrasings=stored[entries:at],
@@ -241,7 +240,6 @@ def attach(kb: KnowledgeBase, encoder: Any) -> KnowledgeBase:
         sentences=stored[after:] if sentences else None,
         sentence_owners=np.asarray(sentence_owners, dtype=np.intp) if sentences else None,
     ))
-    return clone
 
 
 @functools.cache

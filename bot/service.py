@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from bot.errors import StoreError
-from bot.knowledge import Entry, KnowledgeBase
-from bot.matching import Decision, decide
+from bot.knowledge import Entry
+from bot.matching import Decision, Matcher, decide
 from bot.tickets import (
     LoggedQuestion,
     NewTicket,
@@ -69,7 +69,7 @@ def new_ticket_for(
 
 def request_ticket(
     question: str,
-    kb: KnowledgeBase,
+    kb: Matcher,
     store: TicketStore,
     origin: Origin,
     *,
@@ -90,7 +90,7 @@ def request_ticket(
 
 def answer_question(
     question: str,
-    kb: KnowledgeBase,
+    kb: Matcher,
     store: TicketStore | None,
     origin: Origin,
     *,
@@ -134,7 +134,7 @@ def answer_question(
 def answer_delivery(
     keys: Sequence[str],
     question: str,
-    kb: KnowledgeBase,
+    kb: Matcher,
     store: TicketStore,
     origin: Origin,
     *,

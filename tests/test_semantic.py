@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 from bot import semantic
+from bot.matching import Matcher
 from bot.semantic import ENV_VAR, Encoder, SemanticModelError, find_model_dir
 
 REFERENCE_FILE = Path(__file__).parent / "data" / "semantic-reference.json"
@@ -471,7 +472,8 @@ class TestInFaqbot:
         assert np.array_equal(again.vectors.not_covered, first.vectors.not_covered)
         assert np.array_equal(again.vectors.phrasings, first.vectors.phrasings)
         # another `not_covered` list is another cache key: its vectors are computed again
-        fewer = semantic.attach(dataclasses.replace(kb, not_covered=kb.not_covered[:-1]), encoder)
+        fewer = semantic.attach(Matcher.compile(dataclasses.replace(
+            kb.knowledge, not_covered=kb.not_covered[:-1])), encoder)
         assert len(calls) == 1 and calls[0][-1] == kb.not_covered[-2]
         assert np.allclose(fewer.vectors.not_covered, first.vectors.not_covered[:-1], atol=1e-5)
 

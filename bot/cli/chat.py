@@ -10,7 +10,7 @@ from typing import Any, TextIO
 
 from bot.cli.common import add_knowledge_option, load_kb, settings, terminal_mrkdwn
 from bot.errors import StoreError
-from bot.knowledge import KnowledgeBase
+from bot.matching import Matcher
 from bot.service import Reply, answer_question
 from bot.smalltalk import small_talk
 from bot.tickets import Origin, open_store
@@ -25,7 +25,7 @@ def _render(text: str) -> str:
 
 
 def run_chat(
-    kb: KnowledgeBase,
+    kb: Matcher,
     *,
     database_url: str,
     stdin: TextIO | None = None,

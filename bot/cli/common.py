@@ -8,7 +8,8 @@ import sys
 
 from bot.config import Settings
 from bot.errors import KnowledgeError
-from bot.knowledge import KnowledgeBase, load_knowledge
+from bot.knowledge import load_knowledge
+from bot.matching import Matcher
 from bot.semantic import with_model
 
 __all__ = [
@@ -26,7 +27,7 @@ def settings() -> Settings:
     return Settings.from_env()
 
 
-def load_kb(args: argparse.Namespace, *, semantic: bool = True) -> KnowledgeBase:
+def load_kb(args: argparse.Namespace, *, semantic: bool = True) -> Matcher:
     """The configured knowledge, with the optional semantic model when it has settings for it
     (and ``semantic``: commands that only rank, never decide, go without)."""
     configured = settings()
@@ -64,7 +65,7 @@ def positive(text: str) -> int:
     return value
 
 
-def load_or_report(args: argparse.Namespace, hint: str = "") -> tuple[str, KnowledgeBase | None]:
+def load_or_report(args: argparse.Namespace, hint: str = "") -> tuple[str, Matcher | None]:
     """The knowledge at ``kb check``/``kb lint``'s PATH; None after printing every problem."""
     path = args.path or args.knowledge or settings().knowledge_path
     try:

@@ -18,7 +18,7 @@ from bot.cli.common import (
     one_line,
     positive,
 )
-from bot.knowledge import KnowledgeBase
+from bot.matching import Matcher
 
 __all__ = ["cmd_kb_check", "cmd_kb_eval", "cmd_kb_import", "register"]
 
@@ -88,7 +88,7 @@ _FIGURES = (
 
 
 
-def _print_sweep(parts: list[tuple[str, list]], kb: KnowledgeBase, moving: str,
+def _print_sweep(parts: list[tuple[str, list]], kb: Matcher, moving: str,
                  variants: list) -> None:
     """One sweep table: a row per thresholds variant, figures per part of the cases."""
     from bot.evaluation import sweep, with_thresholds

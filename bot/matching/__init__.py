@@ -16,6 +16,8 @@ The modules, in the order a question meets them:
 * :mod:`.spelling`: which known word an unknown one may be a typo of;
 * :mod:`.index`: ``Index``, built once per knowledge load: term weights, postings, the typo
   and run-together-word readings of a question (``Index.read``), BM25;
+* :mod:`.matcher`: ``Matcher``, the knowledge compiled for matching (its ``Index``, the
+  ``not_covered`` questions as a hidden entry, the model's vectors): what ``decide`` reads;
 * :mod:`.scoring`: each entry's lexical score (0-100) and the ranking (``rank``);
 * :mod:`.tuned` and :mod:`.blend`: the two deciders; :mod:`.result`: ``Decision``;
   :mod:`.explain`: why it was made (``Explanation``, with ``explain=True``).
@@ -24,7 +26,6 @@ The modules, in the order a question meets them:
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from bot.matching.blend import blend_ranked, decide_blend
 from bot.matching.explain import Explanation
@@ -36,16 +37,14 @@ from bot.matching.lexicon import (
     quantity_asks,
     without_greetings,
 )
+from bot.matching.matcher import Matcher
 from bot.matching.result import Action, Candidate, Decision
 from bot.matching.scoring import SHARE_WINDOW, rank
 from bot.matching.tuned import decide_tuned
 from bot.normalize import normalize
 
-if TYPE_CHECKING:
-    from bot.knowledge import KnowledgeBase
-
 __all__ = ["COMMON_WORDS", "THIN_PHRASINGS", "Action", "Analysis", "Candidate", "Decision",
-           "Explanation", "Index",
+           "Explanation", "Index", "Matcher",
            "Vocabulary", "analyze_text", "decide", "decide_blend", "decide_tuned", "quantity_asks",
            "rank"]
 
@@ -55,12 +54,12 @@ __all__ = ["COMMON_WORDS", "THIN_PHRASINGS", "Action", "Analysis", "Candidate", 
 VERBATIM_CHARS = 1000
 
 
-def decide(question: str, kb: KnowledgeBase, *, explain: bool = False) -> Decision:
+def decide(question: str, kb: Matcher, *, explain: bool = False) -> Decision:
     """What the bot does with ``question``: answer, clarify or open a ticket (see module doc)."""
     return _verbatim(question, kb, _decide(question, kb, explain=explain), explain)
 
 
-def _verbatim(question: str, kb: KnowledgeBase, decision: Decision, explain: bool) -> Decision:
+def _verbatim(question: str, kb: Matcher, decision: Decision, explain: bool) -> Decision:
     """A question that is, once normalised (and greetings and sign-offs at either end cut),
     exactly one of an entry's phrasings (its question included) is that entry's, whatever the
     scores say: someone who pasted the FAQ's own question is answered. One that is exactly a
@@ -89,7 +88,7 @@ def _verbatim(question: str, kb: KnowledgeBase, decision: Decision, explain: boo
     return Decision(question, "answer", entry, 100.0, candidates, None, details)
 
 
-def _decide(question: str, kb: KnowledgeBase, *, explain: bool) -> Decision:
+def _decide(question: str, kb: Matcher, *, explain: bool) -> Decision:
     if not kb.thresholds.tuned:
         return decide_blend(question, kb, explain=explain)
     if not kb.index.thin:

@@ -14,7 +14,8 @@ from bot.matching.scoring import SHARE_WINDOW, Ranking, rank
 from bot.normalize import normalize
 
 if TYPE_CHECKING:
-    from bot.knowledge import Entry, KnowledgeBase
+    from bot.knowledge import Entry
+    from bot.matching.matcher import Matcher
     from bot.semantic import Closeness
 
 # Knowledge whose maintainer has not set ``thresholds:`` (an imported FAQ, a new file) is
@@ -45,13 +46,13 @@ BLEND_WORDS_ONLY = BlendThresholds(answer=0.22, margin=0.125, clarify=0.17)
 BLEND_SCALE = 70.0  # the reported score (0-100) of a question exactly at `answer`
 
 
-def decide_blend(question: str, kb: KnowledgeBase, *, explain: bool,
+def decide_blend(question: str, kb: Matcher, *, explain: bool,
                  ranking: Ranking | None = None) -> Decision:
     """:func:`decide` for knowledge without tuned thresholds (see BLEND_BM25 above)."""
     return blend_ranked(question, kb, explain=explain, ranking=ranking)[0]
 
 
-def blend_ranked(question: str, kb: KnowledgeBase, *, explain: bool,
+def blend_ranked(question: str, kb: Matcher, *, explain: bool,
                  ranking: Ranking | None = None) -> tuple[Decision, str | None]:
     """:func:`decide_blend`'s decision, and the id of the entry it ranks second (None with
     fewer than two entries)."""
@@ -128,7 +129,7 @@ def _part(values: np.ndarray | None, n: int) -> float | None:
     return round(float(values[n]), 3) if values is not None else None
 
 
-def _beyond(kb: KnowledgeBase, near: Closeness, top: int) -> NotCovered | None:
+def _beyond(kb: Matcher, near: Closeness, top: int) -> NotCovered | None:
     """The ``not_covered`` question nearer the question than the top entry's nearest text (a
     phrasing, its answer passage, or for an entry with few phrasings one of its answer's
     sentences), with both cosines; None if there is none."""

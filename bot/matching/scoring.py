@@ -13,7 +13,7 @@ from bot.matching.lexicon import _COMMON_STEMS, _MAX_TERMS, _SENTENCE, without_g
 from bot.normalize import MAX_INPUT_CHARS, normalize, strip_slack_markup
 
 if TYPE_CHECKING:
-    from bot.knowledge import KnowledgeBase
+    from bot.matching.matcher import Matcher
 
 # Blend of the signals (they barely interact: a flat optimum, see notes/matching-findings.md).
 W_ENTRY = 0.45  # share of the question the entry explains
@@ -184,7 +184,7 @@ Ranking = tuple[list[_Scored], Analysis, str]
 
 
 def rank(
-    question: str, kb: KnowledgeBase, *, limit: int | None = None
+    question: str, kb: Matcher, *, limit: int | None = None
 ) -> tuple[list[_Scored], Analysis, str]:
     """Entries scored for ``question``, best first, with the analysis of the reading used.
 

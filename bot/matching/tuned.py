@@ -61,9 +61,10 @@ from bot.matching.scoring import (
 from bot.normalize import normalize
 
 if TYPE_CHECKING:
-    from bot.knowledge import Entry, KnowledgeBase
+    from bot.knowledge import Entry
+    from bot.matching.matcher import Matcher
 
-def decide_tuned(question: str, kb: KnowledgeBase, *, explain: bool = False,
+def decide_tuned(question: str, kb: Matcher, *, explain: bool = False,
                  ranking: Ranking | None = None) -> Decision:
     """:func:`decide` by the knowledge's own thresholds alone, without the blend's word on
     entries with few phrasings (``kb lint`` holds phrasings out, which makes every entry
@@ -175,13 +176,13 @@ class _ModelView:
     read_as: str  # what the model read, when the matcher corrected words of the question
     beyond: NotCovered | None  # the `not_covered` question it is at least as near
 
-    def explain(self, kb: KnowledgeBase, lexical: float) -> ModelWord:
+    def explain(self, kb: Matcher, lexical: float) -> ModelWord:
         assert kb.semantic is not None
         return ModelWord(round(lexical, 1), round(self.cosine, 3), kb.semantic.weight,
                          kb.index.entry_ids[self.nearest], self.read_as)
 
 
-def _blended(question: str, kb: KnowledgeBase, top: int, lexical: float, answer_at: float,
+def _blended(question: str, kb: Matcher, top: int, lexical: float, answer_at: float,
              *, may_offer: bool) -> tuple[float, _ModelView | None]:
     """The confidence with the model's word, and what the model says (None: not asked).
 
@@ -198,7 +199,7 @@ def _blended(question: str, kb: KnowledgeBase, top: int, lexical: float, answer_
     return score + weight * 100 * max(model.cosine, 0.0), model
 
 
-def _model_view(question: str, kb: KnowledgeBase, top: int) -> _ModelView:
+def _model_view(question: str, kb: Matcher, top: int) -> _ModelView:
     """How close the question's meaning is to the top entry's phrasings. It lifts in-scope
     questions worded unlike any phrasing that the lexical score alone leaves unsure of."""
     assert kb.vectors is not None
@@ -217,7 +218,7 @@ def _model_view(question: str, kb: KnowledgeBase, top: int) -> _ModelView:
                       text if text != plain else "", beyond)
 
 
-def _beyond_lexically(question: str, kb: KnowledgeBase) -> NotCovered | None:
+def _beyond_lexically(question: str, kb: Matcher) -> NotCovered | None:
     """Without the model, the `not_covered` questions are scored as one more entry: a question
     they explain at least as well as any entry is about what the FAQ leaves out."""
     assert kb.beyond is not None

@@ -13,14 +13,14 @@ from slack_bolt import BoltRequest, BoltResponse
 from slack_bolt.middleware import Middleware
 
 from bot.config import Settings
-from bot.knowledge import KnowledgeBase
+from bot.matching import Matcher
 from bot.slack.triage import Triage
 from bot.tickets import TicketStore
 
 __all__ = ["Faqbot", "KnowledgeProvider", "RequestMiddleware"]
 
 #: Returns the current knowledge on every call (live reload swaps it).
-KnowledgeProvider = Callable[[], KnowledgeBase]
+KnowledgeProvider = Callable[[], Matcher]
 
 
 @dataclass
@@ -34,7 +34,7 @@ class Faqbot:
     background: ThreadPoolExecutor  # follow-ups the ack does not wait for (not Bolt's pool)
 
     @property
-    def kb(self) -> KnowledgeBase:
+    def kb(self) -> Matcher:
         return self.kb_provider()
 
 

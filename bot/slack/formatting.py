@@ -17,8 +17,8 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bot.knowledge import Entry, KnowledgeBase
-from bot.matching import Decision
+from bot.knowledge import Entry
+from bot.matching import Decision, Matcher
 from bot.tickets import Ticket
 
 __all__ = [
@@ -243,7 +243,7 @@ def store_failed_message(support: str = "") -> Message:
     return {"text": text, "blocks": [_section(text)]}
 
 
-def help_message(kb: KnowledgeBase) -> Message:
+def help_message(kb: Matcher) -> Message:
     """``/faq`` or ``/faq help``: what the bot knows about and how to reach support."""
     lines = [f"*{escape(kb.title)}*: ask me a question with `/faq your question`, mention me "
              "in a channel, or send me a direct message."]

@@ -20,8 +20,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.errors import StoreError
-from bot.knowledge import Entry, KnowledgeBase
-from bot.matching import Decision, decide
+from bot.knowledge import Entry
+from bot.matching import Decision, Matcher, decide
 from bot.service import Reply, answer_delivery, log_question, request_ticket
 from bot.slack import events
 from bot.slack import formatting as fmt
@@ -278,7 +278,7 @@ class Handlers:
             log.info("/faq: the question log is slow; answering without feedback buttons' id")
             return None
 
-    def _faq_ticket(self, question: str, kb: KnowledgeBase, decision: Decision,
+    def _faq_ticket(self, question: str, kb: Matcher, decision: Decision,
                     command: dict[str, Any], client: WebClient, respond: Respond | None
                     ) -> None:
         """After the ack: store the ticket, tell the asker (ephemeral), post it to triage."""
@@ -468,7 +468,7 @@ class _Taken:
     question: str
     chat: str | None
     reply: Reply | None
-    kb: KnowledgeBase
+    kb: Matcher
 
 
 def _with_entry(ref: fmt.Ref, entry_id: str) -> fmt.Ref:

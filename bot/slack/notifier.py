@@ -14,7 +14,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 
-from bot.knowledge import KnowledgeBase
+from bot.matching import Matcher
 from bot.slack import staff_blocks as sb
 from bot.slack.relay import requester_destination
 from bot.tickets import Ticket
@@ -39,7 +39,7 @@ def fetch_permalink(client: WebClient, ticket: Ticket) -> str | None:
 
 
 def update_triage(client: WebClient, ticket: Ticket, permalink: str | None,
-                  kb: KnowledgeBase | None, *, channel: str | None = None,
+                  kb: Matcher | None, *, channel: str | None = None,
                   ts: str | None = None) -> bool:
     """Update the triage message in place (``chat.update``) to show ``ticket`` as it is now
     (:func:`bot.slack.staff_blocks.triage_post`). ``channel``/``ts`` default to the ticket's
@@ -70,7 +70,7 @@ def notify_requester(client: WebClient, ticket: Ticket, message: dict[str, Any])
     return True
 
 
-def requester_message(change: Change, kb: KnowledgeBase | None) -> dict[str, Any] | None:
+def requester_message(change: Change, kb: Matcher | None) -> dict[str, Any] | None:
     """What the requester is told about ``change``; None when there is nothing to say (an
     entry that no longer exists)."""
     ticket, actor = change.ticket, change.actor
@@ -96,7 +96,7 @@ class SlackNotifier:
             pressed on it before it was recorded): ``(channel, ts)``.
     """
 
-    def __init__(self, client: WebClient, kb: KnowledgeBase | None, *,
+    def __init__(self, client: WebClient, kb: Matcher | None, *,
                  permalink: Callable[[Ticket], str | None] | None = None,
                  triage: tuple[str | None, str | None] = (None, None)) -> None:
         self.client = client

@@ -30,7 +30,7 @@ from slack_sdk.web import SlackResponse
 from bot.config import Settings
 from bot.errors import FaqbotError, StoreError
 from bot.gcpause import freeze_long_lived
-from bot.knowledge import KnowledgeBase
+from bot.matching import Matcher
 from bot.reload import KnowledgeHolder, ReloadResult
 from bot.slack.app import BACKGROUND_THREADS, KnowledgeProvider, build_app, make_client
 from bot.slack.formatting import escape
@@ -99,7 +99,7 @@ class WorkerSetup:
     """Builds, in each process that serves, what must not cross a fork: the store's
     connections, the Bolt app with its thread pools, and the triage retry thread."""
 
-    def __init__(self, settings: Settings, kb: KnowledgeBase, auth_test: SlackResponse | None,
+    def __init__(self, settings: Settings, kb: Matcher, auth_test: SlackResponse | None,
                  *, kb_digest: str | None = None, store_host: StoreHost | None = None) -> None:
         self.settings = settings
         self.store_host = store_host  # the workers' SQLite file is written by its process
@@ -112,7 +112,7 @@ class WorkerSetup:
         self.background: ThreadPoolExecutor | None = None
         self.client: WebClient | None = None
 
-    def kb_provider(self) -> KnowledgeBase:
+    def kb_provider(self) -> Matcher:
         return self.holder.current if self.holder is not None else self.kb
 
     def build(self) -> App:

@@ -31,7 +31,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.errors import StoreError
-from bot.knowledge import KnowledgeBase
+from bot.matching import Matcher
 from bot.slack import cap_form, events
 from bot.slack import formatting as fmt
 from bot.slack import relay as relays
@@ -128,7 +128,7 @@ class StaffDirectory:
 # ---------------------------------------------------------------------------- FAQ drafts
 
 
-def draft_faq(kb: KnowledgeBase, question: str, *, staff_reply: str | None,
+def draft_faq(kb: Matcher, question: str, *, staff_reply: str | None,
               answered_with: str | None) -> str:
     """Knowledge YAML for a resolved ticket (:func:`bot.maintain.draft_from_ticket`)."""
     from bot.maintain import draft_from_ticket  # the maintainers' tooling, loaded when used

@@ -16,7 +16,8 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from bot.knowledge import Entry, KnowledgeBase
+from bot.knowledge import Entry
+from bot.matching import Matcher
 from bot.slack import formatting as fmt
 from bot.tickets import CLI_ACTOR, Ticket
 
@@ -211,7 +212,7 @@ def details_block(ticket: Ticket) -> Block | None:
     return _section("\n".join(lines))
 
 
-def _answer_options(ticket: Ticket, kb: KnowledgeBase | None) -> list[dict[str, Any]]:
+def _answer_options(ticket: Ticket, kb: Matcher | None) -> list[dict[str, Any]]:
     """Option groups for *Answer with FAQ entry*: the closest candidates, then every entry."""
 
     def option(entry_id: str, question: str, score: float | None = None) -> dict[str, Any] | None:
@@ -248,7 +249,7 @@ def _answer_options(ticket: Ticket, kb: KnowledgeBase | None) -> list[dict[str, 
     return groups
 
 
-def _staff_actions(ticket: Ticket, kb: KnowledgeBase | None) -> Block:
+def _staff_actions(ticket: Ticket, kb: Matcher | None) -> Block:
     value = str(ticket.number)
     elements: list[dict[str, Any]] = []
     if ticket.status == "resolved":
@@ -269,13 +270,13 @@ def _staff_actions(ticket: Ticket, kb: KnowledgeBase | None) -> Block:
     return {"type": "actions", "block_id": f"faq_ticket_{ticket.number}", "elements": elements}
 
 
-def triage_builder(kb: Callable[[], KnowledgeBase]) -> Callable[[Ticket, str | None], Message]:
+def triage_builder(kb: Callable[[], Matcher]) -> Callable[[Ticket, str | None], Message]:
     """The triage message builder of the app (:class:`bot.slack.triage.Triage`): the staff
     buttons, with the current knowledge's entries to answer with."""
     return lambda ticket, permalink: triage_post(ticket, permalink, kb())
 
 
-def triage_post(ticket: Ticket, permalink: str | None, kb: KnowledgeBase | None = None
+def triage_post(ticket: Ticket, permalink: str | None, kb: Matcher | None = None
                 ) -> Message:
     """The triage message: :func:`bot.slack.formatting.triage_message` (id, requester, escaped
     question, reason, candidates, permalink) plus the cap details, status and staff buttons."""
