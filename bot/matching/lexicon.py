@@ -7,7 +7,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import snowballstemmer
 
@@ -291,25 +291,15 @@ class Vocabulary:
                 return joined, len(phrase)
         return None
 
-    @property
+    @cached_property
     def _sorted_phrases(self) -> dict[str, list[tuple[tuple[str, ...], str]]]:
-        cached = self.__dict__.get("_sorted")
-        if cached is None:
-            cached = {
-                first: sorted(options.items(), key=lambda kv: -len(kv[0]))
-                for first, options in self.phrases.items()
-            }
-            object.__setattr__(self, "_sorted", cached)
-        return cached
+        return {first: sorted(options.items(), key=lambda kv: -len(kv[0]))
+                for first, options in self.phrases.items()}
 
-    @property
+    @cached_property
     def _memo(self) -> dict[str, str | None]:
         """word -> term (None for a function word): a word's term never changes."""
-        memo = self.__dict__.get("_word_memo")
-        if memo is None:
-            memo = {}
-            object.__setattr__(self, "_word_memo", memo)
-        return memo
+        return {}
 
 
 _MISSING = object()
