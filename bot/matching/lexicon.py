@@ -20,7 +20,7 @@ FUNCTION_WORDS = frozenset(
     our ours you your yours he she they them their it its this that these those to of in on at
     for with by from and or but so if then than as into onto about up out off over under again
     what which who whom whose how hows whats thats theres heres whos im ive id ill youre youve
-    youd youll were weve wed theyre theyve theyd theyll itll itd thatll hes shes hed shed its
+    youd youll weve wed theyre theyve theyd theyll itll itd thatll hes shes hed shed
     lets has have had having will would should could can may might must
     shall wont cant dont doesnt didnt isnt arent wasnt werent havent hasnt wouldnt shouldnt
     couldnt there here just also too very really pls plz please thanks thank thx ty tia cheers
@@ -42,8 +42,8 @@ COMMON_WORDS = frozenset(
     made making take takes took taking give gives gave given see sees saw seen look looks
     looking looked find found use uses used using work works worked working way ways thing
     things stuff something anything everything nothing one two three first last next new old
-    good bad great fine ok okay sure yes yeah yep nope right wrong well better best still even
-    only already back around part point case fact idea lot lots bit little big small long
+    good bad great fine ok okay sure yes yeah yep nope right wrong well better best even
+    only back around part point case fact idea lot lots bit little big small long
     short high low time times day days week weeks month months year years hour hours minute
     minutes people person guy man company business product project team teams folks dev devs
     developer developers engineer engineers pm manager boss client clients customer customers
@@ -52,8 +52,8 @@ COMMON_WORDS = frozenset(
     during before after above below per via vs etc eg ie btw fyi imo afaik asap pls sorry
     hope hoping thanks appreciate appreciated help helps helped advice guidance info
     information details detail hear heard let lets put puts keep kept seem seems seemed happen
-    happens happened happening able unable possible impossible sure unsure clear unclear
-    currently basically literally honestly seriously simply already else yet ones
+    happens happened happening able unable possible impossible unsure clear unclear
+    basically literally honestly seriously simply ones
     """.split()
 )
 
@@ -70,14 +70,14 @@ GENERAL_WORDS = frozenset(
     received recommend remember reply respond run seek send sent set show showed shown sit
     solve sort speak spend start started stay stop suppose talk tend understand wait waited
     watch wish worry write wrote written figured sorted handled dealt deal deals reach reached
-    share shared continue continued finished fixed moved planned update updated updates
-    sign signed hit hits mark marked call called ping pinged chase chasing follow followed
+    share shared continued finished fixed moved planned update updated updates
+    sign signed hit hits mark marked call called ping pinged chase chasing followed
     confused confusing stuck struggling struggle lost missing done ready free busy love
     actual additional available basic certain common complete correct current different easy
     entire exact extra full general hard huge important main major minor normal obvious
-    official particular previous proper quick ready real recent regular relevant similar simple
+    official particular previous proper quick real recent regular relevant similar simple
     special specific strange total true typical usual various weird whole whatever overall
-    average rough fair reasonable decent proper standard expected official upcoming pending
+    average rough fair reasonable decent standard upcoming pending
     latest earlier later early late fast slow quickly slowly newer older fresh brand
     ahead almost anyway anymore approx basically certainly definitely directly easily especially
     eventually exactly finally fully hopefully immediately likely mainly meanwhile mostly nearly
@@ -86,11 +86,11 @@ GENERAL_WORDS = frozenset(
     monday tuesday wednesday thursday friday saturday sunday weekday weekdays tonight
     morning afternoon evening night noon midnight date dates deadline period periods
     several multiple couple number numbers amount half dozen hundred hundreds thousand
-    thousands million millions percent total few lot plenty enough
+    thousands million millions percent few lot plenty enough
     hmm umm uh ugh oops wow cool awesome nice neat regards dear sir madam kindly gonna wanna
     gotta dunno idk tbh ngl fwiw iirc afaict lol haha hehe omg pls plz yall hello hey
-    im ok alright anyway folks mate buddy guys team teammate teammates colleague colleagues
-    someone somewhere somehow anywhere everywhere nowhere whatever whoever whenever wherever
+    im ok alright folks mate buddy guys team teammate teammates colleague colleagues
+    someone somewhere anywhere everywhere nowhere whoever whenever wherever
     question questions answer answers reason reasons thing things issue issues problem problems
     situation scenario context background step steps option options approach process
     channel channels thread threads
@@ -119,18 +119,18 @@ EVERYDAY_WORDS = frozenset(
     shopping order orders ship shipping shipment swag gift gifts coin coins card cards wallet
     refund refunds invoice invoices payment payments purchase purchases buy bought sell sold
     mail email emails phone phones call calls meeting meetings calendar slides deck laptop
-    monitor keyboard mouse cable charger printer badge badges key keys lock locks password
+    monitor keyboard mouse cable charger badge badges key keys lock locks password
     passwords wifi network vpn server servers git branch branches commit commits merge rebase
     code review reviews pull push deploy deploys build builds test tests bug bugs line lines
     file files folder folders font fonts color colors colour colours theme themes icon icons
     logo logos image images photo photos picture pictures camera sound volume
     night morning evening noon today week month year hour minute second seconds
-    fine find fond fund kind mind wind bind hind line mine nine pine wine fine lime time
-    lunch bunch punch hunch launch crunch lane land sand band hand wand
-    post most host cost lost past fast last cast vast mast
-    show shop stop ship chip clip slip snip trip drip grip
+    fine find fond kind mind wind bind hind mine nine pine lime time
+    bunch punch hunch launch crunch lane land sand hand wand
+    post most host lost past fast last cast vast mast
+    show stop chip clip slip snip drip grip
     date rate late gate fate mate hate
-    mode code node rode
+    mode node rode
     """.split()
 )
 
