@@ -25,7 +25,9 @@ What ``lint`` looks for:
   the tuned matcher relies on them (an entry with fewer than 3 is matched by its question and
   answer meanwhile). Knowledge without ``thresholds:`` (what ``kb import`` writes) is decided
   from each entry's question and answer, so its entries are not asked for phrasings.
-* **Answers without a link** (no ``<http`` in the answer and no ``links:``; ``no-link``).
+* **Answers without a link** (no ``<http`` in the answer and no ``links:``; ``no-link``), in a
+  file where most answers have one: an FAQ whose answers say everything themselves (most of
+  what ``kb import`` brings) is not asked for links.
 * **Long answers**: over 1,500 characters is hard to read in Slack (``long-answer``); over
   3,000 does not fit one Slack section block and is split (``answer-too-long``, a warning).
 
@@ -288,8 +290,10 @@ def lint(
     findings += _held_back_findings(held_back)
     findings += _duplicates(kb, lines)
     wanted = min_phrasings if kb.thresholds.tuned else 0  # the blend reads answers instead
+    linked = sum(1 for entry in kb if _has_link(entry))
+    links = (linked, len(kb)) if 2 * linked > len(kb) else None  # the file's own habit
     for entry in kb:
-        findings += _entry_checks(entry, wanted, long_answer, max_answer)
+        findings += _entry_checks(entry, wanted, long_answer, max_answer, links)
     order = {"warning": 0, "suggestion": 1}
     findings.sort(key=lambda f: (order[f.severity], _CODES.index(f.code), f.line))
     return LintReport(
@@ -516,8 +520,12 @@ def _has_link(entry: Entry) -> bool:
 
 
 def _entry_checks(
-    entry: Entry, min_phrasings: int, long_answer: int, max_answer: int
+    entry: Entry, min_phrasings: int, long_answer: int, max_answer: int,
+    links: tuple[int, int] | None,
 ) -> list[Finding]:
+    """``few-phrasings``, ``no-link`` (``links``: how many of the file's answers link to a
+    page, of how many, when most do; else None and no entry is asked for one) and the
+    answer's length."""
     findings = []
     n = len(entry.phrasings)
     if n < min_phrasings:
@@ -535,11 +543,12 @@ def _entry_checks(
                 ),
             )
         )
-    if not _has_link(entry):
+    if links is not None and not _has_link(entry):
         findings.append(
             Finding(
                 "no-link", "suggestion", entry.id, entry.line,
-                f"{entry.id}'s answer has no link (no <https://…> in it and no links:)",
+                f"{entry.id}'s answer has no link (no <https://…> in it and no links:), as "
+                f"{links[0]} of the {links[1]} answers here have",
                 suggestion=entry_yaml(
                     {"id": entry.id, "links": [{"title": "TODO", "url": "https://TODO"}]},
                     comment=f"Add to {entry.id} (line {entry.line}) if a page says more:",
