@@ -21,9 +21,10 @@ readable text and reports, as :class:`Note` objects with line numbers, whatever 
 front matter, comments, text before the first question, questions without an answer. None of that
 becomes an entry or a phrasing.
 
-The result is a starting point: every entry gets ``phrasings: []`` with a comment asking the
-maintainer to add some, because the matcher relies on them; the notes are repeated as comments at
-the top of the YAML. The core is pure: text in, entries and YAML out; reading files is the CLI's.
+The result is served as it is (no ``thresholds:``: the calibrated blend decides from each
+entry's question and answer). Every entry gets ``phrasings: []`` with a comment saying they are
+optional, and the notes are repeated as comments at the top of the YAML for the maintainer's
+review. The core is pure: text in, entries and YAML out; reading files is the CLI's.
 """
 
 from __future__ import annotations

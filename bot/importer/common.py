@@ -26,9 +26,9 @@ import yaml
 MAX_ID_CHARS = 40
 # A "question" longer than this is a paragraph that happens to end in "?", not a question.
 MAX_QUESTION_CHARS = 250
-PHRASINGS_COMMENT = (
-    "# TODO: add 5-10 other ways people ask this (replace [] with '- ...' lines)"
-)
+# The bot answers an imported file without phrasings (the calibrated blend reads each entry's
+# question and answer); they help the lexical matcher, and the tuned one if `thresholds:` is set.
+PHRASINGS_COMMENT = "# optional: other ways people ask this, as '- ...' lines (knowledge/README.md)"
 
 BlockKind = Literal["heading", "question", "text"]
 
