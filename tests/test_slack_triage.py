@@ -132,6 +132,41 @@ class TestTriage:
         assert claims == [other.worker, other.worker, poster.worker]
         assert len(slack.calls("chat.postMessage")) == 1 and store.pending() == []
 
+    def test_the_openers_post_waits_out_its_retry_loops_attempt(
+        self, slack: FakeSlack, make_store
+    ) -> None:
+        """The process's retry loop may try a ticket the listener has just opened holding the
+        lease (it cannot claim it) at the moment the listener posts it: the listener's post
+        waits that attempt out and posts, instead of leaving the ticket to the lease's end."""
+        store = make_store()
+        trying, go_on = threading.Event(), threading.Event()
+        claim = store.claim_posting
+
+        def slow_claim(number, worker, *a):
+            trying.set()
+            go_on.wait(5)
+            return claim(number, worker, *a)
+
+        store.claim_posting = slow_claim
+        triage = Triage(_client(slack), store, "CSUP")
+        reply = answer_delivery(["event:Ev1"], h.UNANSWERABLE, KB, store, Origin("W1"),
+                                lease=triage.lease())
+        assert reply is not None and reply.ticket is not None and reply.leased
+        loop = threading.Thread(target=triage.retry_pending)
+        loop.start()
+        assert trying.wait(5)  # the retry loop's attempt is in flight, claiming
+        posted: list[bool] = []
+        listener = threading.Thread(
+            target=lambda: posted.append(triage.post(reply.ticket, leased=True)))
+        listener.start()
+        listener.join(0.2)
+        assert listener.is_alive()  # waiting for the attempt in flight, not given up
+        go_on.set()
+        loop.join(5)
+        listener.join(5)
+        assert posted == [True]
+        assert len(slack.calls("chat.postMessage")) == 1 and store.pending() == []
+
     def test_a_poster_that_died_leaves_its_ticket_to_the_retry(
         self, slack: FakeSlack, make_store, clock: Clock
     ) -> None:

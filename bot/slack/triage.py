@@ -100,7 +100,8 @@ class Triage:
         self._failures = 0
         self._lock = threading.Lock()
         self._due = 0.0
-        self._inflight: set[int] = set()
+        self._inflight: dict[int, str] = {}  # ticket number -> the lease owner posting it
+        self._idle = threading.Condition(self._lock)  # an attempt finished
         self._held: set[int] = set()  # opened holding self.opener's lease; posting failed
 
     def lease(self) -> PostingLease | None:
@@ -117,16 +118,22 @@ class Triage:
         # The store's lease keeps other processes out; threads of this process share one
         # worker id (so a failed attempt can be retried at once), so they queue up here.
         with self._lock:
+            # The retry loop may be trying a ticket just opened holding this process's lease
+            # (its own attempt cannot claim it): the opener's post waits that attempt out,
+            # else neither would post it before the lease ran out.
+            while leased and self._inflight.get(ticket.number) == self.worker:
+                self._idle.wait()
             if ticket.number in self._inflight:
                 return False
-            self._inflight.add(ticket.number)
             # an opening lease this process kept after a lost response: retried under it
             owner = self.opener if leased or ticket.number in self._held else self.worker
+            self._inflight[ticket.number] = owner
         try:
             return self._post(ticket, look_first=look_first, leased=leased, owner=owner)
         finally:
             with self._lock:
-                self._inflight.discard(ticket.number)
+                del self._inflight[ticket.number]
+                self._idle.notify_all()
 
     def _post(self, ticket: Ticket, *, look_first: bool = False, leased: bool = False,
               owner: str | None = None) -> bool:
