@@ -193,6 +193,41 @@ class TestTriageLease:
             store.close()
 
 
+    def test_a_reply_that_fails_to_build_still_posts_the_ticket(self, bot: Bot,
+                                                                monkeypatch) -> None:
+        """The listener opened the ticket holding its process's lease, then failed before
+        replying: the ticket is posted at once (not when the lease runs out, 120 s), and the
+        asker gets an apology."""
+        from bot.slack import formatting
+
+        def broken(*_a, **_k):
+            raise RuntimeError("a message that cannot be built")
+
+        monkeypatch.setattr(formatting, "ticket_message", broken)
+        _ticket_flow(bot)
+        wait_until(lambda: any("Sorry" in r.params.get("text", "") for r in bot.replies()), 10,
+                   "the apology")
+        _posted_once(bot, timeout=5.0)
+
+
+    def test_a_faq_reply_that_fails_to_build_still_posts_and_names_the_ticket(
+        self, bot: Bot, monkeypatch
+    ) -> None:
+        """/faq: the ticket is stored holding the lease, then its message fails to build: the
+        asker is told the ticket's id (not that the store failed) and it is posted at once."""
+        from bot.slack import formatting
+
+        def broken(*_a, **_k):
+            raise RuntimeError("a message that cannot be built")
+
+        monkeypatch.setattr(formatting, "ticket_message", broken)
+        assert bot.command(h.slash(h.UNANSWERABLE)).status == 200
+        _posted_once(bot, timeout=5.0)
+        (ticket,) = bot.tickets()
+        told = wait_until(lambda: bot.fake.delivered("chat.postEphemeral"), 10, "the asker told")
+        assert told[0].params["text"] == f"I've opened ticket {ticket.id}; support will follow up."
+
+
 def _hold_exclusive(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=5, isolation_level=None, check_same_thread=False)
     conn.execute("BEGIN EXCLUSIVE")

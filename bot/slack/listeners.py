@@ -42,6 +42,7 @@ QUESTION_LOG_BUDGET = 0.05
 QUESTION_LOG_THREADS = 4
 #: Messages handed over and not yet answered, at most; past it they are answered inline.
 MESSAGE_QUEUE_LIMIT = 256
+_SORRY = "Sorry, something went wrong on my side. Please try again shortly."
 #: chat.postEphemeral errors after which the command's response_url is used instead.
 _NOT_IN_CHANNEL = frozenset({"channel_not_found", "not_in_channel", "user_not_in_channel",
                              "is_archived"})
@@ -165,9 +166,7 @@ class Handlers:
 
     def _apologise(self, event: dict[str, Any], client: WebClient) -> None:
         if events.route(event) != "channel":
-            self._post(client, event["channel"], events.reply_thread_ts(event), {
-                "text": "Sorry, something went wrong on my side. Please try again shortly."
-            })
+            self._post(client, event["channel"], events.reply_thread_ts(event), {"text": _SORRY})
 
     def _take_event(
         self, body: dict[str, Any], event: dict[str, Any], bot_user_id: str | None,
@@ -208,9 +207,11 @@ class Handlers:
         if kind == "channel" and reply.decision.action != "answer":
             return  # FAQ_CHANNELS: speak only when confident, never open tickets unasked
         ref = fmt.Ref(None, question, channel, thread_ts, ts, qid=_qid(reply))
-        self._post(client, channel, thread_ts, self._reply_message(reply, ref))
-        if reply.ticket is not None:
-            self.bot.triage.post(reply.ticket, leased=reply.leased)
+        try:
+            self._post(client, channel, thread_ts, self._reply_message(reply, ref))
+        finally:  # the ticket holds this process's lease: no one else posts it meanwhile
+            if reply.ticket is not None:
+                self.bot.triage.post(reply.ticket, leased=reply.leased)
 
     def _reply_message(self, reply: Reply, ref: fmt.Ref, *, ephemeral: bool = False
                        ) -> dict[str, Any]:
@@ -285,6 +286,7 @@ class Handlers:
         channel = command.get("channel_id")
         user = command.get("user_id") or "unknown"
         trigger = command.get("trigger_id")
+        reply = None
         try:
             # No delivery keys (the trigger id dedupes the ticket): the question log and the
             # ticket in one transaction.
@@ -299,9 +301,13 @@ class Handlers:
             message = self._reply_message(
                 reply, fmt.Ref(None, question, channel, qid=_qid(reply)), ephemeral=True)
         except Exception:
-            log.exception("/faq: could not open a ticket")
-            reply = None
-            message = fmt.store_failed_message(kb.support)
+            if reply is None:
+                log.exception("/faq: could not open a ticket")
+                message = fmt.store_failed_message(kb.support)
+            else:  # the ticket is stored: only the message about it failed
+                log.exception("/faq: could not build the reply to %s", user)
+                message = {"text": f"I've opened ticket {reply.ticket.id}; support will follow "
+                                   "up." if reply.ticket is not None else _SORRY}
         self._tell_asker(client, channel, user, message, respond)
         if reply is not None and reply.ticket is not None:
             self.bot.triage.post(reply.ticket, leased=reply.leased)
