@@ -130,11 +130,11 @@ class KnowledgeBase:
         ``not_covered`` questions: for the lexical matcher to score them as an entry
         (``Matcher.beyond``). Numbers are left out of them ("HTTP 429", "error 10002"): a
         number in a question is no sign of a topic the FAQ leaves out ("how long is the
-        review, we have 500 users")."""
+        review, we have 500 users"). Without ``not_covered``, the entries alone."""
         texts = [" ".join(w for w in q.split() if not any(ch.isdigit() for ch in w)) or q
                  for q in self.not_covered]
-        hidden = Entry(NOT_COVERED_ID, texts[0], "", tuple(texts[1:]))
-        return KnowledgeBase(entries=(*self.entries, hidden), thresholds=self.thresholds,
+        hidden = (Entry(NOT_COVERED_ID, texts[0], "", tuple(texts[1:])),) if texts else ()
+        return KnowledgeBase(entries=(*self.entries, *hidden), thresholds=self.thresholds,
                              synonyms=self.synonyms, handoff=self.handoff, path=self.path)
 
     def entry(self, entry_id: str) -> Entry:

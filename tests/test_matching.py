@@ -657,6 +657,8 @@ class TestNotCoveredWithoutTheModel:
         hidden = kb.beyond.entries[-1]
         assert hidden.id == NOT_COVERED_ID and hidden.all_phrasings == kb.not_covered
         assert kb.get(NOT_COVERED_ID) is None and len(kb) == 4
+        plain = self._kb(not_covered=False).knowledge
+        assert plain.with_not_covered_entry().entries == plain.entries  # nothing to add
 
 
 class TestVerbatim:
