@@ -6,7 +6,7 @@
 - Over what a server keeps for its whole life (the knowledge, the model, the Slack app): a
   full collection walks every object alive while holding the GIL, 30 ms in a loaded worker
   at rest and 44-167 ms under load, and every request in the process waits
-  (:func:`freeze_long_lived`; docs/slack.md).
+  (:func:`freeze_long_lived`; docs/operations.md).
 """
 
 from __future__ import annotations
