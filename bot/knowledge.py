@@ -180,14 +180,13 @@ def parse_knowledge(text: str, path: str = "<string>") -> Matcher:
             path, 0, f"file is too large ({len(text) // 1024 // 1024} MB; the limit is "
             f"{MAX_KNOWLEDGE_BYTES // 1024 // 1024} MB)"
         )
-    with collector_paused():  # composing allocates many small objects
+    from bot.matching import Matcher
+
+    with collector_paused():  # composing and indexing allocate many small objects
         root = compose(text, path)
         if root is None:
             raise KnowledgeError.single(path, 1, "the file is empty; expected a mapping with 'entries'")
-        kb = _build(root, path)
-    from bot.matching import Matcher
-
-    return Matcher.compile(kb)
+        return Matcher.compile(_build(root, path))
 
 
 def _build(root: yaml.Node, path: str) -> KnowledgeBase:
