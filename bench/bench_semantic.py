@@ -10,8 +10,11 @@ float32 encoder it replaced (``bench/numpy_encoder.py``), in the same run: laten
 ``encode([question])`` for questions of at most 20 words (every written set's, a fixed sample,
 the two encoders taking turns by blocks of 20) and for a 256-token message; load time and resident memory
 added, each measured in a fresh process (the graph from the cache, and built with the cache
-empty); what is installed. Then how close the two encoders' vectors are (cosine, every
-knowledge phrasing and every written-set question) and whether their tokenizers agree.
+empty), and what a worker forked after the load adds of its own by encoding (private and
+proportional memory from ``/proc/self/smaps_rollup``, against a worker forked before the load,
+as gunicorn's workers fork from the process that loaded the model); what is installed. Then
+how close the two encoders' vectors are (cosine, every knowledge phrasing and every written-set
+question) and whether their tokenizers agree.
 
 Then one table of costs (start-up, per-question latency of ``decide``, memory) and one of
 quality (per labelled set: in-scope answered right, out-of-scope not answered, confidently
@@ -103,19 +106,60 @@ def installed_mb(roots: tuple[str, ...], besides: str = "faqbot") -> float:
     return sum(v for k, v in extra.items() if k not in base) / 1e6
 
 
+def smaps_mb() -> tuple[float, float]:
+    """This process's (private, proportional) memory in MB, from /proc/self/smaps_rollup."""
+    fields: dict[str, int] = {}
+    with open("/proc/self/smaps_rollup") as fh:
+        for line in fh:
+            name, _, rest = line.partition(":")
+            if rest.strip().endswith("kB"):
+                fields[name] = int(rest.split()[0])
+    private = fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
+    return private / 1024, fields.get("Pss", 0) / 1024
+
+
+def in_forked_worker(work) -> tuple[float, float]:
+    """(private, proportional) MB of a child forked now, after it ran ``work()``: what a gunicorn
+    worker forked from a process that loaded the model pays of its own."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: run, measure, report, leave at once
+        try:
+            work()
+            os.write(write, json.dumps(smaps_mb()).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as fh:
+        out = fh.read()
+    os.waitpid(pid, 0)
+    private, pss = json.loads(out)
+    return private, pss
+
+
 def probe(engine: str) -> None:
-    """In a fresh process (``--probe``): load one encoder, encode, print load time and RSS."""
+    """In a fresh process (``--probe``): load one encoder, encode, print load time and RSS;
+    then the memory a worker forked after the load adds by encoding (against one forked
+    before the load that encodes nothing)."""
     folder = semantic.find_model_dir("auto")
+    base_private, base_pss = in_forked_worker(lambda: None)
     rss0 = rss_mb()
     t = time.perf_counter()
     encoder = (NumpyEncoder if engine == "numpy" else semantic.Encoder).load(folder)
     load = time.perf_counter() - t
     rss_load = rss_mb()
-    for _ in range(50):
-        encoder.encode(["how long does the review of a new app take"])
-    for _ in range(3):
-        encoder.encode([long_message(encoder)])
-    print(json.dumps({"load": load, "rss_load": rss_load - rss0, "rss_end": rss_mb() - rss0}))
+
+    def work() -> None:
+        for _ in range(50):
+            encoder.encode(["how long does the review of a new app take"])
+        for _ in range(3):
+            encoder.encode([long_message(encoder)])
+
+    work()
+    rss_end = rss_mb() - rss0
+    private, pss = in_forked_worker(work)
+    print(json.dumps({"load": load, "rss_load": rss_load - rss0, "rss_end": rss_end,
+                      "worker_private": private - base_private, "worker_pss": pss - base_pss}))
 
 
 def probe_in_fresh_process(engine: str, cache: str) -> dict:
@@ -205,6 +249,9 @@ def encoder_tables(kb, sets, n_questions: int) -> None:
           f"{p_cold['load']:.2f} building it) |")
     print(f"| RSS added by the load / after encoding (MB) | {p_old['rss_load']:.0f} / "
           f"{p_old['rss_end']:.0f} | {p_new['rss_load']:.0f} / {p_new['rss_end']:.0f} |")
+    print(f"| a worker forked after the load, encoding: private / proportional (MB) | "
+          f"{p_old['worker_private']:.0f} / {p_old['worker_pss']:.0f} | "
+          f"{p_new['worker_private']:.0f} / {p_new['worker_pss']:.0f} |")
     print(f"| installed | wheel {du_mb(folder.parent):.0f} MB | + runtime {installed_mb(RUNTIME):.0f} MB "
           f"({', '.join(RUNTIME)} and their requirements); graph cache {graph_mb:.1f} MB |")
 
