@@ -28,6 +28,20 @@ class TestChat:
         finally:
             store.close()
 
+    def test_exit_words_leave_without_a_ticket(self, small_kb, tmp_path):
+        """'/quit', 'q' or 'bye' leave the chat; none becomes a ticket."""
+        url = f"sqlite:///{tmp_path / 'chat.sqlite3'}"
+        for word in ("/quit", "/exit", "q", "Bye", ":q"):
+            out = io.StringIO()
+            stdin = io.StringIO(f"{word}\nhow do I bake sourdough bread\n")
+            assert run_chat(small_kb, database_url=url, stdin=stdin, stdout=out) == 0
+            assert "ticket" not in out.getvalue(), word
+        store = open_store(url)
+        try:
+            assert store.list() == []
+        finally:
+            store.close()
+
     def test_picking_an_offered_entry_by_number(self, small_kb, monkeypatch):
         """After a clarify, typing a candidate's number answers with that entry."""
         import bot.cli.chat

@@ -17,6 +17,8 @@ from bot.tickets import Origin, open_store
 
 __all__ = ["cmd_chat", "register", "run_chat"]
 
+#: What leaves the chat (also with a leading "/", as in Slack's commands).
+EXIT_WORDS = frozenset(("exit", "quit", "q", ":q", "bye"))
 HELP = "Ask a question; type a number to pick an offered entry, 'help' for topics, 'exit' to leave."
 
 
@@ -60,7 +62,7 @@ def run_chat(
             question = line.strip()
             if not question:
                 continue
-            if question.lower() in ("exit", "quit", ":q"):
+            if question.lower().lstrip("/") in EXIT_WORDS:
                 break
             if question.lower() in ("help", "?"):
                 say("Topics: " + (", ".join(kb.topics) or ", ".join(e.id for e in kb)))
