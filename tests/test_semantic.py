@@ -363,6 +363,26 @@ class TestInFaqbot:
         shorthand = decide("wat scopes r there b4 review", kb, explain=True)
         assert shorthand.explain.tuned.semantic.read_as == "what scopes are there before review"
 
+    def test_the_model_settles_a_near_tie_of_words(self, encoder: Encoder):
+        """Two entries whose words the question shares almost equally (a lead short of
+        ``margin``): the one the model puts clearly nearer answers, with a confidence high
+        enough. Where the model does not prefer the top entry clearly, the bot asks back."""
+        from bot.knowledge import load_knowledge
+        from bot.matching import decide
+        from bot.matching.tuned import MODEL_LEAD
+        from tests.conftest import BUNDLED_KNOWLEDGE
+
+        kb = semantic.attach(load_knowledge(BUNDLED_KNOWLEDGE), encoder)
+        margin = kb.thresholds.margin
+        plain = decide("what's the review time for a new app?", kb, explain=True)
+        ranked = plain.explain.tuned.ranked
+        assert ranked[0].score - ranked[1].score < margin  # the words alone: a near-tie
+        assert plain.explain.tuned.semantic.lead >= MODEL_LEAD
+        assert (plain.action, plain.entry.id) == ("answer", "review-time")
+        unsure = decide("why review app", kb, explain=True)
+        assert unsure.explain.tuned.semantic.lead < MODEL_LEAD
+        assert unsure.action == "clarify"
+
     def test_the_model_is_asked_only_where_it_can_change_the_decision(
             self, encoder: Encoder, monkeypatch: pytest.MonkeyPatch):
         """A question that no cosine could lift to an answer, and whose top entry is too weak

@@ -71,6 +71,12 @@ def print_tuned(ex: Explanation, tuned: Tuned) -> None:
               f"{sem.cosine} (semantic model); answers at ≥ {tuned.answer_at:g} ({which})")
         if sem.read_as:
             print(f"  the model read: {sem.read_as!r} (typos as corrected)")
+        if sem.lead != -1.0 and len(tuned.ranked) > 1:
+            from bot.matching.tuned import MODEL_LEAD
+
+            print(f"  model lead: cosine {sem.lead:+g} with {tuned.ranked[0].entry} over "
+                  f"{tuned.ranked[1].entry} (≥ {MODEL_LEAD:g}: answers with a lead of words "
+                  f"short of `margin`)")
     else:
         which = "an unfamiliar word: answer" if words.unknown else "all words known: familiar"
         print(f"  confidence {tuned.confidence} (top score × √share, share {tuned.share}); "

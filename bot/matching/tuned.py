@@ -31,8 +31,10 @@ offers them; else a ticket (``no_match``): a question only one entry half-explai
 often about something else. A question that asks for a number ("how many requests per
 minute", "how much does it cost") is not answered by an entry none of whose phrasings asks for
 one: the entry is about the topic, not about what is asked. With the optional semantic model,
-the confidence blends in the question's cosine with the top entry (docs/semantic.md), and a
-clarification also offers the entry nearest in meaning. A question about what the FAQ leaves
+the confidence blends in the question's cosine with the top entry (docs/semantic.md); a raw
+lead short of ``margin`` is enough when the model puts the top entry clearly nearer than the
+runner-up (by :data:`MODEL_LEAD`), and a clarification also offers the entry nearest in
+meaning. A question about what the FAQ leaves
 out is a ticket: one at least as near one of the knowledge's ``not_covered`` questions as to
 any phrasing of its top entry (with the model), or one that those questions, scored as a
 hidden entry, explain at least as well as any entry (without it). Requests for a human
@@ -64,6 +66,11 @@ if TYPE_CHECKING:
     from bot.knowledge import Entry
     from bot.matching.matcher import Matcher
 
+#: With the model, how much nearer in meaning (cosine) the top entry must be than the lexical
+#: runner-up for a lexical lead short of ``thresholds.margin`` to answer: the words barely
+#: tell the two apart, the meaning does.
+MODEL_LEAD = 0.05
+
 def decide_tuned(question: str, kb: Matcher, *, explain: bool = False,
                  ranking: Ranking | None = None) -> Decision:
     """:func:`decide` by the knowledge's own thresholds alone, without the blend's word on
@@ -91,7 +98,8 @@ def decide_tuned(question: str, kb: Matcher, *, explain: bool = False,
     if top is not None and kb.semantic is not None and kb.vectors is not None:
         answer_at = kb.semantic.answer if analysis.unknown else kb.semantic.familiar
         top_score, model = _blended(question, kb, top.entry, lexical, answer_at,
-                                    may_offer=explain or raw_top >= th.clarify)
+                                    may_offer=explain or raw_top >= th.clarify,
+                                    runner_up=ranked[1].entry if len(ranked) > 1 else None)
         beyond = model.beyond if model else None
     elif kb.beyond is not None and (explain or (top is not None and top_score >= answer_at)):
         beyond = _beyond_lexically(question, kb)
@@ -114,7 +122,8 @@ def decide_tuned(question: str, kb: Matcher, *, explain: bool = False,
     if top is None or (top_score < answer_at and raw_top < th.clarify):
         return make("ticket", None, "no_match")
     top_entry = index.entries[top.entry]
-    if top_score >= answer_at and raw_top - second >= th.margin and not unasked and not beyond:
+    ahead = raw_top - second >= th.margin or (model is not None and model.lead >= MODEL_LEAD)
+    if top_score >= answer_at and ahead and not unasked and not beyond:
         if top_entry.ticket:
             return make("ticket", top_entry, top_entry.ticket)
         return make("answer", top_entry, None)
@@ -175,15 +184,16 @@ class _ModelView:
     nearest: int  # the entry nearest in meaning
     read_as: str  # what the model read, when the matcher corrected words of the question
     beyond: NotCovered | None  # the `not_covered` question it is at least as near
+    lead: float  # cosine with the top entry less that with the lexical runner-up (-1: none)
 
     def explain(self, kb: Matcher, lexical: float) -> ModelWord:
         assert kb.semantic is not None
         return ModelWord(round(lexical, 1), round(self.cosine, 3), kb.semantic.weight,
-                         kb.index.entry_ids[self.nearest], self.read_as)
+                         kb.index.entry_ids[self.nearest], self.read_as, round(self.lead, 3))
 
 
 def _blended(question: str, kb: Matcher, top: int, lexical: float, answer_at: float,
-             *, may_offer: bool) -> tuple[float, _ModelView | None]:
+             *, may_offer: bool, runner_up: int | None) -> tuple[float, _ModelView | None]:
     """The confidence with the model's word, and what the model says (None: not asked).
 
     The model is asked only where it can change the decision: a question that no cosine (at
@@ -195,11 +205,11 @@ def _blended(question: str, kb: Matcher, top: int, lexical: float, answer_at: fl
     score = (1 - weight) * lexical
     if not may_offer and score + weight * 100 < answer_at:
         return score, None
-    model = _model_view(question, kb, top)
+    model = _model_view(question, kb, top, runner_up)
     return score + weight * 100 * max(model.cosine, 0.0), model
 
 
-def _model_view(question: str, kb: Matcher, top: int) -> _ModelView:
+def _model_view(question: str, kb: Matcher, top: int, runner_up: int | None) -> _ModelView:
     """How close the question's meaning is to the top entry's phrasings. It lifts in-scope
     questions worded unlike any phrasing that the lexical score alone leaves unsure of."""
     assert kb.vectors is not None
@@ -214,8 +224,10 @@ def _model_view(question: str, kb: Matcher, top: int) -> _ModelView:
         beyond = NotCovered(kb.not_covered[near.not_covered],
                             cosine=round(near.not_covered_cosine, 3),
                             entry_cosine=round(float(near.phrasings[top]), 3))
-    return _ModelView(float(near.entries[top]), int(np.argmax(near.entries)),
-                      text if text != plain else "", beyond)
+    cosine = float(near.entries[top])
+    lead = cosine - float(near.entries[runner_up]) if runner_up is not None else -1.0
+    return _ModelView(cosine, int(np.argmax(near.entries)), text if text != plain else "",
+                      beyond, lead)
 
 
 def _beyond_lexically(question: str, kb: Matcher) -> NotCovered | None:
