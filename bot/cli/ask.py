@@ -71,7 +71,7 @@ def print_tuned(ex: Explanation, tuned: Tuned) -> None:
               f"{sem.cosine} (semantic model); answers at ≥ {tuned.answer_at:g} ({which})")
         if sem.read_as:
             print(f"  the model read: {sem.read_as!r} (typos as corrected)")
-        if sem.lead != -1.0 and len(tuned.ranked) > 1:
+        if sem.lead is not None:
             from bot.matching.tuned import MODEL_LEAD
 
             print(f"  model lead: cosine {sem.lead:+g} with {tuned.ranked[0].entry} over "

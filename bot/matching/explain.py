@@ -62,7 +62,7 @@ class ModelWord:
     weight: float  # the model's share of the confidence (``semantic.weight``)
     nearest: str  # the entry nearest in meaning
     read_as: str = ""  # what the model read, when typos were corrected
-    lead: float = -1.0  # cosine with the top entry less that with the runner-up (-1: none)
+    lead: float | None = None  # cosine with the top entry less that with the runner-up
 
 
 @dataclass(frozen=True)

@@ -34,11 +34,11 @@ one: the entry is about the topic, not about what is asked. With the optional se
 the confidence blends in the question's cosine with the top entry (docs/semantic.md); a raw
 lead short of ``margin`` is enough when the model puts the top entry clearly nearer than the
 runner-up (by :data:`MODEL_LEAD`), and a clarification also offers the entry nearest in
-meaning. A question about what the FAQ leaves
-out is a ticket: one at least as near one of the knowledge's ``not_covered`` questions as to
-any phrasing of its top entry (with the model), or one that those questions, scored as a
-hidden entry, explain at least as well as any entry (without it). Requests for a human
-(``handoff``) and entries marked ``ticket:`` (when they lead) open tickets too.
+meaning. A question about what the FAQ leaves out is a ticket: one at least as near one of the
+knowledge's ``not_covered`` questions as to any phrasing of its top entry (with the model), or
+one that those questions, scored as a hidden entry, explain at least as well as any entry
+(without it). Requests for a human (``handoff``) and entries marked ``ticket:`` (when they
+lead) open tickets too.
 """
 
 from __future__ import annotations
@@ -122,7 +122,8 @@ def decide_tuned(question: str, kb: Matcher, *, explain: bool = False,
     if top is None or (top_score < answer_at and raw_top < th.clarify):
         return make("ticket", None, "no_match")
     top_entry = index.entries[top.entry]
-    ahead = raw_top - second >= th.margin or (model is not None and model.lead >= MODEL_LEAD)
+    ahead = raw_top - second >= th.margin or (
+        model is not None and model.lead is not None and model.lead >= MODEL_LEAD)
     if top_score >= answer_at and ahead and not unasked and not beyond:
         if top_entry.ticket:
             return make("ticket", top_entry, top_entry.ticket)
@@ -184,12 +185,13 @@ class _ModelView:
     nearest: int  # the entry nearest in meaning
     read_as: str  # what the model read, when the matcher corrected words of the question
     beyond: NotCovered | None  # the `not_covered` question it is at least as near
-    lead: float  # cosine with the top entry less that with the lexical runner-up (-1: none)
+    lead: float | None  # cosine with the top entry less that with the lexical runner-up
 
     def explain(self, kb: Matcher, lexical: float) -> ModelWord:
         assert kb.semantic is not None
         return ModelWord(round(lexical, 1), round(self.cosine, 3), kb.semantic.weight,
-                         kb.index.entry_ids[self.nearest], self.read_as, round(self.lead, 3))
+                         kb.index.entry_ids[self.nearest], self.read_as,
+                         round(self.lead, 3) if self.lead is not None else None)
 
 
 def _blended(question: str, kb: Matcher, top: int, lexical: float, answer_at: float,
@@ -225,7 +227,7 @@ def _model_view(question: str, kb: Matcher, top: int, runner_up: int | None) -> 
                             cosine=round(near.not_covered_cosine, 3),
                             entry_cosine=round(float(near.phrasings[top]), 3))
     cosine = float(near.entries[top])
-    lead = cosine - float(near.entries[runner_up]) if runner_up is not None else -1.0
+    lead = cosine - float(near.entries[runner_up]) if runner_up is not None else None
     return _ModelView(cosine, int(np.argmax(near.entries)), text if text != plain else "",
                       beyond, lead)
 
