@@ -13,6 +13,12 @@ answer did not help (``not_helpful``), and those whose answer got *Not helpful* 
 Tickets the FAQ opens on purpose (``cap_increase``) and requests for a person (``requested``)
 are not gaps.
 
+**Picked from "Did you mean…".** A question the bot asked back about, whose asker then
+picked an entry, is that entry's in the asker's own words. Per entry picked at least
+``min_count`` times (not for an answer marked *Not helpful*), the questions it does not answer
+with that entry yet, and that no entry or ``not_covered`` question has already, are offered as
+its phrasings (``GapReport.picked``, kind ``picked``).
+
 **Grouping.** Each question becomes a *key*: the words of :func:`bot.normalize.normalize`
 without function and everyday words, stemmed and with the knowledge's synonyms folded
 (``kb.index.vocabulary``), sorted and unique. Identical texts are keyed once and identical keys
@@ -50,7 +56,7 @@ from rapidfuzz import fuzz, process
 from bot.gcpause import collector_paused
 from bot.maintain import entry_yaml, question_text, unique_id
 from bot.matching import COMMON_WORDS, Matcher, Vocabulary, decide
-from bot.normalize import normalize
+from bot.normalize import normalize, strip_slack_markup
 
 __all__ = [
     "HELPFUL",
@@ -75,7 +81,7 @@ _PAIR_WORDS = 12  # a longer key is indexed by the pairs of its 12 most common w
 _CENTRAL_KEYS = 30  # centrality is computed among a group's most frequent keys
 _DECIDED = 5  # questions of a group the knowledge decides, to suggest an entry
 
-Kind = Literal["phrasings", "new-entry", "improve-answer", "answered", "not-covered"]
+Kind = Literal["phrasings", "new-entry", "improve-answer", "answered", "not-covered", "picked"]
 
 
 def is_gap(row: Mapping[str, Any]) -> bool:
@@ -329,6 +335,8 @@ class GapReport:
     answered: int = 0  # groups (among those big enough) the current knowledge now answers
     ungrouped: int = 0  # gap questions with no words to group by
     hidden: int = 0  # groups big enough but beyond the limit
+    # entries picked from "Did you mean…" for questions they have no phrasing like
+    picked: tuple[Gap, ...] = ()
 
 
 def find_gaps(
@@ -388,15 +396,66 @@ def find_gaps(
         if suggestion.new_id:
             taken.add(suggestion.new_id)
         gaps.append(Gap(cluster, suggestion))
+    picked, settled = _picked(rows, kb, min_count=min_count, known=known)
+    shown = picked if limit is None else picked[:limit]
     return GapReport(
         questions=len(rows),
         unanswered=len(wanted),
         groups=len(groups),
         gaps=tuple(gaps),
-        answered=answered,
+        answered=answered + settled,
         ungrouped=len(wanted) - grouped,
-        hidden=hidden,
+        hidden=hidden + len(picked) - len(shown),
+        picked=tuple(shown),
     )
+
+
+def _picked(rows: Sequence[Mapping[str, Any]], kb: Matcher, *, min_count: int,
+            known: frozenset[str]) -> tuple[list[Gap], int]:
+    """Per entry picked from "Did you mean…" at least ``min_count`` times (its answer not
+    marked *Not helpful*), the questions it was picked for as phrasings to add: those the
+    knowledge does not answer with it now and that no entry or ``not_covered`` question has
+    already. The gaps, most picks first, and how many entries need none."""
+    by_entry: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for r in rows:
+        entry_id = r.get("picked")
+        if (r.get("action") == "clarify" and isinstance(entry_id, str) and kb.get(entry_id)
+                and isinstance(r.get("question"), str) and r.get("feedback") != NOT_HELPFUL):
+            by_entry[entry_id].append(r)
+    taken = known | {normalize(q) for q in kb.not_covered}
+    gaps: list[Gap] = []
+    settled = 0
+    for entry_id, picks in sorted(by_entry.items(), key=lambda item: (-len(item[1]), item[0])):
+        if len(picks) < min_count:
+            continue
+        asked = Counter(" ".join(strip_slack_markup(r["question"]).split()) for r in picks)
+        new: list[str] = []
+        seen: set[str] = set()
+        for text, _ in asked.most_common():
+            folded = normalize(text)
+            if not folded or folded in taken or folded in seen:
+                continue
+            seen.add(folded)
+            decision = decide(text, kb)
+            if decision.action != "answer" or decision.entry is None \
+                    or decision.entry.id != entry_id:
+                new.append(text)
+        if not new:
+            settled += 1
+            continue
+        ats = [r["at"] for r in picks if r.get("at") is not None]
+        cluster = Cluster(count=len(picks), texts=tuple(new[:10]),
+                          ids=tuple(r["id"] for r in picks if "id" in r),
+                          first_at=min(ats) if ats else None, last_at=max(ats) if ats else None,
+                          not_helpful=0)
+        entry = kb.entry(entry_id)
+        note = f"picked from 'Did you mean' for {entry_id}: add as its phrasings"
+        comment = (f"{_span(cluster)}; asked, then {entry_id} (line {entry.line}) picked from "
+                   "\"Did you mean\". Add these phrasings:")
+        gaps.append(Gap(cluster, Suggestion(
+            "picked", entry_id, None, note,
+            entry_yaml({"id": entry_id, "phrasings": new[:5]}, comment=comment))))
+    return gaps, settled
 
 
 def suggest(

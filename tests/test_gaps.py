@@ -54,6 +54,8 @@ PENDING_REVIEW = [
     "the review queue is stuck",
     "review queue stuck for ages",
 ]
+# asked back about in the question log, and review-time picked from "Did you mean…"
+PICKED_REVIEW = ["is review slow at the moment", "review speed these days?"]
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SYNONYMS_KB = """\
 version: 1
@@ -73,12 +75,18 @@ def kb():
 
 
 def row(question, *, action="ticket", reason="no_match", entry=None, feedback=None, days=1,
-        n=0):
+        n=0, picked=None):
     return {
         "id": n, "at": NOW - timedelta(days=days), "requester": "U1", "channel": "C1",
         "question": question, "action": action, "entry": entry, "score": 20.0,
         "reason": reason if action == "ticket" else None, "feedback": feedback,
+        "picked": picked,
     }
+
+
+def picks(*pairs, **fields):
+    """Clarified questions, each with the entry its asker picked from "Did you mean…"."""
+    return [row(q, action="clarify", picked=e, **fields) for q, e in pairs]
 
 
 def planted_log():
@@ -268,6 +276,34 @@ class TestFindGaps:
         assert len(obj["examples"]) == 3 and obj["yaml"].lstrip().startswith("#")
         json.dumps(obj)
 
+    def test_entries_picked_from_did_you_mean_offer_their_questions_as_phrasings(self, kb):
+        """Questions whose askers picked an entry from "Did you mean…" are phrasings for it:
+        the ones the knowledge does not answer with it yet, once each, most asked first."""
+        rows = picks(("is review slow at the moment", "review-time"),
+                     ("<@U123> is review slow at the moment", "review-time"),
+                     ("review speed these days?", "review-time"),
+                     ("how long is the review", "review-time"),  # a phrasing already
+                     ("approval turnaround", "not-approved"),  # picked once: too few
+                     ("approval turnaround", "gone-entry"))  # no longer in the knowledge
+        rows += picks(("why so slow", "review-time"), feedback="not_helpful")  # did not help
+        report = find_gaps([dict(r, id=i + 1) for i, r in enumerate(rows)], kb)
+        assert report.gaps == () and len(report.picked) == 1
+        gap = report.picked[0]
+        assert (gap.suggestion.kind, gap.suggestion.entry) == ("picked", "review-time")
+        assert gap.cluster.count == 4 and gap.cluster.ids == (1, 2, 3, 4)
+        [entry] = yaml.safe_load(gap.suggestion.yaml)
+        assert entry == {"id": "review-time", "phrasings": [
+            "is review slow at the moment", "review speed these days?"]}
+        assert "review-time (line 5) picked" in gap.suggestion.yaml
+        assert gap.to_json()["suggestion"] == "picked"
+
+    def test_picks_the_knowledge_now_answers_need_nothing(self, kb):
+        """An entry picked only for questions it now answers is counted, not shown."""
+        rows = picks(("how long is the review", "review-time"), ("app declined??", "not-approved"),
+                     ("app declined??", "not-approved"))
+        report = find_gaps([dict(r, id=i + 1) for i, r in enumerate(rows)], kb)
+        assert report.picked == () and report.answered == 1
+
     def test_drafted_ids_are_unique_within_a_report(self, kb):
         """Two new-entry drafts never get the same id."""
         # different groups whose drafted ids would be cut to the same 40 characters
@@ -356,10 +392,15 @@ def logged(tmp_path):
     for days in (100, 200):
         store.record_question(question="ancient question", action="ticket", entry=None,
                               score=3.0, reason="no_match", at=now - timedelta(days=days))
+    for question in PICKED_REVIEW:
+        store.record_question(question=question, action="clarify", entry=None, score=50.0,
+                              reason=None, at=now - timedelta(days=1))
     rows = store.questions()
-    for r in rows:  # feedback as the Slack buttons would set it
+    for r in rows:  # feedback and picks as the Slack buttons would set them
         if r["entry"] == "not-approved":
             store.set_feedback(r["id"], "not_helpful")
+        if r["action"] == "clarify":
+            store.set_picked(r["id"], "review-time")
     store.close()
     kb_path = tmp_path / "test.yaml"
     kb_path.write_text(KB, encoding="utf-8")
@@ -376,6 +417,16 @@ class TestGapsCommand:
         assert "“how do i delete my developer account?”" in out.lower()
         assert "  - id: delete-developer-account\n" in out
         assert "add as phrasings of review-time" in out
+
+    def test_prints_what_askers_picked_from_did_you_mean(self, logged, capsys):
+        """The entries picked from "Did you mean…" come after the groups, with their YAML."""
+        url, kb_path = logged
+        assert run("kb", "gaps", "--database-url", url, "--knowledge", kb_path) == 0
+        out = capsys.readouterr().out
+        section = out[out.index('Asked back, and the askers picked the entry'):]
+        assert re.search(r"^4\. 2 picks — picked from 'Did you mean' for review-time: add as "
+                         r"its phrasings$", section, re.M)
+        assert "    - is review slow at the moment\n" in section
 
     def test_json_is_one_object_per_group(self, logged, capsys):
         """`kb gaps --json` prints one JSON object per group."""
@@ -435,7 +486,7 @@ class TestStatsCommand:
         text = page.read_text(encoding="utf-8")
         assert "Test FAQ" in text and "<svg" in text
         weeks = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-        assert sum(w["questions"] for w in weeks) == len(planted_log()) + 2
+        assert sum(w["questions"] for w in weeks) == len(planted_log()) + len(PICKED_REVIEW) + 2
 
 
 class TestMemoryStore:

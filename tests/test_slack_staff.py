@@ -531,6 +531,26 @@ class TestQuestionLog:
         srv.wait(lambda: [q for q in srv.store.questions()
                           if q["id"] == logged[-1]["id"] and q["feedback"] == "helpful"])
 
+    def test_the_entry_picked_from_a_clarification_is_recorded(self, srv: StaffServer) -> None:
+        """"Did you mean…" → the second candidate picked: the logged question keeps that entry
+        (for ``kb gaps``), and nothing else on the row changes."""
+        body = h.mention(h.CLARIFY)
+        srv.event(body)
+        (clarify,) = srv.fake.wait_for("chat.postMessage", 1)
+        logged = max((q for q in srv.store.questions() if q["action"] == "clarify"),
+                     key=lambda q: q["id"])
+        second = h.buttons(clarify.blocks)["faq_pick_1"]
+        message = {"type": "message", "ts": "1700000006.000006",
+                   "text": clarify.params["text"], "blocks": clarify.blocks}
+        srv.action(h.click(second, message=message, message_ts="1700000006.000006",
+                           thread_ts=body["event"]["ts"]))
+        entry = json.loads(second["value"])["entry"]
+        (row,) = srv.wait(lambda: [q for q in srv.store.questions()
+                                   if q["id"] == logged["id"] and q["picked"]])
+        assert row["picked"] == entry
+        assert {k: v for k, v in row.items() if k != "picked"} == {
+            k: v for k, v in logged.items() if k != "picked"}
+
     def test_ticket_questions_recorded(self, srv: StaffServer) -> None:
         """A question that becomes a ticket is logged with its reason."""
         srv.open_ticket(h.UNANSWERABLE + " (logged ticket)")

@@ -522,9 +522,21 @@ class TestQuestions:
         assert rows[0] == {
             "id": first, "at": early, "requester": "U1", "channel": "C1",
             "question": "how long is review", "action": "answer", "entry": "review-time",
-            "score": 88.5, "reason": None, "feedback": "not_helpful",
+            "score": 88.5, "reason": None, "feedback": "not_helpful", "picked": None,
         }
         assert rows[1]["feedback"] is None and rows[1]["at"].tzinfo is not None
+
+    def test_picked_entry(self, store: TicketStore) -> None:
+        """The entry picked from "Did you mean…" is kept with the question, feedback apart."""
+        qid = store.record_question(
+            question="review slow?", action="clarify", entry=None, score=60.0, reason=None
+        )
+        store.set_picked(qid, "review-time")
+        store.set_feedback(qid, "helpful")
+        (row,) = store.questions()
+        assert (row["picked"], row["feedback"]) == ("review-time", "helpful")
+        with pytest.raises(LookupError):
+            store.set_picked(qid + 1, "review-time")
 
     def test_since_and_purge(self, store: TicketStore) -> None:
         """questions(since) filters by time; purge_questions deletes older ones and counts."""
@@ -628,6 +640,27 @@ class TestDurability:
                 question="q", action="ticket", entry=None, score=None, reason="no_match"
             )
             assert upgraded.questions()[0]["id"] == qid
+        finally:
+            upgraded.close()
+        assert _schema_versions(durable_url) == list(range(1, SCHEMA_VERSION + 1))
+
+    def test_upgrade_from_version_2(self, durable_url: str) -> None:
+        """A version-2 question log (no ``picked`` column) gains it and keeps its rows."""
+        store = open_store(durable_url)
+        qid = store.record_question(
+            question="q", action="clarify", entry=None, score=50.0, reason=None
+        )
+        store.close()
+        _execute(
+            durable_url,
+            "ALTER TABLE questions DROP COLUMN picked",
+            "DELETE FROM schema_version WHERE version > 2",
+        )
+        upgraded = open_store(durable_url)
+        try:
+            upgraded.set_picked(qid, "review-time")
+            (row,) = upgraded.questions()
+            assert (row["id"], row["question"], row["picked"]) == (qid, "q", "review-time")
         finally:
             upgraded.close()
         assert _schema_versions(durable_url) == list(range(1, SCHEMA_VERSION + 1))

@@ -92,6 +92,15 @@ def _purge(args: argparse.Namespace, store: Any) -> None:
           f"{cutoff:%Y-%m-%d %H:%M} UTC", file=sys.stderr if args.json else sys.stdout)
 
 
+def _print_gap(n: int, gap: Any, unit: str) -> None:
+    c, s = gap.cluster, gap.suggestion
+    print(f"\n{n}. {c.count} {unit}{'s' if c.count != 1 else ''} — {s.note}")
+    for example in c.examples:
+        print(f"     “{example}”")
+    print()
+    sys.stdout.write(s.yaml)
+
+
 def cmd_kb_gaps(args: argparse.Namespace) -> int:
     from bot.gaps import find_gaps
 
@@ -106,7 +115,7 @@ def cmd_kb_gaps(args: argparse.Namespace) -> int:
     report = find_gaps(rows, kb, threshold=args.threshold, min_count=args.min_count,
                        limit=args.limit)
     if args.json:
-        for gap in report.gaps:
+        for gap in (*report.gaps, *report.picked):
             print(json.dumps(gap.to_json(), ensure_ascii=False))
         return 0
     print(
@@ -114,15 +123,14 @@ def cmd_kb_gaps(args: argparse.Namespace) -> int:
         f"recorded, {report.unanswered} not answered (tickets, or 'not helpful'), "
         f"in {report.groups} group{'s' if report.groups != 1 else ''}."
     )
-    if not report.gaps:
+    if not report.gaps and not report.picked:
         print(f"No group of {args.min_count} or more questions needs an edit.")
     for n, gap in enumerate(report.gaps, 1):
-        c, s = gap.cluster, gap.suggestion
-        print(f"\n{n}. {c.count} question{'s' if c.count != 1 else ''} — {s.note}")
-        for example in c.examples:
-            print(f"     “{example}”")
-        print()
-        sys.stdout.write(s.yaml)
+        _print_gap(n, gap, "question")
+    if report.picked:
+        print("\nAsked back, and the askers picked the entry (\"Did you mean…\"):")
+    for n, gap in enumerate(report.picked, len(report.gaps) + 1):
+        _print_gap(n, gap, "pick")
     notes = []
     if report.hidden:
         notes.append(f"{report.hidden} smaller group{'s' if report.hidden != 1 else ''} not shown "

@@ -6,7 +6,8 @@
   :mod:`bot.slack.cap_form`);
 - relays between the requester's thread and the triage thread (:mod:`bot.slack.relay`);
 - the App Home (:mod:`bot.slack.home`);
-- ``/faq reload`` for staff, and feedback (*Solved* / *Not helpful*) on logged questions.
+- ``/faq reload`` for staff; and, through :mod:`bot.slack.question_log`, what askers' buttons
+  tell the question log (*Solved* / *Not helpful*, the entry picked from "Did you mean…").
 
 Who may act: support staff are the members of ``SUPPORT_CHANNEL_ID`` (``conversations.members``,
 cached for a minute) plus ``SUPPORT_USER_IDS``. The actor is always the request's
@@ -26,7 +27,7 @@ from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Protocol
 
-from slack_bolt import Ack, App, BoltContext, BoltRequest
+from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -39,6 +40,7 @@ from bot.slack import staff_blocks as sb
 from bot.slack.context import Faqbot, RequestMiddleware
 from bot.slack.home import Home, is_home_opened
 from bot.slack.notifier import SlackNotifier, fetch_permalink
+from bot.slack.question_log import ButtonRecorder
 from bot.tickets import Ticket, UnknownTicketError, format_ticket_id, workflow
 
 __all__ = [
@@ -55,7 +57,6 @@ log = logging.getLogger(__name__)
 MEMBERS_TTL = 60.0
 #: ``/faq reload`` answers in its ack when the reload takes less than this; otherwise later.
 RELOAD_BUDGET = 2.0
-FEEDBACK = {fmt.ACTION_SOLVED: "helpful", fmt.ACTION_NOT_HELPFUL: "not_helpful"}
 
 
 class Reloadable(Protocol):
@@ -403,25 +404,6 @@ class StaffHandlers:
             holder = self.bot.kb_provider  # a KnowledgeHolder is itself a knowledge provider
         return holder
 
-    # ------------------------------------------------------------------ feedback
-
-    def record_feedback(self, request: BoltRequest) -> None:
-        """Middleware: *Solved* / *Not helpful* on an answer sets the logged question's feedback
-        (in the background; the buttons' own listeners run as before)."""
-        body = request.body
-        if body.get("type") == "block_actions":
-            for action in body.get("actions") or ():
-                feedback = FEEDBACK.get(str(action.get("action_id")))
-                qid = getattr(fmt.Ref.decode(action.get("value")), "qid", None)
-                if feedback and qid and str(qid).isdigit():
-                    self.bot.background.submit(self._set_feedback, int(qid), feedback)
-
-    def _set_feedback(self, qid: int, feedback: str) -> None:
-        try:
-            self.bot.store.set_feedback(qid, feedback)
-        except (StoreError, LookupError):
-            log.exception("could not record feedback on question %s", qid)
-
     # ------------------------------------------------------------------ helpers
 
     def _get(self, number: int | None) -> Ticket | None:
@@ -578,7 +560,7 @@ def register_staff(app: App, bot: Faqbot) -> StaffHandlers:
     def listen(matcher: Any, handler: Any) -> None:
         matcher(handler)  # Bolt acks events itself; actions ack first thing in the handler
 
-    app.middleware(RequestMiddleware(handlers.record_feedback))
+    app.middleware(RequestMiddleware(ButtonRecorder(bot)))  # feedback and picks, logged
     listen(app.event("message", matchers=[handlers.is_relay]), handlers.on_thread_reply)
     listen(app.event("app_home_opened"), handlers.on_home_opened)
     return handlers

@@ -327,11 +327,15 @@ class TicketStore(Protocol):
     def set_feedback(self, question_id: int, feedback: str) -> None:
         """Attach the asker's feedback (e.g. ``helpful``) to a question; ``LookupError`` if none."""
 
+    def set_picked(self, question_id: int, entry: str) -> None:
+        """Record the entry the asker picked when the bot asked back about a question ("Did
+        you mean…"); ``LookupError`` if there is no such question."""
+
     def questions(self, since: datetime | None = None) -> builtins.list[dict[str, Any]]:
         """Logged questions at or after ``since``, oldest first, as dicts.
 
         Keys: ``id``, ``at`` (aware UTC datetime), ``requester``, ``channel``, ``question``,
-        ``action``, ``entry``, ``score``, ``reason``, ``feedback``.
+        ``action``, ``entry``, ``score``, ``reason``, ``feedback``, ``picked``.
         """
 
     def purge_questions(self, older_than: datetime) -> int:

@@ -134,6 +134,8 @@ questions = sa.Table(
     sa.Column("score", sa.Float),
     sa.Column("reason", sa.String),
     sa.Column("feedback", sa.String),
+    # the entry the asker picked from a "Did you mean…" (a clarified question)
+    sa.Column("picked", sa.String),
 )
 
 
@@ -145,11 +147,26 @@ def _create(*tables: sa.Table) -> Callable[[sa.Connection], None]:
     return migrate
 
 
+def _add_column(table: sa.Table, name: str) -> Callable[[sa.Connection], None]:
+    """ALTER ``table`` to add its column ``name``, unless it has it already (a table created
+    after the column was defined)."""
+
+    def migrate(conn: sa.Connection) -> None:
+        if any(c["name"] == name for c in sa.inspect(conn).get_columns(table.name)):
+            return
+        column = table.c[name]
+        type_ = column.type.compile(dialect=conn.dialect)
+        conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {name} {type_}"))
+
+    return migrate
+
+
 # Applied in order, each once, recorded in ``schema_version``. Append new steps; never edit an
 # old one. A step that changes an existing table must ALTER it (and check first: a database
 # built from scratch gets today's table definitions from the earlier ``_create`` steps).
 MIGRATIONS: tuple[Callable[[sa.Connection], None], ...] = (
     _create(tickets, ticket_events, processed_events),  # 1
     _create(questions),  # 2
+    _add_column(questions, "picked"),  # 3
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -47,6 +47,7 @@ __all__ = [
     "SCHEMA_VERSION_NOW",
     "SET_DETAILS",
     "SET_FEEDBACK",
+    "SET_PICKED",
     "SET_STATUS",
     "TOUCH_TICKET",
     "UNRESOLVED_IN_THREAD",
@@ -114,6 +115,11 @@ SET_FEEDBACK = (
     sa.update(questions)
     .where(questions.c.id == _param("p_id", sa.Integer))
     .values(feedback=_param("p_feedback", sa.String))
+)
+SET_PICKED = (
+    sa.update(questions)
+    .where(questions.c.id == _param("p_id", sa.Integer))
+    .values(picked=_param("p_picked", sa.String))
 )
 PURGE_QUESTIONS = sa.delete(questions).where(questions.c.at < _param("p_before", when()))
 PURGE_EVENTS = sa.delete(processed_events).where(

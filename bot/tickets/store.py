@@ -42,13 +42,7 @@ from bot.tickets.model import (
     status_event,
 )
 from bot.tickets.runner import Runner
-from bot.tickets.schema import (
-    MIGRATIONS,
-    SCHEMA_VERSION,
-    processed_events,
-    schema_version,
-    utc,
-)
+from bot.tickets.schema import MIGRATIONS, SCHEMA_VERSION, processed_events, schema_version, utc
 from bot.tickets.statements import (
     CLAIM_POSTING,
     FIND_BY_THREAD,
@@ -69,6 +63,7 @@ from bot.tickets.statements import (
     SCHEMA_VERSION_NOW,
     SET_DETAILS,
     SET_FEEDBACK,
+    SET_PICKED,
     SET_STATUS,
     TOUCH_TICKET,
     UNRESOLVED_IN_THREAD,
@@ -345,13 +340,15 @@ class SqlTicketStore:
                          single=True, rerun=False)
 
     def set_feedback(self, question_id: int, feedback: str) -> None:
-        params = {"p_id": question_id, "p_feedback": feedback}
+        self._set_question(SET_FEEDBACK, {"p_id": question_id, "p_feedback": feedback})
 
-        def work(conn: sa.Connection) -> None:
-            if self._exec(conn, SET_FEEDBACK, params).rowcount != 1:
-                raise LookupError(f"no logged question {question_id}")
+    def set_picked(self, question_id: int, entry: str) -> None:
+        self._set_question(SET_PICKED, {"p_id": question_id, "p_picked": entry})
 
-        self._run(work, write=True)
+    def _set_question(self, statement: sa.Update, params: dict[str, Any]) -> None:
+        """Run ``statement`` on the logged question ``params["p_id"]``; LookupError if none."""
+        if self._run(lambda conn: self._exec(conn, statement, params).rowcount, write=True) != 1:
+            raise LookupError(f"no logged question {params['p_id']}")
 
     def questions(self, since: datetime | None = None) -> builtins.list[dict[str, Any]]:
         query = logged_questions(since is not None)
