@@ -32,6 +32,7 @@ class Week:
     questions: int = 0
     answered: int = 0
     clarified: int = 0
+    picked: int = 0  # clarified questions whose asker then picked an entry
     ticketed: int = 0
     helpful: int = 0
     not_helpful: int = 0
@@ -54,6 +55,7 @@ class Week:
             "questions": self.questions,
             "answer_rate": round(self.rate(self.answered), 1),
             "clarify_rate": round(self.rate(self.clarified), 1),
+            "picked": self.picked,
             "ticket_rate": round(self.rate(self.ticketed), 1),
             "helpful": self.helpful,
             "not_helpful": self.not_helpful,
@@ -78,6 +80,9 @@ def weekly_stats(rows: Iterable[Mapping[str, Any]]) -> list[Week]:
             week.answered += 1
         elif action == "clarify":
             week.clarified += 1
+            if row.get("picked"):  # the asker picked an entry: its answer was shown
+                week.picked += 1
+                week.entries[row["picked"]] += 1
         elif action == "ticket":
             week.ticketed += 1
         if row.get("feedback") in HELPFUL:
@@ -215,6 +220,8 @@ def stats_html(
     total = sum(w.questions for w in weeks)
     answered = sum(w.answered for w in weeks)
     tickets = sum(w.ticketed for w in weeks)
+    clarified = sum(w.clarified for w in weeks)
+    picked = sum(w.picked for w in weeks)
     helpful = sum(w.helpful for w in weeks)
     not_helpful = sum(w.not_helpful for w in weeks)
     entries: Counter[str] = Counter()
@@ -238,6 +245,7 @@ def stats_html(
         f"<div class=card><b>{total}</b>questions</div>",
         f"<div class=card><b>{pct(answered)}</b>answered</div>",
         f"<div class=card><b>{pct(tickets)}</b>became tickets</div>",
+        f"<div class=card><b>{picked} / {clarified}</b>\"did you mean\" picked</div>",
         f"<div class=card><b>{helpful} / {not_helpful}</b>helpful / not helpful</div>",
         "</div>",
     ]
@@ -263,13 +271,14 @@ def stats_html(
         out.append(_hbars(entries.most_common(10), title="answers per entry"))
         out.append("<h2>Week by week</h2><table><thead><tr>"
                    "<th>week</th><th>questions</th><th>answered</th><th>clarified</th>"
-                   "<th>tickets</th><th>helpful</th><th>not helpful</th>"
+                   "<th>picked</th><th>tickets</th><th>helpful</th><th>not helpful</th>"
                    '<th class="l">top entries</th></tr></thead><tbody>')
         for w in reversed(weeks):
             top = ", ".join(f"{e} ({c})" for e, c in w.top_entries())
             out.append(
                 f"<tr><td>{_e(w.label)}</td><td>{w.questions}</td>"
                 f"<td>{w.rate(w.answered):.0f}%</td><td>{w.rate(w.clarified):.0f}%</td>"
+                f"<td>{w.picked}</td>"
                 f"<td>{w.rate(w.ticketed):.0f}%</td><td>{w.helpful}</td><td>{w.not_helpful}</td>"
                 f'<td class="l">{_e(top) or "–"}</td></tr>'
             )

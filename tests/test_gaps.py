@@ -324,6 +324,7 @@ class TestWeeklyStats:
             {"at": monday + timedelta(days=6), "action": "answer", "entry": "a",
              "feedback": "not_helpful"},
             {"at": monday + timedelta(days=1), "action": "clarify", "entry": None},
+            {"at": monday + timedelta(days=1), "action": "clarify", "entry": None, "picked": "a"},
             {"at": monday + timedelta(days=2), "action": "ticket", "entry": "cap",
              "feedback": None},
             {"at": monday + timedelta(days=14), "action": "answer", "entry": "b",
@@ -332,13 +333,15 @@ class TestWeeklyStats:
         weeks = weekly_stats(rows)
         assert [w.label for w in weeks] == ["2026-W45", "2026-W46", "2026-W47"]
         first, empty, last = weeks
-        assert (first.questions, first.answered, first.clarified, first.ticketed) == (4, 2, 1, 1)
-        assert (first.helpful, first.not_helpful) == (1, 1)
-        assert first.rate(first.answered) == 50.0 and first.top_entries() == [("a", 2), ("cap", 1)]
+        assert (first.questions, first.answered, first.clarified, first.ticketed) == (5, 2, 2, 1)
+        assert (first.picked, first.helpful, first.not_helpful) == (1, 1, 1)
+        assert first.rate(first.answered) == 40.0  # the pick's answer counts as the entry's use
+        assert first.top_entries() == [("a", 3), ("cap", 1)]
         assert empty.questions == 0 and empty.start == date(2026, 11, 9)
         assert last.helpful == 1
         assert set(first.to_json()) >= {"week", "questions", "answer_rate", "clarify_rate",
-                                        "ticket_rate", "helpful", "not_helpful", "top_entries"}
+                                        "picked", "ticket_rate", "helpful", "not_helpful",
+                                        "top_entries"}
 
     def test_no_questions_no_weeks(self):
         """An empty log has no weeks."""
@@ -474,7 +477,8 @@ class TestStatsCommand:
         url, kb_path = logged
         assert run("kb", "stats", "--database-url", url, "--knowledge", kb_path) == 0
         out = capsys.readouterr().out
-        assert out.splitlines()[0].split()[:2] == ["week", "questions"]
+        assert out.splitlines()[0].split()[:5] == ["week", "questions", "answer", "clarify",
+                                                   "picked"]
         assert re.search(r"^\d{4}-W\d\d\s+\d+\s+\d+%", out, re.M)
 
     def test_html_report_is_written(self, logged, tmp_path, capsys):
@@ -487,6 +491,8 @@ class TestStatsCommand:
         assert "Test FAQ" in text and "<svg" in text
         weeks = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
         assert sum(w["questions"] for w in weeks) == len(planted_log()) + len(PICKED_REVIEW) + 2
+        assert sum(w["picked"] for w in weeks) == len(PICKED_REVIEW)
+        assert f"<b>{len(PICKED_REVIEW)} / {len(PICKED_REVIEW)}</b>\"did you mean\" picked" in text
 
 
 class TestMemoryStore:

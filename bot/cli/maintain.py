@@ -171,12 +171,12 @@ def cmd_kb_stats(args: argparse.Namespace) -> int:
     if not weeks:
         print(f"No questions recorded since {since:%Y-%m-%d}.")
         return 0
-    print(f"{'week':<9} {'questions':>9} {'answer':>7} {'clarify':>7} {'ticket':>7} "
-          f"{'helpful':>8} {'not':>5}  top entries")
+    print(f"{'week':<9} {'questions':>9} {'answer':>7} {'clarify':>7} {'picked':>6} "
+          f"{'ticket':>7} {'helpful':>8} {'not':>5}  top entries")
     for w in weeks:
         top = ", ".join(f"{e} ({c})" for e, c in w.top_entries())
         print(f"{w.label:<9} {w.questions:>9} {w.rate(w.answered):>6.0f}% "
-              f"{w.rate(w.clarified):>6.0f}% {w.rate(w.ticketed):>6.0f}% {w.helpful:>8} "
+              f"{w.rate(w.clarified):>6.0f}% {w.picked:>6} {w.rate(w.ticketed):>6.0f}% {w.helpful:>8} "
               f"{w.not_helpful:>5}  {top or '-'}")
     return 0
 
@@ -226,7 +226,7 @@ def register(kb_sub: Any) -> None:
     gaps.set_defaults(func=cmd_kb_gaps)
 
     stats = kb_sub.add_parser(
-        "stats", help="questions per week: answer/clarify/ticket rates, feedback, top entries",
+        "stats", help="questions per week: answer/clarify/ticket rates, picks, feedback, top entries",
     )
     stats.add_argument("--since", type=parse_duration, default=timedelta(days=90),
                        metavar="AGE", help="questions from the last AGE (default 90d)")
