@@ -43,7 +43,8 @@ class TestChat:
             store.close()
 
     def test_picking_an_offered_entry_by_number(self, small_kb, monkeypatch):
-        """After a clarify, typing a candidate's number answers with that entry."""
+        """After a clarify, typing a candidate's number answers with that entry (a number out
+        of range asks again)."""
         import bot.cli.chat
         from bot.matching import Candidate, Decision
         from bot.service import Reply
@@ -53,11 +54,26 @@ class TestChat:
         monkeypatch.setattr(bot.cli.chat, "answer_question", lambda q, *a, **k: Reply(
             Decision(q, "clarify", None, 50.0, offered)))
         out = io.StringIO()
-        run_chat(small_kb, database_url="sqlite://", stdin=io.StringIO("why review\n2\n"),
+        run_chat(small_kb, database_url="sqlite://", stdin=io.StringIO("why review\n5\n2\n"),
                  stdout=out)
         text = out.getvalue()
         assert "  1. Why was my app not approved?\n  2. How long does the app review" in text
+        assert "bot> Type a number from 1 to 2, or rephrase." in text
         assert text.rstrip().endswith("App review may take several days to two weeks after submission.")
+
+    def test_a_number_with_nothing_offered_is_no_question(self, small_kb, tmp_path):
+        """A number typed when nothing is offered says so and opens no ticket."""
+        url = f"sqlite:///{tmp_path / 'chat.sqlite3'}"
+        out = io.StringIO()
+        run_chat(small_kb, database_url=url, stdin=io.StringIO("1\nreview eta?\n7\n"), stdout=out)
+        text = out.getvalue()
+        assert "There is nothing to pick from; ask a question in words." in text
+        assert "ticket" not in text
+        store = open_store(url)
+        try:
+            assert store.list() == []
+        finally:
+            store.close()
 
     def test_help_lists_topics_and_support(self, small_kb):
         """'help' prints the topics and how to reach support."""

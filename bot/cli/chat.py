@@ -69,11 +69,16 @@ def run_chat(
                 if kb.support:
                     say(_render(kb.support))
                 continue
-            if question.isdigit() and offered and 1 <= int(question) <= len(offered):
-                entry = kb.get(offered[int(question) - 1])
-                offered = []
-                if entry:
-                    say(f"bot> *{entry.question}*\n{_render(entry.answer)}\n")
+            if question.isdigit():  # a pick, never a question (nor a ticket)
+                if offered and 1 <= int(question) <= len(offered):
+                    entry = kb.get(offered[int(question) - 1])
+                    offered = []
+                    if entry:
+                        say(f"bot> *{entry.question}*\n{_render(entry.answer)}\n")
+                elif offered:
+                    say(f"bot> Type a number from 1 to {len(offered)}, or rephrase.\n")
+                else:
+                    say("bot> There is nothing to pick from; ask a question in words.\n")
                 continue
             chat = small_talk(question)
             if chat is not None:  # "hi" / "thanks": no FAQ answer, no ticket
