@@ -1,5 +1,5 @@
-"""Messages that only greet or thank: not questions, so neither answered from the FAQ nor
-turned into tickets (pure)."""
+"""Messages that only greet or thank, or have no words to ask about: not questions, so neither
+answered from the FAQ nor turned into tickets (pure)."""
 
 from __future__ import annotations
 
@@ -26,13 +26,19 @@ _THANKS_WORDS = _THANKS_CORE | frozenset(
 )
 
 
+_THANKS_EMOJI = ("👍", "🙏", "🙌", "✅")
+
+
 def small_talk(text: str) -> str | None:
-    """``"greeting"`` or ``"thanks"`` when ``text`` only greets or thanks; else None.
+    """``"greeting"`` or ``"thanks"`` when ``text`` only greets or thanks, ``"empty"`` when it
+    has no words but numbers ("?", "👍", "2"); else None (and None for no text at all).
 
     Such messages are not questions: answering them from the FAQ, or opening a ticket, would
-    be noise (a DM "thanks, that fixed it" must not become a support ticket).
+    be noise (a DM "thanks, that fixed it" or "👍" must not become a support ticket).
     """
     found = words(text)
+    if text.strip() and not any(c.isalpha() for w in found for c in w):
+        return "thanks" if any(e in text for e in _THANKS_EMOJI) else "empty"
     if not found or len(found) > 8:
         return None
     if all(w in _GREETING_WORDS for w in found):

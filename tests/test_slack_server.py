@@ -215,11 +215,15 @@ class TestDirectMessages:
     @pytest.mark.parametrize(("text", "expected"), [
         ("thanks, that fixed it!", "You're welcome"),
         ("hi 👋", "/faq"),
+        ("?", "/faq"),
+        ("2", "/faq"),
+        ("👍", "You're welcome"),
     ])
     def test_small_talk_gets_a_short_reply_and_no_ticket(
         self, slack: Server, text: str, expected: str
     ) -> None:
-        """Greetings and thanks in a DM get a short reply: no FAQ answer, no ticket."""
+        """Greetings, thanks and messages with no words ("?", "2") in a DM get a short reply:
+        no FAQ answer, no ticket."""
         slack.event(h.direct_message(text))
         (reply,) = slack.fake.wait_for("chat.postMessage", 1)
         assert expected in str(reply.params)
@@ -351,12 +355,15 @@ class TestSlashCommand:
         slack.quiet(0.3)
         assert slack.fake.calls() == []
 
-    @pytest.mark.parametrize("text", ["", "help", "  HELP "])
+    @pytest.mark.parametrize("text", ["", "help", "  HELP ", "?", "2", "hi"])
     def test_help(self, slack: Server, text: str) -> None:
-        """/faq alone or /faq help lists the topics and how to reach support."""
+        """/faq alone, /faq help, or with no words to ask about (or only a greeting) lists
+        the topics and how to reach support, and opens no ticket."""
         body = slack.command(h.slash(text)).json()
         assert body["response_type"] == "ephemeral"
         assert "review, limits" in body["text"] and "#help" in body["text"]
+        slack.quiet(0.3)
+        assert slack.fake.calls() == []
 
     def test_post_to_channel(self, slack: Server) -> None:
         """*Post to channel* posts the answer with who asked (escaped) via chat.postMessage."""

@@ -82,7 +82,8 @@ def run_chat(
                 continue
             chat = small_talk(question)
             if chat is not None:  # "hi" / "thanks": no FAQ answer, no ticket
-                say("bot> You're welcome!" if chat == "thanks" else "bot> Hi! " + HELP)
+                say({"thanks": "bot> You're welcome!", "greeting": "bot> Hi! " + HELP}.get(
+                    chat, "bot> " + HELP))
                 say()
                 continue
             offered = _say_reply(say, answer_question(question, kb, store, origin))

@@ -201,7 +201,7 @@ class Handlers:
         if reply is None:
             if kind != "channel":
                 self._post(client, channel, thread_ts,
-                           fmt.help_message(kb) if not question or intake.chat == "greeting"
+                           fmt.help_message(kb) if not question or intake.chat != "thanks"
                            else {"text": "You're welcome! Ask me anything else any time."})
             return
         if kind == "channel" and reply.decision.action != "answer":
@@ -249,7 +249,7 @@ class Handlers:
         """
         question = events.question_text({"text": command.get("text") or ""})
         kb = self.bot.kb
-        if question.lower() in ("", "help", "?"):
+        if question.lower() in ("", "help") or events.small_talk(question) is not None:
             ack(response_type="ephemeral", **fmt.help_message(kb))
             return
         channel = command.get("channel_id")
