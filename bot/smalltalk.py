@@ -22,10 +22,9 @@ _THANKS_CORE = frozenset(
 )
 _THANKS_WORDS = _THANKS_CORE | frozenset(
     "you so very much a lot the that this it that's thats now all good super makes sense "
-    "sounds was has have just it's its yes yep yeah 👍 🙏 great bot faqbot".split()
+    "sounds was has have just it's its yes yep yeah great bot faqbot".split()
 )
-
-
+# a message of emoji alone has no words (normalize drops them); these say thanks
 _THANKS_EMOJI = ("👍", "🙏", "🙌", "✅")
 
 
