@@ -58,8 +58,34 @@ class TestChat:
                  stdout=out)
         text = out.getvalue()
         assert "  1. Why was my app not approved?\n  2. How long does the app review" in text
-        assert "bot> Type a number from 1 to 2, or rephrase." in text
+        assert "bot> Type a number from 1 to 2, 'none', or rephrase." in text
         assert text.rstrip().endswith("App review may take several days to two weeks after submission.")
+
+    def test_none_of_the_offered_entries_opens_a_ticket(self, small_kb, tmp_path, monkeypatch):
+        """After a clarify, 'none' opens a none_of_these ticket with the question asked, as
+        the Slack app's *None of these* does."""
+        import bot.cli.chat
+        from bot.matching import Candidate, Decision
+        from bot.service import Reply
+
+        offered = (Candidate("not-approved", "Why was my app not approved?", 50.0),)
+        monkeypatch.setattr(bot.cli.chat, "answer_question", lambda q, *a, **k: Reply(
+            Decision(q, "clarify", None, 50.0, offered)))
+        url = f"sqlite:///{tmp_path / 'chat.sqlite3'}"
+        out = io.StringIO()
+        run_chat(small_kb, database_url=url, stdin=io.StringIO("why review\nnone\n1\n"),
+                 stdout=out, user="ana")
+        text = out.getvalue()
+        assert "Type its number, 'none' if none fits, or rephrase." in text
+        assert "I've opened ticket FAQ-1 (none_of_these)" in text
+        assert "There is nothing to pick from" in text  # the offer is gone after 'none'
+        store = open_store(url)
+        try:
+            [ticket] = store.list()
+            assert (ticket.question, ticket.reason, ticket.requester) == (
+                "why review", "none_of_these", "cli:ana")
+        finally:
+            store.close()
 
     def test_a_number_with_nothing_offered_is_no_question(self, small_kb, tmp_path):
         """A number typed when nothing is offered says so and opens no ticket."""

@@ -141,8 +141,11 @@ class TestMessages:
         """"Did you mean…" has one button per candidate, with that entry in its value."""
         elements = MESSAGES["clarify"]["blocks"][-1]["elements"]
         assert [fmt.Ref.decode(e["value"]).entry for e in elements] == [
-            "review-time", "not-approved"]
-        assert [e["action_id"] for e in elements] == ["faq_pick_0", "faq_pick_1"]
+            "review-time", "not-approved", None]
+        assert [e["action_id"] for e in elements] == ["faq_pick_0", "faq_pick_1", "faq_none"]
+        none = elements[-1]
+        assert none["text"]["text"] == "None of these"
+        assert fmt.Ref.decode(none["value"]).question == fmt.Ref.decode(elements[0]["value"]).question
         assert "which of these" in MESSAGES["clarify"]["blocks"][0]["text"]["text"]
 
     def test_a_single_candidate_is_asked_about_alone(self) -> None:
@@ -151,7 +154,8 @@ class TestMessages:
                             (Candidate("review-time", "How long does review take?", 60.0),))
         message = fmt.clarify_message(decision, fmt.Ref("", "review?", "C1", "1.0", "1.0"))
         assert message["blocks"][0]["text"]["text"] == "I'm not sure I found it. Did you mean…"
-        assert [e["action_id"] for e in message["blocks"][-1]["elements"]] == ["faq_pick_0"]
+        assert [e["action_id"] for e in message["blocks"][-1]["elements"]] == [
+            "faq_pick_0", "faq_none"]
         assert message["text"] == "Did you mean: How long does review take?"
 
 

@@ -467,6 +467,32 @@ class TestButtons:
         assert answer.blocks[0]["text"]["text"] == entry.question
         slack.fake.wait_for("chat.update", 1)
 
+    def test_none_of_these_opens_a_ticket(self, slack: Server) -> None:
+        """*None of these* under "Did you mean…" opens a none_of_these ticket with the question
+        and the entries offered, tells its id in the thread, takes the buttons away, and is
+        posted to triage once (pressed twice: still one ticket)."""
+        _precondition(h.CLARIFY, "clarify")
+        body, reply = self._answer(slack, h.CLARIFY)
+        none = h.buttons(reply.blocks)["faq_none"]
+        message = {"type": "message", "ts": "1700000007.000007", "text": reply.params["text"],
+                   "blocks": reply.blocks}
+        for _ in range(2):
+            slack.action(h.click(none, message=message, message_ts="1700000007.000007",
+                                 thread_ts=body["event"]["ts"]))
+        slack.fake.wait_for("chat.postMessage", 3)
+        slack.quiet()
+        told = slack.replies("C111")
+        (triage,) = slack.replies("CSUPPORT")
+        assert all(t.params["thread_ts"] == body["event"]["ts"] for t in told)
+        ticket_id = told[0].params["text"].split("ticket *")[1].split("*")[0]
+        assert ticket_id.startswith("FAQ-") and ticket_id in triage.params["text"]
+        assert "none_of_these" in triage.params["text"]
+        offered = [json.loads(b["value"])["entry"] for k, b in h.buttons(reply.blocks).items()
+                   if k.startswith("faq_pick_")]
+        assert all(KB.entry(e).question in json.dumps(triage.blocks) for e in offered)
+        update = slack.fake.calls("chat.update")[0]
+        assert not h.buttons(update.blocks)
+
     def test_picking_the_cap_entry_opens_its_ticket(self, slack: Server) -> None:
         """Picking the cap entry from "Did you mean…" answers and opens the cap_increase
         ticket, as asking for it directly does: the id in the thread, the ticket in triage."""

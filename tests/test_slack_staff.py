@@ -551,6 +551,23 @@ class TestQuestionLog:
         assert {k: v for k, v in row.items() if k != "picked"} == {
             k: v for k, v in logged.items() if k != "picked"}
 
+    def test_none_of_these_marks_the_clarified_question_not_helpful(
+            self, srv: StaffServer) -> None:
+        """*None of these* under "Did you mean…": the logged question's feedback is
+        not_helpful (``kb gaps`` lists it), and no entry is recorded as picked."""
+        body = h.mention(h.CLARIFY)
+        srv.event(body)
+        (clarify,) = srv.fake.wait_for("chat.postMessage", 1)
+        logged = max((q for q in srv.store.questions() if q["action"] == "clarify"),
+                     key=lambda q: q["id"])
+        message = {"type": "message", "ts": "1700000008.000008",
+                   "text": clarify.params["text"], "blocks": clarify.blocks}
+        srv.action(h.click(h.buttons(clarify.blocks)["faq_none"], message=message,
+                           message_ts="1700000008.000008", thread_ts=body["event"]["ts"]))
+        (row,) = srv.wait(lambda: [q for q in srv.store.questions()
+                                   if q["id"] == logged["id"] and q["feedback"]])
+        assert (row["feedback"], row["picked"]) == ("not_helpful", None)
+
     def test_ticket_questions_recorded(self, srv: StaffServer) -> None:
         """A question that becomes a ticket is logged with its reason."""
         srv.open_ticket(h.UNANSWERABLE + " (logged ticket)")

@@ -6,20 +6,22 @@ import argparse
 import getpass
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 from bot.cli.common import add_knowledge_option, load_kb, settings, terminal_mrkdwn
 from bot.errors import StoreError
 from bot.matching import Matcher
-from bot.service import Reply, answer_question
+from bot.service import Reply, answer_question, request_ticket
 from bot.smalltalk import small_talk
-from bot.tickets import Origin, open_store
+from bot.tickets import Origin, TicketStore, open_store
 
 __all__ = ["cmd_chat", "register", "run_chat"]
 
 #: What leaves the chat (also with a leading "/", as in Slack's commands).
 EXIT_WORDS = frozenset(("exit", "quit", "q", ":q", "bye"))
 HELP = "Ask a question; type a number to pick an offered entry, 'help' for topics, 'exit' to leave."
+NONE_WORDS = frozenset(("none", "none of these", "neither"))  # no offered entry fits
 
 
 def _render(text: str) -> str:
@@ -50,7 +52,7 @@ def run_chat(
         print(text, file=out, flush=True)
 
     say(f"faqbot — {kb.title} ({len(kb)} entries). {HELP}")
-    offered: list[str] = []
+    picks = _Picks(kb, store, origin, say)
     try:
         while True:
             if interactive:
@@ -69,16 +71,7 @@ def run_chat(
                 if kb.support:
                     say(_render(kb.support))
                 continue
-            if question.isdigit():  # a pick, never a question (nor a ticket)
-                if offered and 1 <= int(question) <= len(offered):
-                    entry = kb.get(offered[int(question) - 1])
-                    offered = []
-                    if entry:
-                        say(f"bot> *{entry.question}*\n{_render(entry.answer)}\n")
-                elif offered:
-                    say(f"bot> Type a number from 1 to {len(offered)}, or rephrase.\n")
-                else:
-                    say("bot> There is nothing to pick from; ask a question in words.\n")
+            if picks.take(question):
                 continue
             chat = small_talk(question)
             if chat is not None:  # "hi" / "thanks": no FAQ answer, no ticket
@@ -87,6 +80,7 @@ def run_chat(
                 say()
                 continue
             offered = _say_reply(say, answer_question(question, kb, store, origin))
+            picks.offer = _Offer(question, offered) if offered else None
             say()
     except KeyboardInterrupt:
         say()
@@ -94,6 +88,61 @@ def run_chat(
         if store is not None:
             store.close()
     return 0
+
+
+@dataclass(frozen=True)
+class _Offer:
+    """The entries a "Did you mean…" offered, and the question they were offered for."""
+
+    question: str
+    entries: list[str]
+
+
+@dataclass
+class _Picks:
+    """Answers to a "Did you mean…": an entry's number, or "none" (a ticket, as the Slack
+    app's *None of these* opens)."""
+
+    kb: Matcher
+    store: TicketStore | None
+    origin: Origin
+    say: Callable[..., None]
+    offer: _Offer | None = None
+
+    def take(self, text: str) -> bool:
+        """Handle ``text`` if it is a pick (a number is one, never a question); else False."""
+        offer, say = self.offer, self.say
+        if offer is not None and text.lower() in NONE_WORDS:
+            self.offer = None
+            self._none_fits(offer.question)
+            return True
+        if not text.isdigit():
+            return False
+        if offer is not None and 1 <= int(text) <= len(offer.entries):
+            self.offer = None
+            entry = self.kb.get(offer.entries[int(text) - 1])
+            if entry:
+                say(f"bot> *{entry.question}*\n{_render(entry.answer)}\n")
+        elif offer is not None:
+            say(f"bot> Type a number from 1 to {len(offer.entries)}, 'none', or rephrase.\n")
+        else:
+            say("bot> There is nothing to pick from; ask a question in words.\n")
+        return True
+
+    def _none_fits(self, question: str) -> None:
+        if self.store is None:
+            self.say("bot> This would open a support ticket (none_of_these); no ticket store is "
+                     "configured.\n")
+            return
+        ticket, created = request_ticket(question, self.kb, self.store, self.origin,
+                                         reason="none_of_these")
+        if ticket is None:
+            self.say("bot> I couldn't record a ticket right now (the ticket store is "
+                     "unavailable). Please try again in a moment, or use the support form.\n")
+        else:
+            verb = "opened" if created else "added your question to"
+            self.say(f"bot> Thanks for saying so. I've {verb} ticket {ticket.id} "
+                     "(none_of_these); support will follow up.\n")
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -122,7 +171,7 @@ def _say_reply(say: Callable[..., None], reply: Reply) -> list[str]:
         for n, c in enumerate(d.candidates, 1):
             say(f"  {n}. {c.question}")
         offered = [c.entry_id for c in d.candidates]
-        say("Type its number, or rephrase.")
+        say("Type its number, 'none' if none fits, or rephrase.")
     elif d.action == "ticket":
         if reply.ticket is not None:
             verb = "opened" if reply.ticket_created else "added to"

@@ -22,6 +22,7 @@ from bot.matching import Decision, Matcher
 from bot.tickets import Ticket
 
 __all__ = [
+    "ACTION_NONE",
     "ACTION_NOT_HELPFUL",
     "ACTION_PICK",
     "ACTION_POST",
@@ -44,6 +45,7 @@ Message = dict[str, Any]  # {"text": ..., "blocks": [...]} — splat into chat.p
 ACTION_SOLVED = "faq_solved"
 ACTION_NOT_HELPFUL = "faq_not_helpful"
 ACTION_PICK = "faq_pick"  # a "Did you mean…" candidate; action ids faq_pick_0, faq_pick_1, …
+ACTION_NONE = "faq_none"  # "Did you mean…": none of these (a ticket)
 ACTION_POST = "faq_post"  # /faq: post the ephemeral answer to the channel
 
 MAX_VALUE = 2000  # Slack's limit on a button value
@@ -214,11 +216,13 @@ def clarify_message(decision: Decision, ref: Ref) -> Message:
     blocks: list[dict[str, Any]] = [_section(lead)]
     buttons = []
     for i, candidate in enumerate(decision.candidates):
-        # the logged question's id rides along: feedback on the picked answer is recorded
+        # the logged question's id rides along: the pick and feedback on its answer are recorded
         value = Ref(candidate.entry_id, ref.question, ref.channel, ref.thread_ts,
                     ref.message_ts, qid=ref.qid).encode()
         buttons.append(_button(candidate.question, f"{ACTION_PICK}_{i}", value))
-    if buttons:
+    if buttons:  # none fits: a person answers
+        buttons.append(_button("None of these", ACTION_NONE, Ref(
+            None, ref.question, ref.channel, ref.thread_ts, ref.message_ts, qid=ref.qid).encode()))
         blocks.append({"type": "actions", "block_id": "faq_clarify", "elements": buttons})
     text = "Did you mean: " + "; ".join(c.question.rstrip("?") for c in decision.candidates) + "?"
     return {"text": text, "blocks": blocks}
@@ -263,15 +267,22 @@ def solved_message(entry: Entry | None) -> Message:
     return {"text": text, "blocks": [_section(text)]}
 
 
-def not_helpful_message(ticket: Ticket | None, *, created: bool = True,
-                        support: str = "") -> Message:
+_ESCALATED = {  # the reply's first words when a button opens a ticket, by its reason
+    "not_helpful": "Sorry that didn't help.",
+    "none_of_these": "Thanks for saying so.",
+}
+
+
+def not_helpful_message(ticket: Ticket | None, *, created: bool = True, support: str = "",
+                        reason: str = "not_helpful") -> Message:
+    """The reply when *Not helpful* (or *None of these*: ``reason``) opened a ticket."""
     if ticket is None:
         return store_failed_message(support)
+    lead = _ESCALATED.get(reason, _ESCALATED["not_helpful"])
     if created:
-        text = (f"Sorry that didn't help. I've opened ticket *{ticket.id}* with your question; "
-                "support will follow up.")
+        text = f"{lead} I've opened ticket *{ticket.id}* with your question; support will follow up."
     else:
-        text = f"Sorry that didn't help. Your question is on ticket *{ticket.id}*."
+        text = f"{lead} Your question is on ticket *{ticket.id}*."
     return {"text": text, "blocks": [_section(text)]}
 
 
@@ -280,6 +291,7 @@ REASON_LABELS = {
     "cap_increase": "cap increase request",
     "requested": "asked for a person",
     "not_helpful": "the FAQ answer did not help",
+    "none_of_these": "none of the FAQ entries offered fit",
 }
 
 

@@ -75,6 +75,7 @@ def register(app: App, bot: Faqbot) -> None:
     listen(app.action(fmt.ACTION_SOLVED), handlers.on_solved)
     listen(app.action(fmt.ACTION_NOT_HELPFUL), handlers.on_not_helpful)
     listen(app.action(re.compile(rf"^{fmt.ACTION_PICK}_\d+$")), handlers.on_pick)
+    listen(app.action(fmt.ACTION_NONE), handlers.on_none_of_these)
     listen(app.action(fmt.ACTION_POST), handlers.on_post)
 
     @app.error
@@ -354,11 +355,24 @@ class Handlers:
                        ack: Ack | None = None) -> None:
         """*Not helpful*: open a ``not_helpful`` ticket with the question; tell its id."""
         _ack(ack)
+        self._escalate(body, client, "not_helpful")
+
+    def on_none_of_these(self, body: dict[str, Any], client: WebClient,
+                         ack: Ack | None = None) -> None:
+        """*None of these* under "Did you mean…": open a ``none_of_these`` ticket with the
+        question (and the entries offered); tell its id."""
+        _ack(ack)
+        self._escalate(body, client, "none_of_these")
+
+    def _escalate(self, body: dict[str, Any], client: WebClient, reason: str) -> None:
+        """A button that hands the question to a person: the ticket, the asker told its id,
+        the message's buttons gone, the ticket posted to triage."""
         ref, user, container = _action(body)
         kb = self.bot.kb
         entry = kb.get(ref.entry or "")
-        ticket, created = self._button_ticket(body, ref, user, container, entry, "not_helpful")
-        message = fmt.not_helpful_message(ticket, created=created, support=kb.support)
+        ticket, created = self._button_ticket(body, ref, user, container, entry, reason)
+        message = fmt.not_helpful_message(ticket, created=created, support=kb.support,
+                                          reason=reason)
         if _is_ephemeral(body, container):
             self._ephemeral(client, container.get("channel_id"), user, message)
         else:

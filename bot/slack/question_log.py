@@ -1,7 +1,7 @@
 """What askers tell the question log with buttons, recorded by a middleware in the background
-before the buttons' own listeners run: *Solved* / *Not helpful* on an answer (the logged
-question's feedback) and the entry picked from "Did you mean…" (its ``picked``, which
-``faqbot kb gaps`` offers as that entry's phrasings)::
+before the buttons' own listeners run: *Solved* / *Not helpful* on an answer, and *None of
+these* under "Did you mean…" (the logged question's feedback), and the entry picked from "Did
+you mean…" (its ``picked``, which ``faqbot kb gaps`` offers as that entry's phrasings)::
 
     app.middleware(RequestMiddleware(ButtonRecorder(bot)))
 """
@@ -20,7 +20,9 @@ __all__ = ["FEEDBACK", "ButtonRecorder"]
 
 log = logging.getLogger(__name__)
 
-FEEDBACK = {fmt.ACTION_SOLVED: "helpful", fmt.ACTION_NOT_HELPFUL: "not_helpful"}
+# *None of these* under "Did you mean…" says the reply did not help, as *Not helpful* does
+FEEDBACK = {fmt.ACTION_SOLVED: "helpful", fmt.ACTION_NOT_HELPFUL: "not_helpful",
+            fmt.ACTION_NONE: "not_helpful"}
 
 
 class ButtonRecorder:

@@ -36,7 +36,7 @@ __all__ = [
 
 Status = Literal["open", "in_progress", "resolved"]
 STATUSES: tuple[str, ...] = ("open", "in_progress", "resolved")
-REASONS: tuple[str, ...] = ("no_match", "cap_increase", "requested", "not_helpful")
+REASONS: tuple[str, ...] = ("no_match", "cap_increase", "requested", "not_helpful", "none_of_these")
 TICKET_PREFIX = "FAQ-"
 CLI_ACTOR = "cli"  # the actor of a change made with `faqbot tickets` (support at a terminal)
 
