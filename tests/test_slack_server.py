@@ -535,6 +535,21 @@ class TestButtons:
         (triage,) = slack.fake.wait_for("chat.postMessage", 1)
         assert triage.params["channel"] == "CSUPPORT"
 
+    def test_none_of_these_from_faq_tells_the_ticket_privately(self, slack: Server) -> None:
+        """*None of these* under /faq's ephemeral "Did you mean…": the ticket id goes to the
+        asker alone (chat.postEphemeral), the ticket to triage, nothing else is posted."""
+        _precondition(h.CLARIFY, "clarify")
+        body = slack.command(h.slash(h.CLARIFY, user="W132")).json()
+        slack.action(h.click(h.buttons(body["blocks"])["faq_none"], user="W132",
+                             ephemeral=True))
+        (told,) = slack.fake.wait_for("chat.postEphemeral", 1)
+        assert told.params["user"] == "W132" and "ticket *FAQ-" in told.params["text"]
+        (triage,) = slack.fake.wait_for("chat.postMessage", 1)
+        assert triage.params["channel"] == "CSUPPORT" and "none_of_these" in triage.params["text"]
+        slack.quiet()
+        assert sorted(c.method for c in slack.fake.calls()) == [
+            "chat.postEphemeral", "chat.postMessage"]
+
 
 class TestWebApiTrouble:
     def test_rate_limited_then_success(self, slack: Server) -> None:
