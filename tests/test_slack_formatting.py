@@ -60,6 +60,49 @@ class TestEscape:
         assert fmt.escape(raw) == escaped
 
 
+class TestKnowledgeMrkdwn:
+    @pytest.mark.parametrize(
+        ("raw", "shown"),
+        [
+            ("Run `brew upgrade <formula>` && wait", "Run `brew upgrade &lt;formula&gt;` &amp;&amp; wait"),
+            ("if a < b > c", "if a &lt; b &gt; c"),
+            ("<!channel> <!here> <@U123> <!subteam^S1>",
+             "&lt;!channel&gt; &lt;!here&gt; &lt;@U123&gt; &lt;!subteam^S1&gt;"),
+            ("see <https://x.example/review|Review> or <mailto:a@b.example>",
+             "see <https://x.example/review|Review> or <mailto:a@b.example>"),
+            ("ask in <#C123|help>", "ask in <#C123|help>"),
+            ("see [the guide](https://example.com/up) & [mail](mailto:a@b.example)",
+             "see <https://example.com/up|the guide> &amp; <mailto:a@b.example|mail>"),
+            ("[a <b>](https://e.example)", "<https://e.example|a &lt;b&gt;>"),
+            ("[relative](docs/x.md)", "[relative](docs/x.md)"),
+            ("already &amp; &lt;escaped&gt;", "already &amp; &lt;escaped&gt;"),
+            ("<https://evil.example|x> <!channel>|y>", "<https://evil.example|x> &lt;!channel&gt;|y&gt;"),
+        ],
+    )
+    def test_table(self, raw: str, shown: str) -> None:
+        """Knowledge text keeps Slack links, channel links and entities; a Markdown link
+        becomes a Slack link; every other &, < and > is escaped (no ping, no broken markup)."""
+        assert fmt.knowledge_mrkdwn(raw) == shown
+
+    def test_answers_questions_and_support_go_through_it(self) -> None:
+        """An answer, its question in mrkdwn and the support line are rendered, the header
+        (plain text) is left as written."""
+        kb = parse_knowledge(SLACK_KB.replace(
+            'support: "Ask in #help or use https://example.com/support"',
+            'support: "Ask <@U0LEAD> in <#C123|help>"').replace(
+            "Apps are not approved for various reasons.",
+            '"Apps are not approved for reasons <like this> & that."'), "slack.yaml")
+        entry = kb.entry("not-approved")
+        message = fmt.answer_message(entry, fmt.Ref(entry.id, "q", "C1", "1.0", "1.0"))
+        assert message["blocks"][1]["text"]["text"] == (
+            "Apps are not approved for reasons &lt;like this&gt; &amp; that.")
+        assert "&lt;like this&gt;" in message["text"]
+        assert fmt.solved_message(entry)["text"].startswith("*Why was my app not approved?*")
+        help_text = fmt.help_message(kb)["text"]
+        assert "Ask &lt;@U0LEAD&gt; in <#C123|help>" in help_text
+        assert "&lt;@U0LEAD&gt;" in fmt.store_failed_message(kb.support)["text"]
+
+
 def _messages() -> dict[str, dict]:
     entry = KB.entry("review-time")
     ref = fmt.Ref("review-time", NASTY, "C111", "1.0", "1.0")

@@ -551,6 +551,46 @@ class TestButtons:
             "chat.postEphemeral", "chat.postMessage"]
 
 
+MARKUP_ENTRY = """\
+  - id: upgrade
+    question: How do I upgrade a <formula>?
+    phrasings: [brew upgrade formula, upgrade homebrew formula]
+    answer: "Run `brew upgrade <formula>` && wait; see [the guide](https://example.com/up). <!channel>"
+"""
+
+
+@pytest.fixture(scope="module")
+def markup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The app serving the test knowledge plus MARKUP_ENTRY."""
+    tmp = tmp_path_factory.mktemp("slack-markup")
+    knowledge = tmp / "markup.yaml"
+    knowledge.write_text(h.SLACK_KB + MARKUP_ENTRY, encoding="utf-8")
+    with FakeSlack() as fake:
+        env = h.server_env(fake.api_url, tmp, KNOWLEDGE_PATH=str(knowledge))
+        proc, base = h.start_server(env, tmp)
+        try:
+            yield Server(fake, base, env["DATABASE_URL"])
+        finally:
+            h.stop_server(proc)
+
+
+class TestKnowledgeText:
+    """What an imported FAQ holds (``<``, ``>``, ``&``, Markdown links) as Slack shows it."""
+
+    def test_shown_as_written_and_pings_no_one(self, markup: Server) -> None:
+        """The answer is escaped in every mrkdwn field, its Markdown link becomes a Slack link,
+        its ``<!channel>`` stays text; the header (plain text) shows the question as written."""
+        markup.event(h.mention("brew upgrade formula"))
+        (reply,) = markup.fake.wait_for("chat.postMessage", 1)
+        header, section = reply.blocks[0], reply.blocks[1]
+        assert header["text"] == {"type": "plain_text", "text": "How do I upgrade a <formula>?"}
+        assert section["text"]["text"] == (
+            "Run `brew upgrade &lt;formula&gt;` &amp;&amp; wait; see "
+            "<https://example.com/up|the guide>. &lt;!channel&gt;")
+        assert "*How do I upgrade a &lt;formula&gt;?*" in reply.params["text"]
+        assert "<!channel>" not in json.dumps(reply.params)
+
+
 class TestWebApiTrouble:
     def test_rate_limited_then_success(self, slack: Server) -> None:
         """A 429 with Retry-After is retried after the wait, and the reply arrives once."""

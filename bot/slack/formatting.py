@@ -32,6 +32,7 @@ __all__ = [
     "clarify_message",
     "escape",
     "help_message",
+    "knowledge_mrkdwn",
     "not_helpful_message",
     "posted_answer_message",
     "solved_message",
@@ -58,6 +59,32 @@ _USER_ID_RE = re.compile(r"^[UW][A-Z0-9]{2,}$")
 def escape(text: str) -> str:
     """Escape the three characters Slack treats as markup: ``&``, ``<`` and ``>``."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# Slack's own markup a knowledge file may use: links (<https://…|label>, <mailto:…>) and channel
+# links (<#C123|help>); an entity already escaped (&amp; &lt; &gt;). A Markdown link is what
+# `faqbot kb import` writes for one.
+_SLACK_MARKUP = re.compile(
+    r"<(?:https?://|mailto:|#[CG][A-Z0-9]+)[^<>\s]*(?:\|[^<>]*)?>|&(?:amp|lt|gt);"
+    r"|\[([^\]\n]+)\]\(((?:https?://|mailto:)[^()\s<>]+)\)"
+)
+
+
+def knowledge_mrkdwn(text: str) -> str:
+    """Text from the knowledge (an answer, a question, the support line) as Slack mrkdwn: its
+    Slack links and channel links kept, Markdown links made Slack links, every other ``&``,
+    ``<`` and ``>`` escaped, so ``brew upgrade <formula>`` shows as written and nothing in an
+    FAQ pings anyone (``<!channel>``, ``<@U…>``)."""
+    out, at = [], 0
+    for m in _SLACK_MARKUP.finditer(text):
+        out.append(escape(text[at:m.start()]))
+        if m.group(1) is not None:  # [label](url)
+            out.append(f"<{m.group(2)}|{escape(m.group(1))}>")
+        else:
+            out.append(m.group(0))
+        at = m.end()
+    out.append(escape(text[at:]))
+    return "".join(out)
 
 
 def _clip(text: str, limit: int) -> str:
@@ -150,14 +177,14 @@ def _entry_blocks(entry: Entry) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": _clip(entry.question, MAX_HEADER)}}
     ]
-    blocks += _sections(entry.answer)
+    blocks += _sections(knowledge_mrkdwn(entry.answer))
     if entry.links:
         blocks.append(_context(":link: " + _links_text(entry)))
     return blocks
 
 
 def _entry_text(entry: Entry) -> str:
-    text = f"*{entry.question}*\n{entry.answer}"
+    text = f"*{knowledge_mrkdwn(entry.question)}*\n{knowledge_mrkdwn(entry.answer)}"
     if entry.links:
         text += "\n" + "\n".join(f"{link.title}: {link.url}" for link in entry.links)
     return text
@@ -241,7 +268,8 @@ def ticket_message(ticket: Ticket, *, created: bool = True, replies: str = "here
 
 def store_failed_message(support: str = "") -> Message:
     """The ticket store failed: say so plainly and name the way out."""
-    way_out = f"reach support directly: {support}" if support else "use the support form"
+    way_out = (f"reach support directly: {knowledge_mrkdwn(support)}" if support
+               else "use the support form")
     text = ("I couldn't find this in the FAQ, and I couldn't record a support ticket just now. "
             f"Please try again in a few minutes, or {way_out}.")
     return {"text": text, "blocks": [_section(text)]}
@@ -255,14 +283,14 @@ def help_message(kb: Matcher) -> Message:
         lines.append("*Topics:* " + ", ".join(escape(t) for t in kb.topics))
     else:
         lines.append(f"I know {len(kb)} answers.")
-    lines.append("*Support:* " + (kb.support or "ask a question I can't answer and I'll open a "
-                                  "ticket for you."))
+    lines.append("*Support:* " + (knowledge_mrkdwn(kb.support) if kb.support else
+                                  "ask a question I can't answer and I'll open a ticket for you."))
     text = "\n".join(lines)
     return {"text": text, "blocks": _sections(text)}
 
 
 def solved_message(entry: Entry | None) -> Message:
-    title = f"*{entry.question}*\n" if entry else ""
+    title = f"*{knowledge_mrkdwn(entry.question)}*\n" if entry else ""
     text = f"{title}:white_check_mark: Thanks — glad that helped!"
     return {"text": text, "blocks": [_section(text)]}
 

@@ -408,7 +408,7 @@ class Handlers:
         else:
             self._post(client, container.get("channel_id"), _button_thread(ref, container),
                        message)
-            picked = f"<@{user}> picked *{entry.question}*"
+            picked = f"<@{user}> picked *{fmt.knowledge_mrkdwn(entry.question)}*"
             self._update(client, container, picked, [
                 {"type": "context", "elements": [{"type": "mrkdwn", "text": picked}]}
             ])
