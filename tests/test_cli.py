@@ -281,6 +281,10 @@ class TestKbImport:
         assert "source: https://gadget.dev/help/" in result.stdout
         plain = faqbot("kb", "import", str(faq), "--format", "html")
         assert "answer: See pricing." in plain.stdout
+        kb = tmp_path / "kb.yaml"
+        kb.write_text(result.stdout, encoding="utf-8")
+        asked = faqbot("ask", "--knowledge", str(kb), "Is it free?")
+        assert "See pricing (https://gadget.dev/help/pricing)." in asked.stdout, asked.stdout
 
     def test_no_questions_is_an_error(self, tmp_path):
         """A document without questions: exit 1 and the reason."""

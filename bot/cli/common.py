@@ -44,7 +44,9 @@ def add_knowledge_option(parser: argparse.ArgumentParser) -> None:
 
 
 def terminal_mrkdwn(text: str) -> str:
-    """Slack mrkdwn made readable in a terminal: links as ``label (url)``."""
+    """Slack mrkdwn made readable in a terminal: links, Slack's or Markdown's, as
+    ``label (url)``."""
+    text = re.sub(r"\[([^\]\n]+)\]\(((?:https?|mailto):[^()\s<>]+)\)", r"\1 (\2)", text)
     text = re.sub(r"<((?:https?|mailto):[^|>]+)\|([^>]+)>", r"\2 (\1)", text)
     text = re.sub(r"<((?:https?|mailto):[^>]+)>", r"\1", text)
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
