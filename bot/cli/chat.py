@@ -14,7 +14,7 @@ from bot.errors import StoreError
 from bot.matching import Matcher
 from bot.service import Reply, answer_question, request_ticket
 from bot.smalltalk import small_talk
-from bot.tickets import Origin, TicketStore, open_store
+from bot.tickets import Origin, Ticket, TicketStore, open_store
 
 __all__ = ["cmd_chat", "register", "run_chat"]
 
@@ -130,19 +130,11 @@ class _Picks:
         return True
 
     def _none_fits(self, question: str) -> None:
-        if self.store is None:
-            self.say("bot> This would open a support ticket (none_of_these); no ticket store is "
-                     "configured.\n")
-            return
-        ticket, created = request_ticket(question, self.kb, self.store, self.origin,
-                                         reason="none_of_these")
-        if ticket is None:
-            self.say("bot> I couldn't record a ticket right now (the ticket store is "
-                     "unavailable). Please try again in a moment, or use the support form.\n")
-        else:
-            verb = "opened" if created else "added your question to"
-            self.say(f"bot> Thanks for saying so. I've {verb} ticket {ticket.id} "
-                     "(none_of_these); support will follow up.\n")
+        ticket, created = (None, False) if self.store is None else request_ticket(
+            question, self.kb, self.store, self.origin, reason="none_of_these")
+        _say_ticket(self.say, "none_of_these", ticket, created=created,
+                    failed=self.store is not None, lead="Thanks for saying so. ")
+        self.say()
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -173,14 +165,20 @@ def _say_reply(say: Callable[..., None], reply: Reply) -> list[str]:
         offered = [c.entry_id for c in d.candidates]
         say("Type its number, 'none' if none fits, or rephrase.")
     elif d.action == "ticket":
-        if reply.ticket is not None:
-            verb = "opened" if reply.ticket_created else "added to"
-            say(f"bot> I've {verb} ticket {reply.ticket.id} ({d.reason}); "
-                "support will follow up.")
-        elif reply.store_failed:
-            say("bot> I couldn't record a ticket right now (the ticket store is "
-                "unavailable). Please try again in a moment, or use the support form.")
-        else:
-            say(f"bot> This would open a support ticket ({d.reason}); "
-                "no ticket store is configured.")
+        _say_ticket(say, d.reason, reply.ticket, created=reply.ticket_created,
+                    failed=reply.store_failed)
     return offered
+
+
+def _say_ticket(say: Callable[..., None], reason: str | None, ticket: Ticket | None, *,
+                created: bool, failed: bool, lead: str = "") -> None:
+    """What became of the ticket for ``reason``: opened (or the question added to one), not
+    recorded (``failed``: the store is down), or none to open (no store configured)."""
+    if ticket is not None:
+        verb = "opened" if created else "added to"
+        say(f"bot> {lead}I've {verb} ticket {ticket.id} ({reason}); support will follow up.")
+    elif failed:
+        say("bot> I couldn't record a ticket right now (the ticket store is "
+            "unavailable). Please try again in a moment, or use the support form.")
+    else:
+        say(f"bot> This would open a support ticket ({reason}); no ticket store is configured.")
