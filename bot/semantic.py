@@ -181,8 +181,7 @@ def with_model(kb: Matcher, setting: str) -> Matcher:
 
 def attach(kb: Matcher, encoder: Any) -> Matcher:
     """``kb`` with its entries' vectors, for ``matching.decide`` to use (a copy sharing the
-    index; ``kb`` is
-    unchanged). Without an encoder, ``kb`` itself."""
+    index; ``kb`` is unchanged). Without an encoder, ``kb`` itself."""
     if encoder is None:
         return kb
     texts: list[str] = []

@@ -120,7 +120,7 @@ def _messages() -> dict[str, dict]:
         "store_failed": fmt.store_failed_message(KB.support),
         "help": fmt.help_message(KB),
         "solved": fmt.solved_message(entry),
-        "not_helpful": fmt.not_helpful_message(ticket()),
+        "not_helpful": fmt.escalated_message(ticket()),
         "triage": fmt.triage_message(ticket(), "https://x.slack.com/archives/C111/p10"),
         "triage_cli": fmt.triage_message(ticket(requester="cli:<!here>", channel=None), None),
     }

@@ -71,6 +71,7 @@ if TYPE_CHECKING:
 #: tell the two apart, the meaning does.
 MODEL_LEAD = 0.05
 
+
 def decide_tuned(question: str, kb: Matcher, *, explain: bool = False,
                  ranking: Ranking | None = None) -> Decision:
     """:func:`decide` by the knowledge's own thresholds alone, without the blend's word on

@@ -33,7 +33,7 @@ __all__ = [
     "escape",
     "help_message",
     "knowledge_mrkdwn",
-    "not_helpful_message",
+    "escalated_message",
     "posted_answer_message",
     "solved_message",
     "store_failed_message",
@@ -301,9 +301,10 @@ _ESCALATED = {  # the reply's first words when a button opens a ticket, by its r
 }
 
 
-def not_helpful_message(ticket: Ticket | None, *, created: bool = True, support: str = "",
-                        reason: str = "not_helpful") -> Message:
-    """The reply when *Not helpful* (or *None of these*: ``reason``) opened a ticket."""
+def escalated_message(ticket: Ticket | None, *, created: bool = True, support: str = "",
+                      reason: str = "not_helpful") -> Message:
+    """The reply when a button handed the question to a person (``reason``: *Not helpful*
+    under an answer, *None of these* under "Did you mean…") and opened ``ticket``."""
     if ticket is None:
         return store_failed_message(support)
     lead = _ESCALATED.get(reason, _ESCALATED["not_helpful"])

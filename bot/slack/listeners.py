@@ -371,8 +371,8 @@ class Handlers:
         kb = self.bot.kb
         entry = kb.get(ref.entry or "")
         ticket, created = self._button_ticket(body, ref, user, container, entry, reason)
-        message = fmt.not_helpful_message(ticket, created=created, support=kb.support,
-                                          reason=reason)
+        message = fmt.escalated_message(ticket, created=created, support=kb.support,
+                                        reason=reason)
         if _is_ephemeral(body, container):
             self._ephemeral(client, container.get("channel_id"), user, message)
         else:
